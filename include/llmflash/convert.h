@@ -1,0 +1,32 @@
+// Converting checkpoints into the llmflash model directory (docs/format.md).
+//
+// Thread-safety: each call is independent.
+#ifndef LLMFLASH_CONVERT_H_
+#define LLMFLASH_CONVERT_H_
+
+#include <functional>
+#include <string>
+
+#include "llmflash/export.h"
+#include "llmflash/status.h"
+
+namespace llmflash {
+
+struct ConvertOptions {
+  std::string input;      // llama2.c checkpoint (.bin)
+  std::string tokenizer;  // llama2.c tokenizer.bin
+  std::string output;     // model directory to create (must not hold a model)
+  // Called with a fraction in [0, 1] as conversion proceeds. Optional.
+  std::function<void(double fraction, const std::string& what)> progress;
+};
+
+// Converts a llama2.c checkpoint (version-0 header, shared or separate
+// classifier) and its tokenizer into a model directory.
+LLMFLASH_EXPORT Status ConvertLlama2c(const ConvertOptions& options);
+
+// Checks every file's size and checksum against the manifest.
+LLMFLASH_EXPORT Status VerifyModel(const std::string& dir);
+
+}  // namespace llmflash
+
+#endif  // LLMFLASH_CONVERT_H_

@@ -1,0 +1,110 @@
+// The entry points: open a converted model directory, start sessions on it
+// and generate text token by token, with FFN neurons read from flash.
+//
+//   auto model = llmflash::Model::Open("stories260K.llmflash", {});
+//   auto session = (*model)->NewSession({});
+//   Status st = (*session)->Generate("Once upon a time", {.max_tokens = 64},
+//       [](TokenId id, std::string_view piece) { std::cout << piece; return true; });
+//
+// Thread-safety: a Model is immutable after Open and may be shared by any
+// number of threads; each thread uses its own Session. A Session is not
+// thread-safe. Every Session must be destroyed before its Model.
+#ifndef LLMFLASH_MODEL_H_
+#define LLMFLASH_MODEL_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "llmflash/export.h"
+#include "llmflash/options.h"
+#include "llmflash/stats.h"
+#include "llmflash/status.h"
+
+namespace llmflash {
+
+using TokenId = int32_t;
+
+// Receives each generated token and its text; return false to stop.
+using TokenCallback = std::function<bool(TokenId id, std::string_view piece)>;
+
+// What Open decided: shapes, and how the DRAM budget is spent.
+struct ModelInfo {
+  std::string architecture;  // "llama" or "opt"
+  std::string dtype;         // storage dtype of the weights, e.g. "f32"
+  int n_layers = 0;
+  int dim = 0;
+  int ffn_dim = 0;           // neurons per FFN layer
+  int vocab_size = 0;
+  int max_context = 0;       // tokens a session can hold
+  uint64_t model_bytes = 0;     // resident file + FFN bundle file
+  uint64_t resident_bytes = 0;  // weights always in DRAM
+  uint64_t ffn_bytes = 0;       // FFN records on flash
+  uint64_t record_bytes = 0;    // bytes one neuron occupies in the bundle
+  uint64_t budget_bytes = 0;    // the DRAM budget in force
+  uint64_t session_bytes = 0;   // per session: KV cache, scratch, I/O buffers
+  int neuron_capacity = 0;   // neuron-matrix rows per layer per session
+  bool streams_layers = false;  // capacity < ffn_dim: layers are streamed in parts
+};
+
+class Session;
+
+class LLMFLASH_EXPORT Model {
+ public:
+  // Opens a model directory written by `llmflash convert`.
+  static StatusOr<std::unique_ptr<Model>> Open(const std::string& dir,
+                                               const ModelOptions& options);
+  virtual ~Model();
+
+  // Starts a session with its own KV cache and window. ResourceExhausted when
+  // all ModelOptions::max_sessions slots are in use.
+  virtual StatusOr<std::unique_ptr<Session>> NewSession(
+      const SessionOptions& options) = 0;
+
+  virtual const ModelInfo& info() const = 0;
+
+  // Tokenizer access, for tools and tests.
+  virtual StatusOr<std::vector<TokenId>> Encode(std::string_view text,
+                                                bool add_bos) const = 0;
+  // The text of `token` when it follows `prev` (llama2.c's decode rules).
+  virtual std::string Decode(TokenId prev, TokenId token) const = 0;
+
+ protected:
+  Model() = default;
+};
+
+class LLMFLASH_EXPORT Session {
+ public:
+  virtual ~Session();
+
+  // Encodes `prompt`, runs it through the model and samples up to
+  // options.max_tokens new tokens, calling `on_token` for each. Stops early at
+  // EOS/BOS, at the context limit, or when the callback returns false.
+  virtual Status Generate(std::string_view prompt,
+                          const GenerateOptions& options,
+                          const TokenCallback& on_token) = 0;
+
+  // Runs `tokens` (teacher-forced) from position 0 and returns the logits at
+  // every position, vocab_size floats each, concatenated.
+  virtual StatusOr<std::vector<float>> Logits(
+      const std::vector<TokenId>& tokens) = 0;
+
+  // Forgets the context (KV cache) and the window.
+  virtual void Reset() = 0;
+
+  virtual const Stats& stats() const = 0;
+
+ protected:
+  Session() = default;
+};
+
+// Bytes of the model's weight files (resident file + FFN bundle), read from
+// its manifest without loading anything; what a "50%" budget refers to.
+LLMFLASH_EXPORT StatusOr<uint64_t> ModelWeightBytes(const std::string& dir);
+
+}  // namespace llmflash
+
+#endif  // LLMFLASH_MODEL_H_

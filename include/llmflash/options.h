@@ -1,0 +1,75 @@
+// Options for opening a model, starting a session and generating text.
+//
+// Plain structs with in-class defaults; every field states its unit and
+// default. Model::Open, Model::NewSession and Session::Generate validate them
+// and return InvalidArgument naming the offending field.
+#ifndef LLMFLASH_OPTIONS_H_
+#define LLMFLASH_OPTIONS_H_
+
+#include <cstdint>
+#include <string>
+
+namespace llmflash {
+
+// Which backend reads FFN neurons from flash.
+enum class IoBackendKind {
+  kAuto,   // io_uring when the kernel allows it, else pread (said once on stderr)
+  kUring,  // io_uring only; Open fails if it is unavailable
+  kPread,  // a small pool of threads calling pread(2)
+};
+
+struct ModelOptions {
+  // Bytes of DRAM the library may use for everything it allocates: resident
+  // weights, neuron matrices, KV caches, I/O buffers and scratch. 0 means
+  // "enough to hold the whole model". Default: 0.
+  uint64_t dram_budget_bytes = 0;
+
+  // Number of sessions whose state (KV cache, neuron matrices, I/O buffers)
+  // is preallocated inside the budget at Open. Default: 1.
+  int max_sessions = 1;
+
+  // Context length each session can hold, in tokens. 0 means the model's
+  // maximum. Smaller values shrink the KV cache. Default: 0.
+  int max_context = 0;
+
+  // Window size k: neurons used by any of the last k tokens stay resident
+  // when the budget allows. Default: 4.
+  int window = 4;
+
+  // Read FFN neurons with O_DIRECT so the page cache never holds the model.
+  // When the file system refuses O_DIRECT (tmpfs), reads fall back to
+  // buffered I/O and Stats::direct_io is false. Default: true.
+  bool direct_io = true;
+
+  // Reads kept in flight at once by the I/O backend. Default: 64.
+  int queue_depth = 64;
+
+  IoBackendKind io_backend = IoBackendKind::kAuto;
+};
+
+struct SessionOptions {
+  // Reserved for per-session settings; sessions share the model's plan.
+};
+
+struct GenerateOptions {
+  // New tokens to generate after the prompt. 0 only evaluates the prompt.
+  // Generation also stops at EOS/BOS or at the context limit. Default: 256.
+  int max_tokens = 256;
+
+  // Softmax temperature. 0 means greedy (argmax). Must be >= 0. Default: 0.
+  float temperature = 0.0f;
+
+  // Nucleus sampling: keep the smallest set of tokens whose probability sums
+  // to top_p. 1 disables it. Must be in (0, 1]. Default: 0.9.
+  float top_p = 0.9f;
+
+  // Seed of the sampler's random generator; equal seeds give equal output.
+  uint64_t seed = 42;
+
+  // Encode the prompt with a leading BOS token, as llama2.c does.
+  bool add_bos = true;
+};
+
+}  // namespace llmflash
+
+#endif  // LLMFLASH_OPTIONS_H_

@@ -1,0 +1,37 @@
+// Per-session counters: latency per token split by stage, and flash I/O.
+//
+// Updated by Session::Generate; read between calls. Not thread-safe: a Stats
+// belongs to one Session.
+#ifndef LLMFLASH_STATS_H_
+#define LLMFLASH_STATS_H_
+
+#include <cstdint>
+#include <vector>
+
+namespace llmflash {
+
+// One forward pass (one token through every layer).
+struct TokenStats {
+  double total_ms = 0;    // wall time of the whole forward pass
+  double io_ms = 0;       // time spent waiting for flash reads to complete
+  double memory_ms = 0;   // window bookkeeping and neuron-matrix updates
+  double compute_ms = 0;  // everything else: attention, FFN math, logits
+  uint64_t bytes_read = 0;   // bytes requested from the bundle file
+  uint64_t read_ops = 0;     // read requests submitted to the backend
+  uint64_t neurons_loaded = 0;    // neurons copied into neuron matrices
+  uint64_t neurons_computed = 0;  // neurons whose FFN contribution was computed
+};
+
+struct Stats {
+  std::vector<TokenStats> tokens;  // one entry per forward pass, in order
+  uint64_t prompt_tokens = 0;      // forward passes spent on the prompt
+  uint64_t generated_tokens = 0;   // tokens sampled
+  bool direct_io = true;           // false when O_DIRECT was refused
+  const char* io_backend = "";     // "io_uring" or "pread"
+
+  void Clear() { *this = Stats{}; }
+};
+
+}  // namespace llmflash
+
+#endif  // LLMFLASH_STATS_H_

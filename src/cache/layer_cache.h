@@ -1,0 +1,52 @@
+// LayerCache: one layer's neuron matrix driven by its window.
+//
+// Per token it answers two questions: which rows can be computed right away
+// (active neurons already resident) and which neurons must be read. Neurons
+// that left the window are deleted first; when the rows still do not
+// suffice, MakeRoom deletes the least recently used neurons that the current
+// token does not need. Reading and computing are the caller's business.
+//
+// Thread-safety: not thread-safe; one per layer per Session.
+#ifndef LLMFLASH_CACHE_LAYER_CACHE_H_
+#define LLMFLASH_CACHE_LAYER_CACHE_H_
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "cache/neuron_matrix.h"
+#include "cache/window.h"
+#include "llmflash/status.h"
+
+namespace llmflash {
+
+class LayerCache {
+ public:
+  Status Init(int n_neurons, int capacity, uint64_t row_bytes, int window_k);
+
+  // Starts token `t` needing `active` (sorted, unique ids). Fills
+  // `resident_slots` with the rows of active neurons already resident and
+  // `missing` with the active ids to read, in increasing order.
+  void BeginToken(int64_t t, std::span<const int32_t> active,
+                  std::vector<int32_t>* resident_slots,
+                  std::vector<int32_t>* missing);
+
+  // Deletes resident neurons that token `t` does not use, least recently used
+  // first, until `want` rows are free or none is left to delete. Returns the
+  // number of free rows.
+  int MakeRoom(int want, int64_t t);
+
+  NeuronMatrix& matrix() { return matrix_; }
+  const NeuronMatrix& matrix() const { return matrix_; }
+  const Window& window() const { return window_; }
+  void Reset();
+
+ private:
+  NeuronMatrix matrix_;
+  Window window_;
+  std::vector<int32_t> scratch_;
+};
+
+}  // namespace llmflash
+
+#endif  // LLMFLASH_CACHE_LAYER_CACHE_H_

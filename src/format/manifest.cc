@@ -1,0 +1,325 @@
+// manifest.json parsing, serialization and validation against the files.
+#include "format/manifest.h"
+
+#include <nlohmann/json.hpp>
+
+#include "util/checked_math.h"
+#include "util/file.h"
+#include "util/macros.h"
+
+namespace llmflash {
+namespace {
+
+using json = nlohmann::json;
+
+// Upper bounds that keep derived sizes far from overflow and reject absurd
+// shapes before anything is allocated from them.
+constexpr int64_t kMaxDim = 1 << 20;
+constexpr int64_t kMaxLayers = 4096;
+constexpr int64_t kMaxVocab = 1 << 22;
+constexpr int64_t kMaxSeq = 1 << 22;
+
+class Reader {
+ public:
+  Reader(const json& j, std::string where) : j_(j), where_(std::move(where)) {}
+
+  Status Int(const char* key, int64_t lo, int64_t hi, int* out) const {
+    const json* v;
+    RETURN_IF_ERROR(Get(key, &v));
+    if (!v->is_number_integer()) return Bad(key, "must be an integer");
+    int64_t x = v->get<int64_t>();
+    if (x < lo || x > hi) {
+      return Bad(key, "is " + std::to_string(x) + ", outside [" +
+                          std::to_string(lo) + ", " + std::to_string(hi) + "]");
+    }
+    *out = static_cast<int>(x);
+    return Status::OK();
+  }
+  Status U64(const char* key, uint64_t* out) const {
+    const json* v;
+    RETURN_IF_ERROR(Get(key, &v));
+    if (!v->is_number_unsigned()) return Bad(key, "must be a non-negative integer");
+    *out = v->get<uint64_t>();
+    return Status::OK();
+  }
+  Status Float(const char* key, float* out) const {
+    const json* v;
+    RETURN_IF_ERROR(Get(key, &v));
+    if (!v->is_number()) return Bad(key, "must be a number");
+    *out = v->get<float>();
+    return Status::OK();
+  }
+  Status Bool(const char* key, bool* out) const {
+    const json* v;
+    RETURN_IF_ERROR(Get(key, &v));
+    if (!v->is_boolean()) return Bad(key, "must be true or false");
+    *out = v->get<bool>();
+    return Status::OK();
+  }
+  Status String(const char* key, std::string* out) const {
+    const json* v;
+    RETURN_IF_ERROR(Get(key, &v));
+    if (!v->is_string()) return Bad(key, "must be a string");
+    *out = v->get<std::string>();
+    return Status::OK();
+  }
+  Status Get(const char* key, const json** out) const {
+    if (!j_.is_object()) return Status::Corruption(where_ + " must be an object");
+    auto it = j_.find(key);
+    if (it == j_.end()) return Status::Corruption(where_ + ": missing \"" + key + "\"");
+    *out = &*it;
+    return Status::OK();
+  }
+  Status Bad(const char* key, const std::string& what) const {
+    return Status::Corruption(where_ + ": \"" + key + "\" " + what);
+  }
+
+ private:
+  const json& j_;
+  std::string where_;
+};
+
+bool SafeName(const std::string& name) {
+  return !name.empty() && name.find('/') == std::string::npos && name != "." &&
+         name != "..";
+}
+
+Status ParseConfig(const json& j, const std::string& path, ModelConfig* c) {
+  Reader r(j, path + ": config");
+  RETURN_IF_ERROR(r.String("architecture", &c->architecture));
+  if (c->architecture != "llama") {
+    return Status::Unsupported(path + ": unknown architecture \"" + c->architecture + "\"");
+  }
+  RETURN_IF_ERROR(r.Int("dim", 1, kMaxDim, &c->dim));
+  RETURN_IF_ERROR(r.Int("ffn_dim", 1, kMaxDim, &c->ffn_dim));
+  RETURN_IF_ERROR(r.Int("n_layers", 1, kMaxLayers, &c->n_layers));
+  RETURN_IF_ERROR(r.Int("n_heads", 1, kMaxDim, &c->n_heads));
+  RETURN_IF_ERROR(r.Int("n_kv_heads", 1, kMaxDim, &c->n_kv_heads));
+  RETURN_IF_ERROR(r.Int("head_dim", 1, kMaxDim, &c->head_dim));
+  RETURN_IF_ERROR(r.Int("vocab_size", 1, kMaxVocab, &c->vocab_size));
+  RETURN_IF_ERROR(r.Int("max_seq_len", 1, kMaxSeq, &c->max_seq_len));
+  RETURN_IF_ERROR(r.Float("norm_eps", &c->norm_eps));
+  RETURN_IF_ERROR(r.Float("rope_theta", &c->rope_theta));
+  RETURN_IF_ERROR(r.String("rope_style", &c->rope_style));
+  RETURN_IF_ERROR(r.Bool("ffn_gated", &c->ffn_gated));
+  RETURN_IF_ERROR(r.String("activation", &c->activation));
+  RETURN_IF_ERROR(r.Bool("tied_classifier", &c->tied_classifier));
+  if (c->n_heads % c->n_kv_heads != 0) {
+    return r.Bad("n_kv_heads", "must divide n_heads");
+  }
+  if (c->head_dim % 2 != 0) return r.Bad("head_dim", "must be even for RoPE");
+  if (!(c->norm_eps > 0 && c->norm_eps < 1)) return r.Bad("norm_eps", "must be in (0, 1)");
+  if (!(c->rope_theta > 1)) return r.Bad("rope_theta", "must be > 1");
+  if (c->rope_style != "interleaved" && c->rope_style != "half") {
+    return r.Bad("rope_style", "must be \"interleaved\" or \"half\"");
+  }
+  if (c->activation != "silu" && c->activation != "relu") {
+    return Status::Unsupported(path + ": unknown activation \"" + c->activation + "\"");
+  }
+  return Status::OK();
+}
+
+Status ParseBody(const json& j, const std::string& path, Manifest* m) {
+  Reader top(j, path);
+  std::string format;
+  RETURN_IF_ERROR(top.String("format", &format));
+  if (format != "llmflash") return top.Bad("format", "must be \"llmflash\"");
+  RETURN_IF_ERROR(top.Int("format_version", 0, 1 << 30, &m->format_version));
+  if (m->format_version != kFormatVersion) {
+    return Status::Unsupported(path + ": format_version " +
+                               std::to_string(m->format_version) +
+                               " is not supported (this library reads " +
+                               std::to_string(kFormatVersion) + ")");
+  }
+  const json* v;
+  RETURN_IF_ERROR(top.Get("config", &v));
+  RETURN_IF_ERROR(ParseConfig(*v, path, &m->config));
+  std::string dtype;
+  RETURN_IF_ERROR(top.String("dtype", &dtype));
+  auto dt = ParseDType(dtype);
+  if (!dt) return top.Bad("dtype", "\"" + dtype + "\" is not f32, f16 or bf16");
+  m->dtype = *dt;
+  if (m->dtype != DType::kF32) {
+    return Status::Unsupported(path + ": dtype " + dtype + " is not supported yet");
+  }
+
+  RETURN_IF_ERROR(top.Get("tokenizer", &v));
+  Reader tok(*v, path + ": tokenizer");
+  RETURN_IF_ERROR(tok.String("type", &m->tokenizer.type));
+  RETURN_IF_ERROR(tok.String("file", &m->tokenizer.file));
+  RETURN_IF_ERROR(tok.Int("bos_id", 0, m->config.vocab_size - 1, &m->tokenizer.bos_id));
+  RETURN_IF_ERROR(tok.Int("eos_id", 0, m->config.vocab_size - 1, &m->tokenizer.eos_id));
+
+  RETURN_IF_ERROR(top.Get("files", &v));
+  if (!v->is_array() || v->size() > 64) return top.Bad("files", "must be a list of at most 64 files");
+  for (const json& f : *v) {
+    Reader fr(f, path + ": files[]");
+    FileEntry e;
+    RETURN_IF_ERROR(fr.String("name", &e.name));
+    if (!SafeName(e.name)) return fr.Bad("name", "\"" + e.name + "\" is not a plain file name");
+    RETURN_IF_ERROR(fr.U64("size", &e.size));
+    uint64_t crc;
+    RETURN_IF_ERROR(fr.U64("crc32c", &crc));
+    if (crc > 0xFFFFFFFFull) return fr.Bad("crc32c", "does not fit 32 bits");
+    e.crc32c = static_cast<uint32_t>(crc);
+    m->files.push_back(e);
+  }
+  if (!m->FindFile(m->tokenizer.file)) {
+    return Status::Corruption(path + ": tokenizer file \"" + m->tokenizer.file + "\" is not listed in files");
+  }
+
+  RETURN_IF_ERROR(top.Get("resident", &v));
+  Reader res(*v, path + ": resident");
+  RETURN_IF_ERROR(res.String("file", &m->resident_file));
+  if (!m->FindFile(m->resident_file)) return res.Bad("file", "is not listed in files");
+  const json* tensors;
+  RETURN_IF_ERROR(res.Get("tensors", &tensors));
+  if (!tensors->is_array() || tensors->size() > 100000) return res.Bad("tensors", "must be a list");
+  for (const json& t : *tensors) {
+    Reader tr(t, path + ": resident.tensors[]");
+    TensorEntry e;
+    RETURN_IF_ERROR(tr.String("name", &e.name));
+    RETURN_IF_ERROR(tr.U64("offset", &e.offset));
+    const json* shape;
+    RETURN_IF_ERROR(tr.Get("shape", &shape));
+    if (!shape->is_array() || shape->empty() || shape->size() > 4) {
+      return tr.Bad("shape", "must be a list of 1 to 4 dimensions");
+    }
+    uint64_t n = DTypeSize(m->dtype);
+    for (const json& d : *shape) {
+      if (!d.is_number_unsigned() || d.get<uint64_t>() == 0 || d.get<uint64_t>() > (1ull << 32)) {
+        return tr.Bad("shape", "has a dimension that is not in [1, 2^32]");
+      }
+      e.shape.push_back(d.get<uint64_t>());
+      if (!CheckedMul(n, e.shape.back(), &n)) return tr.Bad("shape", "overflows");
+    }
+    e.bytes = n;
+    m->tensors.push_back(std::move(e));
+  }
+
+  RETURN_IF_ERROR(top.Get("bundle", &v));
+  Reader b(*v, path + ": bundle");
+  RETURN_IF_ERROR(b.String("file", &m->bundle.file));
+  if (!m->FindFile(m->bundle.file)) return b.Bad("file", "is not listed in files");
+  RETURN_IF_ERROR(b.U64("record_bytes", &m->bundle.record_bytes));
+  RETURN_IF_ERROR(b.U64("record_stride", &m->bundle.record_stride));
+  uint64_t expect = static_cast<uint64_t>(m->config.dim) * DTypeSize(m->dtype) *
+                    (m->config.ffn_gated ? 3 : 2);
+  if (m->bundle.record_bytes != expect) {
+    return b.Bad("record_bytes", "is " + std::to_string(m->bundle.record_bytes) +
+                                     ", expected " + std::to_string(expect) + " for this config");
+  }
+  if (m->bundle.record_stride < m->bundle.record_bytes || m->bundle.record_stride % 64 != 0 ||
+      m->bundle.record_stride > m->bundle.record_bytes + kMaxDim) {
+    return b.Bad("record_stride", "must be a multiple of 64 not below record_bytes");
+  }
+  const json* layers;
+  RETURN_IF_ERROR(b.Get("layer_offsets", &layers));
+  if (!layers->is_array() || layers->size() != static_cast<size_t>(m->config.n_layers)) {
+    return b.Bad("layer_offsets", "must list one offset per layer");
+  }
+  for (const json& o : *layers) {
+    if (!o.is_number_unsigned() || o.get<uint64_t>() % 4096 != 0) {
+      return b.Bad("layer_offsets", "must be 4096-aligned byte offsets");
+    }
+    m->bundle.layer_offsets.push_back(o.get<uint64_t>());
+  }
+  return Status::OK();
+}
+
+json ConfigJson(const ModelConfig& c) {
+  return json{{"architecture", c.architecture}, {"dim", c.dim}, {"ffn_dim", c.ffn_dim},
+              {"n_layers", c.n_layers}, {"n_heads", c.n_heads}, {"n_kv_heads", c.n_kv_heads},
+              {"head_dim", c.head_dim}, {"vocab_size", c.vocab_size},
+              {"max_seq_len", c.max_seq_len}, {"norm_eps", c.norm_eps},
+              {"rope_theta", c.rope_theta}, {"rope_style", c.rope_style},
+              {"ffn_gated", c.ffn_gated}, {"activation", c.activation},
+              {"tied_classifier", c.tied_classifier}};
+}
+
+}  // namespace
+
+const FileEntry* Manifest::FindFile(const std::string& name) const {
+  for (const auto& f : files) if (f.name == name) return &f;
+  return nullptr;
+}
+
+const TensorEntry* Manifest::FindTensor(const std::string& name) const {
+  for (const auto& t : tensors) if (t.name == name) return &t;
+  return nullptr;
+}
+
+StatusOr<Manifest> ParseManifest(const std::string& text, const std::string& path) {
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return Status::Corruption(path + ": not valid JSON");
+  Manifest m;
+  try {
+    RETURN_IF_ERROR(ParseBody(j, path, &m));
+  } catch (const json::exception& e) {
+    return Status::Corruption(path + ": " + e.what());
+  }
+  return m;
+}
+
+std::string SerializeManifest(const Manifest& m) {
+  json files = json::array();
+  for (const auto& f : m.files) {
+    files.push_back({{"name", f.name}, {"size", f.size}, {"crc32c", f.crc32c}});
+  }
+  json tensors = json::array();
+  for (const auto& t : m.tensors) {
+    tensors.push_back({{"name", t.name}, {"offset", t.offset}, {"shape", t.shape}});
+  }
+  json j = {{"format", "llmflash"},
+            {"format_version", m.format_version},
+            {"config", ConfigJson(m.config)},
+            {"dtype", DTypeName(m.dtype)},
+            {"tokenizer", {{"type", m.tokenizer.type}, {"file", m.tokenizer.file},
+                           {"bos_id", m.tokenizer.bos_id}, {"eos_id", m.tokenizer.eos_id}}},
+            {"files", files},
+            {"resident", {{"file", m.resident_file}, {"tensors", tensors}}},
+            {"bundle", {{"file", m.bundle.file}, {"record_bytes", m.bundle.record_bytes},
+                        {"record_stride", m.bundle.record_stride},
+                        {"layer_offsets", m.bundle.layer_offsets}}}};
+  return j.dump(1) + "\n";
+}
+
+Status ValidateAgainstFiles(const Manifest& m, const std::string& dir) {
+  for (const auto& f : m.files) {
+    std::string path = JoinPath(dir, f.name);
+    ASSIGN_OR_RETURN(uint64_t size, FileSize(path));
+    if (size != f.size) {
+      return Status::Corruption(path + ": size is " + std::to_string(size) +
+                                " bytes, the manifest says " + std::to_string(f.size));
+    }
+  }
+  const FileEntry* res = m.FindFile(m.resident_file);
+  for (const auto& t : m.tensors) {
+    uint64_t end;
+    if (!CheckedAdd(t.offset, t.bytes, &end) || end > res->size || t.offset % 4 != 0) {
+      return Status::Corruption(JoinPath(dir, m.resident_file) + ": tensor \"" + t.name +
+                                "\" at offset " + std::to_string(t.offset) +
+                                " lies outside the file or is misaligned");
+    }
+  }
+  const FileEntry* bundle = m.FindFile(m.bundle.file);
+  for (size_t l = 0; l < m.bundle.layer_offsets.size(); ++l) {
+    uint64_t bytes, end;
+    if (!CheckedMul(m.bundle.record_stride, m.config.ffn_dim, &bytes) ||
+        !CheckedAdd(m.bundle.layer_offsets[l], bytes, &end) || end > bundle->size) {
+      return Status::Corruption(JoinPath(dir, m.bundle.file) + ": layer " + std::to_string(l) +
+                                " extends past the end of the file");
+    }
+  }
+  return Status::OK();
+}
+
+StatusOr<Manifest> LoadManifest(const std::string& dir) {
+  std::string path = JoinPath(dir, kManifestName);
+  ASSIGN_OR_RETURN(std::string text, ReadFileToString(path, kMaxManifestBytes));
+  ASSIGN_OR_RETURN(Manifest m, ParseManifest(text, path));
+  RETURN_IF_ERROR(ValidateAgainstFiles(m, dir));
+  return m;
+}
+
+}  // namespace llmflash

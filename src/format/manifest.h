@@ -1,0 +1,101 @@
+// Manifest: the parsed form of a model directory's manifest.json
+// (docs/format.md gives every field). Parsing validates types, ranges and
+// internal consistency; ValidateAgainstFiles checks sizes on disk.
+//
+// Thread-safety: a Manifest is a plain value.
+#ifndef LLMFLASH_FORMAT_MANIFEST_H_
+#define LLMFLASH_FORMAT_MANIFEST_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "format/dtype.h"
+#include "llmflash/status.h"
+
+namespace llmflash {
+
+inline constexpr int kFormatVersion = 1;
+inline constexpr char kManifestName[] = "manifest.json";
+inline constexpr uint64_t kMaxManifestBytes = 16 << 20;
+
+// The transformer's shapes and math choices.
+struct ModelConfig {
+  std::string architecture = "llama";  // "llama" (RMSNorm/RoPE/SwiGLU family)
+  int dim = 0;
+  int ffn_dim = 0;  // neurons per FFN layer
+  int n_layers = 0;
+  int n_heads = 0;
+  int n_kv_heads = 0;
+  int head_dim = 0;
+  int vocab_size = 0;
+  int max_seq_len = 0;
+  float norm_eps = 1e-5f;
+  float rope_theta = 10000.0f;
+  std::string rope_style = "interleaved";  // llama2.c pairs (2i, 2i+1)
+  bool ffn_gated = true;                   // gate row present in records
+  std::string activation = "silu";         // silu | relu
+  bool tied_classifier = true;
+};
+
+struct FileEntry {
+  std::string name;  // relative to the model directory
+  uint64_t size = 0;
+  uint32_t crc32c = 0;
+};
+
+struct TensorEntry {
+  std::string name;
+  uint64_t offset = 0;  // byte offset in the resident file
+  std::vector<uint64_t> shape;
+  uint64_t bytes = 0;  // derived: product(shape) * dtype size
+};
+
+// The FFN bundle file: per layer, ffn_dim records of record_stride bytes.
+struct BundleInfo {
+  std::string file;
+  uint64_t record_bytes = 0;   // gate row + up row + down column
+  uint64_t record_stride = 0;  // record_bytes rounded up (docs/format.md)
+  std::vector<uint64_t> layer_offsets;  // 4096-aligned start of each layer
+};
+
+struct TokenizerInfo {
+  std::string type = "llama2c";  // format of `file`
+  std::string file;
+  int bos_id = 1;
+  int eos_id = 2;
+};
+
+struct Manifest {
+  int format_version = kFormatVersion;
+  ModelConfig config;
+  DType dtype = DType::kF32;
+  TokenizerInfo tokenizer;
+  std::vector<FileEntry> files;
+  std::string resident_file;
+  std::vector<TensorEntry> tensors;
+  BundleInfo bundle;
+
+  const FileEntry* FindFile(const std::string& name) const;
+  const TensorEntry* FindTensor(const std::string& name) const;
+  // Byte offset of neuron `i` of layer `l` in the bundle file.
+  uint64_t RecordOffset(int l, int i) const {
+    return bundle.layer_offsets[l] + static_cast<uint64_t>(i) * bundle.record_stride;
+  }
+};
+
+// Parses and checks manifest text; `path` names the file in errors.
+StatusOr<Manifest> ParseManifest(const std::string& text,
+                                 const std::string& path);
+std::string SerializeManifest(const Manifest& m);
+
+// Checks that every listed file exists with its recorded size, and that
+// tensors and bundle layers lie inside their files.
+Status ValidateAgainstFiles(const Manifest& m, const std::string& dir);
+
+// Reads, parses and validates dir/manifest.json.
+StatusOr<Manifest> LoadManifest(const std::string& dir);
+
+}  // namespace llmflash
+
+#endif  // LLMFLASH_FORMAT_MANIFEST_H_

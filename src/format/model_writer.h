@@ -1,0 +1,58 @@
+// ModelWriter: writes a model directory (docs/format.md) from weights given
+// in f32, whatever the checkpoint format. Importers call it; nothing else
+// writes model files.
+//
+// Files are written under temporary names and renamed into place by
+// Finish(), manifest last, so a failed conversion never leaves a directory
+// that looks complete. Not thread-safe.
+#ifndef LLMFLASH_FORMAT_MODEL_WRITER_H_
+#define LLMFLASH_FORMAT_MODEL_WRITER_H_
+
+#include <string>
+#include <vector>
+
+#include "format/bundle_layout.h"
+#include "format/manifest.h"
+#include "llmflash/status.h"
+#include "util/file.h"
+
+namespace llmflash {
+
+inline constexpr char kResidentFileName[] = "resident.bin";
+inline constexpr char kBundleFileName[] = "ffn.bundle";
+
+class ModelWriter {
+ public:
+  // Creates `dir` (it may exist but must not hold a manifest).
+  Status Begin(const std::string& dir, const ModelConfig& config, DType dtype);
+
+  // Appends a resident tensor of the given shape (row-major f32 data).
+  Status AddResidentTensor(const std::string& name, std::vector<uint64_t> shape,
+                           const float* data);
+
+  // Appends layer `layer` (layers in order). gate and up: ffn_dim x dim
+  // row-major (gate null for ungated FFNs); down: dim x ffn_dim row-major,
+  // i.e. as stored in checkpoints. Neuron i's record takes gate row i, up row
+  // i and column i of down.
+  Status AddFfnLayer(int layer, const float* gate, const float* up,
+                     const float* down);
+
+  // Copies the tokenizer file into the directory.
+  Status AddTokenizer(const std::string& source_path, const std::string& type,
+                      int bos_id, int eos_id);
+
+  // Closes files, checks every layer was written and writes manifest.json.
+  Status Finish();
+
+ private:
+  std::string dir_;
+  Manifest manifest_;
+  BundleLayout layout_;
+  WritableFile resident_;
+  WritableFile bundle_;
+  int layers_written_ = 0;
+};
+
+}  // namespace llmflash
+
+#endif  // LLMFLASH_FORMAT_MODEL_WRITER_H_

@@ -1,0 +1,65 @@
+// IoBackend: reads byte ranges of one file (the FFN bundle) into memory.
+//
+// The cache layer asks for whole neuron records or runs of them; a backend
+// turns them into device reads (aligned for O_DIRECT, split, kept many in
+// flight) and returns when every byte has landed. Backends are the seam for
+// fault injection in tests: wrap one and alter its results.
+//
+// Thread-safety: an IoBackend is used by one thread at a time (each Session
+// opens its own).
+#ifndef LLMFLASH_IO_IO_BACKEND_H_
+#define LLMFLASH_IO_IO_BACKEND_H_
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "llmflash/options.h"
+#include "llmflash/status.h"
+
+namespace llmflash {
+
+struct ReadRequest {
+  uint64_t offset = 0;  // byte offset in the file; any alignment
+  uint64_t length = 0;  // bytes; any alignment
+  void* dst = nullptr;  // destination; any alignment
+};
+
+struct IoCounters {
+  uint64_t bytes = 0;  // bytes transferred from the device (aligned spans)
+  uint64_t ops = 0;    // read operations submitted
+};
+
+class IoBackend {
+ public:
+  virtual ~IoBackend() = default;
+  // Reads every request completely or returns an error naming the file and
+  // offset. Requests must not overlap in `dst`.
+  virtual Status ReadBatch(std::span<const ReadRequest> requests,
+                           IoCounters* counters) = 0;
+  virtual const char* name() const = 0;   // "io_uring", "pread"
+  virtual bool direct_io() const = 0;     // opened with O_DIRECT
+  virtual const std::string& path() const = 0;
+};
+
+struct IoOptions {
+  bool direct_io = true;
+  int queue_depth = 64;              // reads in flight at once
+  int bounce_slots = 16;             // staging buffers for unaligned ranges
+  uint64_t bounce_bytes = 256 << 10; // size of each staging buffer
+  uint64_t max_read_bytes = 1 << 20; // largest single read submitted
+
+  // Bytes of DRAM the backend allocates (staging buffers).
+  uint64_t MemoryBytes() const { return static_cast<uint64_t>(bounce_slots) * bounce_bytes; }
+};
+
+// Opens `path` for reading with the requested backend. kAuto tries io_uring
+// and falls back to pread when the kernel refuses it.
+StatusOr<std::unique_ptr<IoBackend>> OpenIoBackend(const std::string& path,
+                                                   IoBackendKind kind,
+                                                   const IoOptions& options);
+
+}  // namespace llmflash
+
+#endif  // LLMFLASH_IO_IO_BACKEND_H_

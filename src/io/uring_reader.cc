@@ -1,0 +1,223 @@
+// io_uring and pread backends over the same pieces (see read_pieces.h).
+#include "io/uring_reader.h"
+
+#include <liburing.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <thread>
+
+#include "io/file_handle.h"
+#include "io/read_pieces.h"
+
+namespace llmflash {
+namespace {
+
+constexpr int kMaxAttempts = 16;  // per piece: EAGAIN/EINTR and short reads
+
+// What a completed device read means for its piece.
+enum class Outcome { kDone, kAgain, kFailed };
+
+// Applies a read result (`res`: bytes, or -errno) to `p`.
+Outcome Apply(FileHandle& f, ReadPiece& p, int64_t res, int* attempts, Status* err,
+              IoCounters* c) {
+  const uint64_t needed_end = (p.offset - p.read_offset) + p.length;
+  if (res < 0) {
+    int e = static_cast<int>(-res);
+    if ((e == EAGAIN || e == EINTR || e == EBUSY) && ++*attempts < kMaxAttempts) {
+      return Outcome::kAgain;
+    }
+    *err = f.ErrorAt(p, e);
+    return Outcome::kFailed;
+  }
+  c->bytes += static_cast<uint64_t>(res);
+  p.done += static_cast<uint64_t>(res);
+  bool covered = p.staged ? p.done >= needed_end : p.done >= p.read_length;
+  if (covered) {
+    if (p.staged) f.FinishStaged(p);
+    return Outcome::kDone;
+  }
+  if (res == 0) {  // end of file before the wanted bytes
+    *err = f.EndOfFileAt(p);
+    return Outcome::kFailed;
+  }
+  if (++*attempts >= kMaxAttempts) {
+    *err = f.ErrorAt(p, EIO);
+    return Outcome::kFailed;
+  }
+  return Outcome::kAgain;  // short read: ask for the rest
+}
+
+char* ReadTarget(FileHandle& f, const ReadPiece& p) {
+  return (p.staged ? f.slot(p.slot) : p.dst) + p.done;
+}
+
+class UringReader final : public IoBackend {
+ public:
+  ~UringReader() override {
+    if (ring_ok_) io_uring_queue_exit(&ring_);
+  }
+
+  Status Init(const std::string& path, const IoOptions& options) {
+    Status st = file_.Open(path, options);
+    if (!st.ok()) return st;
+    int r = io_uring_queue_init(static_cast<unsigned>(options.queue_depth), &ring_, 0);
+    if (r < 0) {
+      return Status::Unsupported(path + ": io_uring is unavailable: " + std::strerror(-r));
+    }
+    ring_ok_ = true;
+    return Status::OK();
+  }
+
+  Status ReadBatch(std::span<const ReadRequest> requests, IoCounters* counters) override {
+    std::vector<ReadPiece> pieces = SplitIntoPieces(requests, file_.options());
+    std::vector<int> attempts(pieces.size(), 0);
+    std::vector<size_t> again;
+    const int depth = file_.options().queue_depth;
+    size_t next = 0;
+    int inflight = 0, unsubmitted = 0, stalls = 0;
+    Status err;
+    while (true) {
+      while (err.ok() && inflight < depth) {
+        size_t idx;
+        if (!again.empty()) {
+          idx = again.back();
+          again.pop_back();
+        } else if (next < pieces.size()) {
+          ReadPiece& p = pieces[next];
+          if (p.staged && p.slot < 0 && (p.slot = file_.AcquireSlot()) < 0) break;
+          idx = next++;
+        } else {
+          break;
+        }
+        Prep(pieces[idx], idx);
+        ++inflight;
+        ++unsubmitted;
+      }
+      if (unsubmitted > 0) {
+        int r = io_uring_submit(&ring_);
+        if (r >= 0) {
+          counters->ops += static_cast<uint64_t>(r);
+          unsubmitted -= r;
+        } else if ((r == -EAGAIN || r == -EBUSY || r == -EINTR) && ++stalls < 1000) {
+          std::this_thread::yield();  // the kernel is short of resources: let reads finish
+        } else {
+          return Status::IOError(file_.path() + ": io_uring_submit failed: " + std::strerror(-r));
+        }
+      }
+      if (inflight == 0) break;
+      if (inflight == unsubmitted) continue;  // nothing in the kernel to wait for yet
+      io_uring_cqe* cqe;
+      int r = io_uring_wait_cqe(&ring_, &cqe);
+      if (r == -EINTR) continue;
+      if (r < 0) {
+        return Status::IOError(file_.path() + ": io_uring_wait_cqe failed: " + std::strerror(-r));
+      }
+      unsigned head, seen = 0;
+      io_uring_for_each_cqe(&ring_, head, cqe) {
+        ++seen;
+        size_t idx = static_cast<size_t>(reinterpret_cast<uintptr_t>(io_uring_cqe_get_data(cqe)));
+        ReadPiece& p = pieces[idx];
+        Status piece_err;
+        Outcome o = Apply(file_, p, cqe->res, &attempts[idx], &piece_err, counters);
+        if (o == Outcome::kAgain && err.ok()) {
+          again.push_back(idx);
+          continue;
+        }
+        if (o == Outcome::kFailed && err.ok()) err = piece_err;
+        if (p.staged && p.slot >= 0) {
+          file_.ReleaseSlot(p.slot);
+          p.slot = -1;
+        }
+      }
+      io_uring_cq_advance(&ring_, seen);
+      inflight -= static_cast<int>(seen);
+    }
+    for (size_t idx : again) {  // abandoned after an error
+      if (pieces[idx].slot >= 0) file_.ReleaseSlot(pieces[idx].slot);
+    }
+    return err;
+  }
+
+  const char* name() const override { return "io_uring"; }
+  bool direct_io() const override { return file_.direct(); }
+  const std::string& path() const override { return file_.path(); }
+
+ private:
+  void Prep(ReadPiece& p, size_t idx) {
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);  // never null: inflight <= depth
+    io_uring_prep_read(sqe, file_.fd(), ReadTarget(file_, p),
+                       static_cast<unsigned>(p.read_length - p.done), p.read_offset + p.done);
+    io_uring_sqe_set_data(sqe, reinterpret_cast<void*>(static_cast<uintptr_t>(idx)));
+  }
+
+  FileHandle file_;
+  io_uring ring_{};
+  bool ring_ok_ = false;
+};
+
+class PreadReader final : public IoBackend {
+ public:
+  Status Init(const std::string& path, const IoOptions& options) {
+    return file_.Open(path, options);
+  }
+
+  Status ReadBatch(std::span<const ReadRequest> requests, IoCounters* counters) override {
+    std::vector<ReadPiece> pieces = SplitIntoPieces(requests, file_.options());
+    for (ReadPiece& p : pieces) {
+      if (p.staged) p.slot = file_.AcquireSlot();
+      int attempts = 0;
+      Status err;
+      Outcome o;
+      do {
+        ssize_t r = pread(file_.fd(), ReadTarget(file_, p), p.read_length - p.done,
+                          static_cast<off_t>(p.read_offset + p.done));
+        ++counters->ops;
+        o = Apply(file_, p, r < 0 ? -static_cast<int64_t>(errno) : r, &attempts, &err, counters);
+      } while (o == Outcome::kAgain);
+      if (p.staged) file_.ReleaseSlot(p.slot);
+      if (o == Outcome::kFailed) return err;
+    }
+    return Status::OK();
+  }
+
+  const char* name() const override { return "pread"; }
+  bool direct_io() const override { return file_.direct(); }
+  const std::string& path() const override { return file_.path(); }
+
+ private:
+  FileHandle file_;
+};
+
+}  // namespace
+
+StatusOr<std::unique_ptr<IoBackend>> OpenUringReader(const std::string& path,
+                                                     const IoOptions& options) {
+  auto r = std::make_unique<UringReader>();
+  Status st = r->Init(path, options);
+  if (!st.ok()) return st;
+  return std::unique_ptr<IoBackend>(std::move(r));
+}
+
+StatusOr<std::unique_ptr<IoBackend>> OpenPreadReader(const std::string& path,
+                                                     const IoOptions& options) {
+  auto r = std::make_unique<PreadReader>();
+  Status st = r->Init(path, options);
+  if (!st.ok()) return st;
+  return std::unique_ptr<IoBackend>(std::move(r));
+}
+
+StatusOr<std::unique_ptr<IoBackend>> OpenIoBackend(const std::string& path,
+                                                   IoBackendKind kind,
+                                                   const IoOptions& options) {
+  if (kind == IoBackendKind::kPread) return OpenPreadReader(path, options);
+  auto uring = OpenUringReader(path, options);
+  if (uring.ok() || kind == IoBackendKind::kUring ||
+      uring.status().code() != StatusCode::kUnsupported) {
+    return uring;
+  }
+  return OpenPreadReader(path, options);
+}
+
+}  // namespace llmflash

@@ -1,0 +1,66 @@
+// FlashFfn: the FFN of every layer computed from neuron matrices whose rows
+// are read from the bundle file on demand (the paper's whole Section 3).
+//
+// For each layer and token: the window decides what stays resident, active
+// neurons already in the matrix are computed at once, missing ones are read
+// (runs of consecutive neurons coalesced into one request, many requests in
+// flight) into newly appended rows and computed. When a layer's active
+// neurons exceed the matrix capacity the layer is streamed: read a chunk,
+// compute it, reuse the rows for the next chunk.
+//
+// Thread-safety: not thread-safe; one per Session.
+#ifndef LLMFLASH_MODEL_FLASH_FFN_H_
+#define LLMFLASH_MODEL_FLASH_FFN_H_
+
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "cache/layer_cache.h"
+#include "format/manifest.h"
+#include "io/io_backend.h"
+#include "llmflash/stats.h"
+#include "model/kernels.h"
+
+namespace llmflash {
+
+struct FlashFfnOptions {
+  int capacity = 0;  // neuron-matrix rows per layer
+  int window = 4;    // tokens a used neuron stays resident
+  IoBackendKind backend = IoBackendKind::kAuto;
+  IoOptions io;
+};
+
+class FlashFfn {
+ public:
+  // Opens the bundle file and preallocates one neuron matrix per layer.
+  Status Init(const Manifest& m, const std::string& dir, const FlashFfnOptions& options);
+
+  // out += FFN_l(x) at token t over `active` neurons (sorted, unique; empty
+  // means every neuron). On an I/O error the rows being filled are dropped,
+  // so the caches stay consistent and the session usable.
+  Status Compute(int layer, int64_t t, std::span<const int32_t> active, const float* x,
+                 float* out, TokenStats* stats);
+
+  void Reset();
+  const IoBackend& io() const { return *io_; }
+  const LayerCache& layer(int l) const { return layers_[l]; }
+  // Test seam: replaces the backend (e.g. with a fault-injecting wrapper).
+  void set_io(std::unique_ptr<IoBackend> io) { io_ = std::move(io); }
+  std::unique_ptr<IoBackend> release_io() { return std::move(io_); }
+
+ private:
+  Status ReadRows(int layer, std::span<const int32_t> ids, int first_slot, TokenStats* stats);
+
+  const Manifest* m_ = nullptr;
+  std::vector<LayerCache> layers_;
+  std::unique_ptr<IoBackend> io_;
+  RecordLayout record_;
+  std::vector<int32_t> all_ids_, resident_slots_, missing_, slots_;
+  std::vector<ReadRequest> requests_;
+};
+
+}  // namespace llmflash
+
+#endif  // LLMFLASH_MODEL_FLASH_FFN_H_

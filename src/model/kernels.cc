@@ -1,0 +1,54 @@
+// Kernels on Eigen maps: Eigen vectorizes the reductions that plain loops
+// cannot (without -ffast-math).
+#include "model/kernels.h"
+
+#include <Eigen/Core>
+#include <cmath>
+
+namespace llmflash {
+
+using ConstVec = Eigen::Map<const Eigen::VectorXf>;
+using Vec = Eigen::Map<Eigen::VectorXf>;
+using ConstMat =
+    Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
+
+void MatVec(const float* w, const float* x, int rows, int cols, float* out) {
+  Vec(out, rows).noalias() = ConstMat(w, rows, cols) * ConstVec(x, cols);
+}
+
+void RmsNorm(const float* x, const float* weight, int n, float eps, float* out) {
+  float ss = ConstVec(x, n).squaredNorm() / n + eps;
+  float scale = 1.0f / std::sqrt(ss);
+  Vec(out, n) = ConstVec(x, n).cwiseProduct(ConstVec(weight, n)) * scale;
+}
+
+void Softmax(float* x, int n) {
+  Vec v(x, n);
+  float max = v.maxCoeff();
+  v = (v.array() - max).exp();
+  v /= v.sum();
+}
+
+float Dot(const float* a, const float* b, int n) { return ConstVec(a, n).dot(ConstVec(b, n)); }
+
+void Axpy(float a, const float* x, int n, float* y) { Vec(y, n) += a * ConstVec(x, n); }
+
+void FfnRows(const RecordLayout& l, const char* base, uint64_t row_bytes,
+             std::span<const int32_t> slots, const float* x, float* out) {
+  const int d = l.dim;
+  for (int32_t s : slots) {
+    const float* row = reinterpret_cast<const float*>(base + static_cast<uint64_t>(s) * row_bytes);
+    float u = Dot(row + l.up_offset, x, d);
+    float h;
+    if (l.gate_offset >= 0) {
+      float g = Dot(row + l.gate_offset, x, d);
+      float act = l.relu ? std::max(g, 0.0f) : g / (1.0f + std::exp(-g));
+      h = act * u;
+    } else {
+      h = l.relu ? std::max(u, 0.0f) : u / (1.0f + std::exp(-u));
+    }
+    if (h != 0.0f) Axpy(h, row + l.down_offset, d, out);
+  }
+}
+
+}  // namespace llmflash

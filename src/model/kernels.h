@@ -1,0 +1,38 @@
+// CPU kernels for the forward pass: matrix-vector products, norms, softmax
+// and the per-neuron FFN step over neuron-matrix rows. All f32 for now.
+//
+// Thread-safety: pure functions.
+#ifndef LLMFLASH_MODEL_KERNELS_H_
+#define LLMFLASH_MODEL_KERNELS_H_
+
+#include <cstdint>
+#include <span>
+
+namespace llmflash {
+
+// out[rows] = W[rows x cols] (row-major) * x[cols]
+void MatVec(const float* w, const float* x, int rows, int cols, float* out);
+// out = x * weight / sqrt(mean(x^2) + eps)
+void RmsNorm(const float* x, const float* weight, int n, float eps, float* out);
+void Softmax(float* x, int n);
+float Dot(const float* a, const float* b, int n);
+// y += a * x
+void Axpy(float a, const float* x, int n, float* y);
+
+// Layout of a neuron record in a row, in floats.
+struct RecordLayout {
+  int dim = 0;
+  int64_t gate_offset = -1;  // -1: ungated FFN
+  int64_t up_offset = 0;
+  int64_t down_offset = 0;
+  bool relu = false;  // activation: relu, else silu
+};
+
+// For each row: h = act(gate . x) * (up . x) (or act(up . x) ungated), then
+// out += h * down. `rows` point at records; returns nothing, accumulates.
+void FfnRows(const RecordLayout& layout, const char* base, uint64_t row_bytes,
+             std::span<const int32_t> slots, const float* x, float* out);
+
+}  // namespace llmflash
+
+#endif  // LLMFLASH_MODEL_KERNELS_H_

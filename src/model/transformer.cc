@@ -1,0 +1,119 @@
+// The forward pass.
+#include "model/transformer.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "model/kernels.h"
+#include "util/timer.h"
+
+namespace llmflash {
+
+uint64_t Transformer::StateBytes(const ModelConfig& c, int max_context) {
+  uint64_t kv = static_cast<uint64_t>(c.n_kv_heads) * c.head_dim;
+  uint64_t q = static_cast<uint64_t>(c.n_heads) * c.head_dim;
+  uint64_t cache = 2ull * c.n_layers * max_context * kv;
+  uint64_t scratch = 3ull * c.dim + q + 2 * kv + static_cast<uint64_t>(c.n_heads) * max_context +
+                     c.vocab_size + c.head_dim;
+  return (cache + scratch) * sizeof(float);
+}
+
+void Transformer::Init(const ModelConfig& c, const ResidentWeights* w, FlashFfn* ffn,
+                       int max_context) {
+  c_ = c;
+  w_ = w;
+  ffn_ = ffn;
+  max_context_ = max_context;
+  const size_t kv = static_cast<size_t>(c.n_kv_heads) * c.head_dim;
+  const size_t q = static_cast<size_t>(c.n_heads) * c.head_dim;
+  x_.assign(c.dim, 0); xb_.assign(std::max<size_t>(c.dim, q), 0); xb2_.assign(c.dim, 0);
+  q_.assign(q, 0); k_.assign(kv, 0); v_.assign(kv, 0);
+  att_.assign(static_cast<size_t>(c.n_heads) * max_context, 0);
+  logits_.assign(c.vocab_size, 0);
+  key_cache_.assign(static_cast<size_t>(c.n_layers) * max_context * kv, 0);
+  value_cache_.assign(key_cache_.size(), 0);
+  rope_freq_.resize(c.head_dim / 2);
+  for (int i = 0; i < c.head_dim / 2; ++i) {
+    rope_freq_[i] = 1.0f / std::pow(c.rope_theta, static_cast<float>(2 * i) / c.head_dim);
+  }
+}
+
+// "interleaved" (llama2.c) rotates pairs (2i, 2i+1) of each head;
+// "half" (Hugging Face) rotates pairs (i, i + head_dim/2).
+void Transformer::Rope(float* vec, int n, int pos) const {
+  const int hs = c_.head_dim, half = hs / 2;
+  for (int h = 0; h < n / hs; ++h) {
+    float* v = vec + h * hs;
+    for (int i = 0; i < half; ++i) {
+      float angle = pos * rope_freq_[i];
+      float cr = std::cos(angle), ci = std::sin(angle);
+      int a = c_.rope_style == "half" ? i : 2 * i;
+      int b = c_.rope_style == "half" ? i + half : 2 * i + 1;
+      float v0 = v[a], v1 = v[b];
+      v[a] = v0 * cr - v1 * ci;
+      v[b] = v0 * ci + v1 * cr;
+    }
+  }
+}
+
+void Transformer::Attention(int l, int pos) {
+  const LayerWeights& w = w_->layers[l];
+  const int hs = c_.head_dim, kv_dim = c_.n_kv_heads * hs, q_dim = c_.n_heads * hs;
+  const int kv_mul = c_.n_heads / c_.n_kv_heads;
+  MatVec(w.wq, xb_.data(), q_dim, c_.dim, q_.data());
+  MatVec(w.wk, xb_.data(), kv_dim, c_.dim, k_.data());
+  MatVec(w.wv, xb_.data(), kv_dim, c_.dim, v_.data());
+  Rope(q_.data(), q_dim, pos);
+  Rope(k_.data(), kv_dim, pos);
+  const size_t layer_off = static_cast<size_t>(l) * max_context_ * kv_dim;
+  float* kc = key_cache_.data() + layer_off;
+  float* vc = value_cache_.data() + layer_off;
+  std::memcpy(kc + static_cast<size_t>(pos) * kv_dim, k_.data(), kv_dim * sizeof(float));
+  std::memcpy(vc + static_cast<size_t>(pos) * kv_dim, v_.data(), kv_dim * sizeof(float));
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
+  for (int h = 0; h < c_.n_heads; ++h) {
+    const float* q = q_.data() + h * hs;
+    float* att = att_.data() + static_cast<size_t>(h) * max_context_;
+    const int kv_off = (h / kv_mul) * hs;
+    for (int t = 0; t <= pos; ++t) {
+      att[t] = Dot(q, kc + static_cast<size_t>(t) * kv_dim + kv_off, hs) * scale;
+    }
+    Softmax(att, pos + 1);
+    float* out = xb_.data() + h * hs;
+    std::memset(out, 0, hs * sizeof(float));
+    for (int t = 0; t <= pos; ++t) Axpy(att[t], vc + static_cast<size_t>(t) * kv_dim + kv_off, hs, out);
+  }
+  MatVec(w.wo, xb_.data(), c_.dim, q_dim, xb2_.data());
+}
+
+StatusOr<const float*> Transformer::Forward(int token, int pos, TokenStats* stats) {
+  if (token < 0 || token >= c_.vocab_size) {
+    return Status::InvalidArgument("token id " + std::to_string(token) + " is outside the vocabulary");
+  }
+  if (pos < 0 || pos >= max_context_) {
+    return Status::InvalidArgument("position " + std::to_string(pos) + " exceeds the context of " +
+                                   std::to_string(max_context_) + " tokens");
+  }
+  Timer total;
+  const int d = c_.dim;
+  std::memcpy(x_.data(), w_->tok_embeddings + static_cast<size_t>(token) * d, d * sizeof(float));
+  for (int l = 0; l < c_.n_layers; ++l) {
+    const LayerWeights& w = w_->layers[l];
+    RmsNorm(x_.data(), w.attention_norm, d, c_.norm_eps, xb_.data());
+    Attention(l, pos);
+    Axpy(1.0f, xb2_.data(), d, x_.data());
+    RmsNorm(x_.data(), w.ffn_norm, d, c_.norm_eps, xb_.data());
+    std::fill(xb2_.begin(), xb2_.end(), 0.0f);
+    Status st = ffn_->Compute(l, step_, {}, xb_.data(), xb2_.data(), stats);
+    if (!st.ok()) return st;
+    Axpy(1.0f, xb2_.data(), d, x_.data());
+  }
+  RmsNorm(x_.data(), w_->norm, d, c_.norm_eps, x_.data());
+  MatVec(w_->output, x_.data(), c_.vocab_size, d, logits_.data());
+  ++step_;
+  stats->total_ms = total.ElapsedMs();
+  stats->compute_ms = stats->total_ms - stats->io_ms - stats->memory_ms;
+  return static_cast<const float*>(logits_.data());
+}
+
+}  // namespace llmflash

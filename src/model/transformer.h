@@ -1,0 +1,46 @@
+// Transformer: one session's forward pass, read top to bottom like the math
+// (llama2.c's forward()): embedding, then per layer RMSNorm -> attention with
+// RoPE and a KV cache -> residual -> RMSNorm -> FFN from flash -> residual,
+// then the final norm and the classifier.
+//
+// Thread-safety: not thread-safe; one per Session. The weights it points to
+// are shared and immutable.
+#ifndef LLMFLASH_MODEL_TRANSFORMER_H_
+#define LLMFLASH_MODEL_TRANSFORMER_H_
+
+#include <vector>
+
+#include "format/manifest.h"
+#include "llmflash/stats.h"
+#include "model/flash_ffn.h"
+#include "model/weights.h"
+
+namespace llmflash {
+
+class Transformer {
+ public:
+  // Bytes of DRAM Init allocates for a context of `max_context` tokens.
+  static uint64_t StateBytes(const ModelConfig& c, int max_context);
+
+  void Init(const ModelConfig& c, const ResidentWeights* w, FlashFfn* ffn, int max_context);
+
+  // Runs `token` at position `pos` (< max_context) and returns the logits.
+  StatusOr<const float*> Forward(int token, int pos, TokenStats* stats);
+
+ private:
+  void Attention(int l, int pos);
+  void Rope(float* vec, int n, int pos) const;
+
+  ModelConfig c_;
+  const ResidentWeights* w_ = nullptr;
+  FlashFfn* ffn_ = nullptr;
+  int max_context_ = 0;
+  int64_t step_ = 0;  // forward passes so far: the window's clock
+  std::vector<float> x_, xb_, xb2_, q_, k_, v_, att_, logits_;
+  std::vector<float> key_cache_, value_cache_;  // [layer][pos][kv_dim]
+  std::vector<float> rope_freq_;                // per pair within a head
+};
+
+}  // namespace llmflash
+
+#endif  // LLMFLASH_MODEL_TRANSFORMER_H_

@@ -1,0 +1,81 @@
+// Loading resident tensors and checking their shapes.
+#include "model/weights.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "util/file.h"
+#include "util/macros.h"
+
+namespace llmflash {
+namespace {
+
+class TensorFinder {
+ public:
+  TensorFinder(const Manifest& m, const char* base, std::string path)
+      : m_(m), base_(base), path_(std::move(path)) {}
+
+  Status Get(const std::string& name, std::vector<uint64_t> shape, const float** out) const {
+    const TensorEntry* t = m_.FindTensor(name);
+    if (t == nullptr) return Status::Corruption(path_ + ": missing tensor \"" + name + "\"");
+    if (t->shape != shape) {
+      std::string want, got;
+      for (auto d : shape) want += std::to_string(d) + " ";
+      for (auto d : t->shape) got += std::to_string(d) + " ";
+      return Status::Corruption(path_ + ": tensor \"" + name + "\" has shape [ " + got +
+                                "], the config implies [ " + want + "]");
+    }
+    *out = reinterpret_cast<const float*>(base_ + t->offset);
+    return Status::OK();
+  }
+
+ private:
+  const Manifest& m_;
+  const char* base_;
+  std::string path_;
+};
+
+}  // namespace
+
+Status ResidentWeights::Load(const Manifest& m, const std::string& dir) {
+  std::string path = JoinPath(dir, m.resident_file);
+  const FileEntry* f = m.FindFile(m.resident_file);
+  if (!data_.Allocate(f->size, 64)) {
+    return Status::ResourceExhausted(path + ": cannot allocate " + std::to_string(f->size) + " bytes");
+  }
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::IOError(path + ": open failed: " + std::strerror(errno));
+  Status st = PreadExact(fd, path, 0, data_.data(), f->size);
+  close(fd);
+  RETURN_IF_ERROR(st);
+
+  const ModelConfig& c = m.config;
+  const uint64_t d = c.dim, V = c.vocab_size;
+  const uint64_t q = static_cast<uint64_t>(c.n_heads) * c.head_dim;
+  const uint64_t kv = static_cast<uint64_t>(c.n_kv_heads) * c.head_dim;
+  TensorFinder find(m, data_.data(), path);
+  RETURN_IF_ERROR(find.Get("tok_embeddings", {V, d}, &tok_embeddings));
+  layers.assign(c.n_layers, {});
+  for (int l = 0; l < c.n_layers; ++l) {
+    std::string p = "layers." + std::to_string(l) + ".";
+    LayerWeights& w = layers[l];
+    RETURN_IF_ERROR(find.Get(p + "attention_norm", {d}, &w.attention_norm));
+    RETURN_IF_ERROR(find.Get(p + "wq", {q, d}, &w.wq));
+    RETURN_IF_ERROR(find.Get(p + "wk", {kv, d}, &w.wk));
+    RETURN_IF_ERROR(find.Get(p + "wv", {kv, d}, &w.wv));
+    RETURN_IF_ERROR(find.Get(p + "wo", {d, q}, &w.wo));
+    RETURN_IF_ERROR(find.Get(p + "ffn_norm", {d}, &w.ffn_norm));
+  }
+  RETURN_IF_ERROR(find.Get("norm", {d}, &norm));
+  if (c.tied_classifier) {
+    output = tok_embeddings;
+  } else {
+    RETURN_IF_ERROR(find.Get("output", {V, d}, &output));
+  }
+  return Status::OK();
+}
+
+}  // namespace llmflash

@@ -1,0 +1,39 @@
+// MemoryPlan: how a DRAM budget is split between what must be resident
+// (attention, embeddings, norms), per-session state (KV cache, scratch, I/O
+// staging, window bookkeeping) and the neuron matrices, whose capacity is
+// what is left. docs/cost-model.md describes the rule.
+//
+// Thread-safety: a plain value.
+#ifndef LLMFLASH_RUNTIME_MEMORY_PLAN_H_
+#define LLMFLASH_RUNTIME_MEMORY_PLAN_H_
+
+#include <cstdint>
+
+#include "format/manifest.h"
+#include "io/io_backend.h"
+#include "llmflash/options.h"
+#include "llmflash/status.h"
+
+namespace llmflash {
+
+struct MemoryPlan {
+  uint64_t budget_bytes = 0;
+  uint64_t resident_bytes = 0;  // shared by all sessions
+  uint64_t state_bytes = 0;     // per session: KV cache and activations
+  uint64_t io_bytes = 0;        // per session: I/O staging buffers
+  uint64_t bookkeeping_bytes = 0;  // per session: window and slot maps
+  uint64_t matrix_bytes = 0;    // per session: all layers' neuron matrices
+  int capacity = 0;             // neuron-matrix rows per layer
+  int max_context = 0;
+  bool streams = false;         // capacity < ffn_dim
+  IoOptions io;
+
+  uint64_t SessionBytes() const { return state_bytes + io_bytes + bookkeeping_bytes + matrix_bytes; }
+};
+
+StatusOr<MemoryPlan> PlanMemory(const Manifest& m, uint64_t resident_bytes,
+                                const ModelOptions& options);
+
+}  // namespace llmflash
+
+#endif  // LLMFLASH_RUNTIME_MEMORY_PLAN_H_

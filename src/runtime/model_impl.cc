@@ -1,0 +1,120 @@
+// Model::Open: manifest, weights, tokenizer, plan, preallocated sessions.
+#include "runtime/model_impl.h"
+
+#include "format/llama2c_tokenizer_file.h"
+#include "runtime/session_impl.h"
+#include "util/file.h"
+#include "util/macros.h"
+
+namespace llmflash {
+namespace {
+
+Status ValidateOptions(const ModelOptions& o) {
+  auto bad = [](const std::string& what) { return Status::InvalidArgument("ModelOptions." + what); };
+  if (o.max_sessions < 1 || o.max_sessions > 256) return bad("max_sessions must be in [1, 256]");
+  if (o.max_context < 0) return bad("max_context must be >= 0");
+  if (o.window < 1 || o.window > 1 << 20) return bad("window must be in [1, 2^20] tokens");
+  if (o.queue_depth < 1 || o.queue_depth > 4096) return bad("queue_depth must be in [1, 4096]");
+  return Status::OK();
+}
+
+}  // namespace
+
+Model::~Model() = default;
+Session::~Session() = default;
+
+StatusOr<std::unique_ptr<Model>> Model::Open(const std::string& dir, const ModelOptions& options) {
+  return ModelImpl::OpenImpl(dir, options);
+}
+
+StatusOr<uint64_t> ModelWeightBytes(const std::string& dir) {
+  ASSIGN_OR_RETURN(Manifest m, LoadManifest(dir));
+  return m.FindFile(m.resident_file)->size + m.FindFile(m.bundle.file)->size;
+}
+
+StatusOr<std::unique_ptr<Model>> ModelImpl::OpenImpl(const std::string& dir,
+                                                     const ModelOptions& options) {
+  auto model = std::unique_ptr<ModelImpl>(new ModelImpl());
+  Status st = model->Load(dir, options);
+  if (!st.ok()) return st;
+  return std::unique_ptr<Model>(std::move(model));
+}
+
+Status ModelImpl::Load(const std::string& dir, const ModelOptions& options) {
+  RETURN_IF_ERROR(ValidateOptions(options));
+  dir_ = dir;
+  ASSIGN_OR_RETURN(manifest_, LoadManifest(dir));
+  const ModelConfig& c = manifest_.config;
+  if (manifest_.tokenizer.type != "llama2c") {
+    return Status::Unsupported(JoinPath(dir, kManifestName) + ": tokenizer type \"" +
+                               manifest_.tokenizer.type + "\" is not supported");
+  }
+  std::string tok_path = JoinPath(dir, manifest_.tokenizer.file);
+  ASSIGN_OR_RETURN(std::string tok_bytes, ReadFileToString(tok_path, 256ull << 20));
+  ASSIGN_OR_RETURN(Llama2cVocab vocab, ParseLlama2cTokenizer(tok_bytes, c.vocab_size, tok_path));
+  ASSIGN_OR_RETURN(Llama2cTokenizer tok, Llama2cTokenizer::Create(std::move(vocab),
+                                                                 manifest_.tokenizer.bos_id,
+                                                                 manifest_.tokenizer.eos_id));
+  tokenizer_ = std::make_unique<Llama2cTokenizer>(std::move(tok));
+  const FileEntry* resident = manifest_.FindFile(manifest_.resident_file);
+  ASSIGN_OR_RETURN(plan_, PlanMemory(manifest_, resident->size, options));
+  RETURN_IF_ERROR(weights_.Load(manifest_, dir));
+
+  FlashFfnOptions ffn;
+  ffn.capacity = plan_.capacity;
+  ffn.window = options.window;
+  ffn.backend = options.io_backend;
+  ffn.io = plan_.io;
+  for (int i = 0; i < options.max_sessions; ++i) {
+    auto state = std::make_unique<SessionState>();
+    RETURN_IF_ERROR(state->ffn.Init(manifest_, dir, ffn));
+    state->transformer.Init(c, &weights_, &state->ffn, plan_.max_context);
+    states_.push_back(std::move(state));
+  }
+
+  const FileEntry* bundle = manifest_.FindFile(manifest_.bundle.file);
+  info_.architecture = c.architecture;
+  info_.dtype = DTypeName(manifest_.dtype);
+  info_.n_layers = c.n_layers;
+  info_.dim = c.dim;
+  info_.ffn_dim = c.ffn_dim;
+  info_.vocab_size = c.vocab_size;
+  info_.max_context = plan_.max_context;
+  info_.resident_bytes = resident->size;
+  info_.ffn_bytes = bundle->size;
+  info_.model_bytes = resident->size + bundle->size;
+  info_.record_bytes = manifest_.bundle.record_stride;
+  info_.budget_bytes = plan_.budget_bytes;
+  info_.session_bytes = plan_.SessionBytes();
+  info_.neuron_capacity = plan_.capacity;
+  info_.streams_layers = plan_.streams;
+  return Status::OK();
+}
+
+StatusOr<std::unique_ptr<Session>> ModelImpl::NewSession(const SessionOptions&) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& s : states_) {
+    if (!s->in_use) {
+      s->in_use = true;
+      return std::unique_ptr<Session>(new SessionImpl(this, s.get()));
+    }
+  }
+  return Status::ResourceExhausted("all " + std::to_string(states_.size()) +
+                                   " sessions are in use (raise ModelOptions.max_sessions)");
+}
+
+void ModelImpl::Release(SessionState* state) {
+  std::lock_guard<std::mutex> lock(mu_);
+  state->in_use = false;
+}
+
+StatusOr<std::vector<TokenId>> ModelImpl::Encode(std::string_view text, bool add_bos) const {
+  std::vector<int> ids = tokenizer_->Encode(text, add_bos, false);
+  return std::vector<TokenId>(ids.begin(), ids.end());
+}
+
+std::string ModelImpl::Decode(TokenId prev, TokenId token) const {
+  return tokenizer_->Decode(prev, token);
+}
+
+}  // namespace llmflash

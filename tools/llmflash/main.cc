@@ -1,0 +1,187 @@
+// The `llmflash` command line: a thin layer that parses flags and calls the
+// library. Each subcommand prints one clear message and exits non-zero on
+// error.
+#include <cstdio>
+#include <iostream>
+#include <string>
+
+#include "llmflash/llmflash.h"
+#include "tools/common/flags.h"
+
+namespace llmflash::tools {
+namespace {
+
+constexpr char kUsage[] =
+    "usage: llmflash <command> [flags]\n"
+    "\n"
+    "commands:\n"
+    "  convert  --input MODEL.bin --tokenizer TOKENIZER.bin --output DIR\n"
+    "           convert a llama2.c checkpoint into a llmflash model directory\n"
+    "  generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T]\n"
+    "           [--top-p P] [--seed S] [--dram-budget BYTES|N%] [--window K]\n"
+    "           [--io-backend auto|uring|pread] [--stats]\n"
+    "  verify   --model DIR      check every file's size and checksum\n"
+    "  inspect  --model DIR [--dram-budget BYTES|N%] [--window K]\n"
+    "           print the model's shapes and how the budget is spent\n";
+
+int Fail(const Status& st) {
+  std::cerr << "llmflash: " << st.ToString() << "\n";
+  return 1;
+}
+
+int Convert(const Flags& f) {
+  Status st = f.Check({"input", "tokenizer", "output"});
+  for (const char* name : {"input", "tokenizer", "output"}) if (st.ok()) st = f.Require(name);
+  if (!st.ok()) return Fail(st);
+  ConvertOptions o;
+  o.input = f.Get("input");
+  o.tokenizer = f.Get("tokenizer");
+  o.output = f.Get("output");
+  o.progress = [](double x, const std::string& what) {
+    std::fprintf(stderr, "\rconverting: %3.0f%% %-24s", 100 * x, what.c_str());
+    if (x >= 1.0) std::fprintf(stderr, "\n");
+  };
+  st = ConvertLlama2c(o);
+  if (!st.ok()) { std::fprintf(stderr, "\n"); return Fail(st); }
+  std::cerr << "wrote " << o.output << "\n";
+  return 0;
+}
+
+// Builds ModelOptions from the shared flags (--dram-budget, --window, ...).
+StatusOr<ModelOptions> OptionsFromFlags(const Flags& f, const std::string& dir) {
+  ModelOptions o;
+  if (f.Has("dram-budget")) {
+    auto whole = ModelWeightBytes(dir);
+    if (!whole.ok()) return whole.status();
+    auto b = ParseByteSize(f.Get("dram-budget"), *whole);
+    if (!b.ok()) return Status::InvalidArgument("--dram-budget: " + b.status().message());
+    if (*b == 0) return Status::InvalidArgument("--dram-budget must be positive");
+    o.dram_budget_bytes = *b;
+  }
+  auto window = f.GetInt("window", o.window);
+  if (!window.ok()) return window.status();
+  if (*window < 1 || *window > 1 << 20) return Status::InvalidArgument("--window must be >= 1");
+  o.window = static_cast<int>(*window);
+  std::string backend = f.Get("io-backend", "auto");
+  if (backend == "auto") o.io_backend = IoBackendKind::kAuto;
+  else if (backend == "uring") o.io_backend = IoBackendKind::kUring;
+  else if (backend == "pread") o.io_backend = IoBackendKind::kPread;
+  else return Status::InvalidArgument("--io-backend must be auto, uring or pread");
+  return o;
+}
+
+void PrintStats(const Stats& s) {
+  std::fprintf(stderr, "\n%-6s %9s %9s %9s %9s %11s %7s %9s\n", "token", "total_ms", "io_ms",
+               "mem_ms", "comp_ms", "bytes_read", "reads", "neurons");
+  double total = 0;
+  uint64_t bytes = 0;
+  for (size_t i = 0; i < s.tokens.size(); ++i) {
+    const TokenStats& t = s.tokens[i];
+    std::fprintf(stderr, "%-6zu %9.3f %9.3f %9.3f %9.3f %11llu %7llu %9llu\n", i, t.total_ms,
+                 t.io_ms, t.memory_ms, t.compute_ms, (unsigned long long)t.bytes_read,
+                 (unsigned long long)t.read_ops, (unsigned long long)t.neurons_loaded);
+    total += t.total_ms;
+    bytes += t.bytes_read;
+  }
+  size_t n = s.tokens.size();
+  std::fprintf(stderr,
+               "%zu forward passes (%llu prompt, %llu generated), %.3f ms/token, %.1f KiB read "
+               "per token, backend %s%s\n",
+               n, (unsigned long long)s.prompt_tokens, (unsigned long long)s.generated_tokens,
+               n ? total / n : 0.0, n ? bytes / 1024.0 / n : 0.0, s.io_backend,
+               s.direct_io ? " (O_DIRECT)" : " (buffered: O_DIRECT refused)");
+}
+
+int Generate(const Flags& f) {
+  Status st = f.Check({"model", "prompt", "max-tokens", "temperature", "top-p", "seed",
+                       "dram-budget", "window", "io-backend", "stats"});
+  if (st.ok()) st = f.Require("model");
+  if (!st.ok()) return Fail(st);
+  GenerateOptions g;
+  auto max_tokens = f.GetInt("max-tokens", g.max_tokens);
+  auto temperature = f.GetDouble("temperature", g.temperature);
+  auto top_p = f.GetDouble("top-p", g.top_p);
+  auto seed = f.GetInt("seed", static_cast<int64_t>(g.seed));
+  for (const Status* s : {&max_tokens.status(), &temperature.status(), &top_p.status(), &seed.status()}) {
+    if (!s->ok()) return Fail(*s);
+  }
+  if (*max_tokens < 0 || *max_tokens > (1 << 30)) return Fail(Status::InvalidArgument("--max-tokens must be in [0, 2^30]"));
+  g.max_tokens = static_cast<int>(*max_tokens);
+  g.temperature = static_cast<float>(*temperature);
+  g.top_p = static_cast<float>(*top_p);
+  g.seed = static_cast<uint64_t>(*seed);
+  std::string dir = f.Get("model");
+  auto options = OptionsFromFlags(f, dir);
+  if (!options.ok()) return Fail(options.status());
+  auto model = Model::Open(dir, *options);
+  if (!model.ok()) return Fail(model.status());
+  auto session = (*model)->NewSession({});
+  if (!session.ok()) return Fail(session.status());
+  std::string prompt = f.Get("prompt");
+  std::cout << prompt << std::flush;
+  st = (*session)->Generate(prompt, g, [](TokenId, std::string_view piece) {
+    // Like llama2.c's safe_printf: drop lone control bytes, keep UTF-8.
+    if (piece.size() == 1 && static_cast<unsigned char>(piece[0]) < 0x20 &&
+        !std::isspace(static_cast<unsigned char>(piece[0]))) {
+      return true;
+    }
+    std::cout << piece << std::flush;
+    return true;
+  });
+  std::cout << "\n" << std::flush;
+  if (f.Has("stats")) PrintStats((*session)->stats());
+  return st.ok() ? 0 : Fail(st);
+}
+
+int Verify(const Flags& f) {
+  Status st = f.Check({"model"});
+  if (st.ok()) st = f.Require("model");
+  if (st.ok()) st = VerifyModel(f.Get("model"));
+  if (!st.ok()) return Fail(st);
+  std::cout << f.Get("model") << ": OK (every file's size and CRC-32C match the manifest)\n";
+  return 0;
+}
+
+int Inspect(const Flags& f) {
+  Status st = f.Check({"model", "dram-budget", "window", "io-backend"});
+  if (st.ok()) st = f.Require("model");
+  if (!st.ok()) return Fail(st);
+  std::string dir = f.Get("model");
+  auto options = OptionsFromFlags(f, dir);
+  if (!options.ok()) return Fail(options.status());
+  auto model = Model::Open(dir, *options);
+  if (!model.ok()) return Fail(model.status());
+  const ModelInfo& i = (*model)->info();
+  auto mib = [](uint64_t b) { return b / 1048576.0; };
+  std::printf("architecture     %s (%s)\n", i.architecture.c_str(), i.dtype.c_str());
+  std::printf("shape            %d layers, dim %d, %d FFN neurons/layer, vocab %d, context %d\n",
+              i.n_layers, i.dim, i.ffn_dim, i.vocab_size, i.max_context);
+  std::printf("model            %.3f MiB (resident %.3f MiB, FFN bundle %.3f MiB)\n",
+              mib(i.model_bytes), mib(i.resident_bytes), mib(i.ffn_bytes));
+  std::printf("neuron record    %llu bytes\n", (unsigned long long)i.record_bytes);
+  std::printf("DRAM budget      %.3f MiB: resident %.3f MiB + session %.3f MiB\n",
+              mib(i.budget_bytes), mib(i.resident_bytes), mib(i.session_bytes));
+  std::printf("neuron matrix    %d of %d neurons per layer (%.1f%%)%s\n", i.neuron_capacity,
+              i.ffn_dim, 100.0 * i.neuron_capacity / i.ffn_dim,
+              i.streams_layers ? ", layers are streamed in parts" : "");
+  return 0;
+}
+
+}  // namespace
+}  // namespace llmflash::tools
+
+int main(int argc, char** argv) {
+  using namespace llmflash::tools;
+  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "help") {
+    std::fputs(kUsage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  std::string cmd = argv[1];
+  Flags flags(argc, argv, 2, {"stats"});
+  if (cmd == "convert") return Convert(flags);
+  if (cmd == "generate") return Generate(flags);
+  if (cmd == "verify") return Verify(flags);
+  if (cmd == "inspect") return Inspect(flags);
+  std::cerr << "llmflash: unknown command \"" << cmd << "\"\n\n" << kUsage;
+  return 2;
+}

@@ -44,31 +44,31 @@ Status FlashFfn::Compute(int l, int64_t t, std::span<const int32_t> active, cons
   stats->neurons_computed += resident_slots_.size();
 
   const int total = static_cast<int>(missing_.size());
-  for (int pos = 0; pos < total;) {
-    int n;
-    {
-      ScopedTimer timer(&stats->memory_ms);
-      int free = cache.MakeRoom(total - pos, t);
-      if (free == 0) {  // every row holds a neuron already computed: stream
-        mat.Clear();
-        free = mat.capacity();
-      }
-      n = std::min(free, total - pos);
-    }
-    int first = mat.size();
-    std::span<const int32_t> chunk(missing_.data() + pos, n);
-    for (int32_t id : chunk) mat.Append(id);
-    Status st = ReadRows(l, chunk, first, stats);
+  if (total == 0) return Status::OK();
+  int free;
+  {
+    ScopedTimer timer(&stats->memory_ms);
+    free = cache.MakeRoom(total, t);
+  }
+  // Streaming (more missing neurons than rows): size the first chunk so that
+  // the last one fills the matrix, leaving as many neurons resident as fit.
+  const int cap = mat.capacity();
+  int chunk = total <= free ? total : (total % cap == 0 ? cap : total % cap);
+  for (int pos = 0; pos < total; pos += chunk, chunk = std::min(cap, total - pos)) {
+    if (mat.free_rows() < chunk) mat.Clear();  // rows hold neurons already computed
+    const int first = mat.size();
+    std::span<const int32_t> ids(missing_.data() + pos, chunk);
+    for (int32_t id : ids) mat.Append(id);
+    Status st = ReadRows(l, ids, first, stats);
     if (!st.ok()) {
-      for (int32_t id : chunk) mat.Remove(id);
+      for (int32_t id : ids) mat.Remove(id);
       return st;
     }
-    slots_.resize(n);
+    slots_.resize(chunk);
     std::iota(slots_.begin(), slots_.end(), first);
     FfnRows(record_, mat.Row(0), mat.row_bytes(), slots_, x, out);
-    stats->neurons_computed += n;
-    stats->neurons_loaded += n;
-    pos += n;
+    stats->neurons_computed += chunk;
+    stats->neurons_loaded += chunk;
   }
   return Status::OK();
 }

@@ -1,0 +1,58 @@
+// Shared test helpers: Status matchers, temporary directories, and the
+// stories260K model converted once per test binary.
+#ifndef LLMFLASH_TESTS_TESTING_TEST_UTIL_H_
+#define LLMFLASH_TESTS_TESTING_TEST_UTIL_H_
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "llmflash/status.h"
+
+namespace llmflash::testing {
+
+MATCHER(IsOk, "is OK") {
+  if (arg.ok()) return true;
+  *result_listener << arg.ToString();
+  return false;
+}
+
+// StatusIs(code, HasSubstr("...")).
+MATCHER_P2(StatusIs, code, message_matcher, "") {
+  if (arg.code() != code) {
+    *result_listener << "status is " << arg.ToString();
+    return false;
+  }
+  return ::testing::ExplainMatchResult(message_matcher, arg.message(), result_listener);
+}
+
+// A fresh directory under $TMPDIR (or the build tree), removed at exit.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string File(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// ../shared as configured at build time.
+std::string SharedDir();
+std::string Stories260KBin();
+std::string Stories260KTokenizer();
+
+// stories260K converted into a temporary model directory, once per process.
+// Fails the calling test if ../shared is missing.
+const std::string& Stories260KModel();
+
+std::string ReadFile(const std::string& path);
+void WriteFile(const std::string& path, const std::string& bytes);
+
+}  // namespace llmflash::testing
+
+#endif  // LLMFLASH_TESTS_TESTING_TEST_UTIL_H_

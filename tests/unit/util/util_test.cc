@@ -1,0 +1,56 @@
+// CRC-32C and Status.
+#include <gtest/gtest.h>
+
+#include <random>
+#include <string>
+
+#include "llmflash/status.h"
+#include "util/checked_math.h"
+#include "util/crc32c.h"
+
+namespace llmflash {
+namespace {
+
+TEST(Crc32c, KnownVector) {
+  // The standard check value of CRC-32C.
+  EXPECT_EQ(Crc32c("123456789", 9), 0xE3069283u);
+  EXPECT_EQ(Crc32cExtendPortable(0, "123456789", 9), 0xE3069283u);
+  EXPECT_EQ(Crc32c("", 0), 0u);
+}
+
+TEST(Crc32c, FastPathEqualsPortableAndExtends) {
+  std::mt19937 rng(7);
+  std::string data(100003, '\0');
+  for (char& c : data) c = static_cast<char>(rng());
+  for (size_t n : {1u, 7u, 8u, 9u, 63u, 4096u, 100003u}) {
+    EXPECT_EQ(Crc32c(data.data(), n), Crc32cExtendPortable(0, data.data(), n)) << n;
+  }
+  uint32_t split = Crc32cExtend(Crc32c(data.data(), 1000), data.data() + 1000, data.size() - 1000);
+  EXPECT_EQ(split, Crc32c(data.data(), data.size()));
+}
+
+TEST(Status, CarriesCodeAndMessage) {
+  Status st = Status::IOError("ffn.bundle: read failed");
+  EXPECT_FALSE(st.ok());
+  EXPECT_EQ(st.code(), StatusCode::kIOError);
+  EXPECT_EQ(st.ToString(), "IOError: ffn.bundle: read failed");
+  EXPECT_TRUE(Status().ok());
+  StatusOr<int> v = 3;
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(*v, 3);
+  StatusOr<int> e = Status::NotFound("x");
+  EXPECT_EQ(e.status().code(), StatusCode::kNotFound);
+  StatusOr<int> from_ok = Status::OK();  // a bug in the caller, not a value
+  EXPECT_FALSE(from_ok.ok());
+}
+
+TEST(CheckedMath, DetectsOverflow) {
+  uint64_t out;
+  EXPECT_TRUE(CheckedMul(1ull << 31, 1ull << 31, &out));
+  EXPECT_FALSE(CheckedMul(1ull << 33, 1ull << 31, &out));
+  EXPECT_FALSE(CheckedAdd(~0ull, 1, &out));
+  EXPECT_EQ(RoundUp(4097, 4096), 8192u);
+}
+
+}  // namespace
+}  // namespace llmflash

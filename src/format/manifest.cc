@@ -3,9 +3,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "format/json_reader.h"
+#include "format/predictor_info.h"
 #include "util/checked_math.h"
 #include "util/file.h"
 #include "util/macros.h"
+#include <cstdio>
 
 namespace llmflash {
 namespace {
@@ -19,73 +22,13 @@ constexpr int64_t kMaxLayers = 4096;
 constexpr int64_t kMaxVocab = 1 << 22;
 constexpr int64_t kMaxSeq = 1 << 22;
 
-class Reader {
- public:
-  Reader(const json& j, std::string where) : j_(j), where_(std::move(where)) {}
-
-  Status Int(const char* key, int64_t lo, int64_t hi, int* out) const {
-    const json* v;
-    RETURN_IF_ERROR(Get(key, &v));
-    if (!v->is_number_integer()) return Bad(key, "must be an integer");
-    int64_t x = v->get<int64_t>();
-    if (x < lo || x > hi) {
-      return Bad(key, "is " + std::to_string(x) + ", outside [" +
-                          std::to_string(lo) + ", " + std::to_string(hi) + "]");
-    }
-    *out = static_cast<int>(x);
-    return Status::OK();
-  }
-  Status U64(const char* key, uint64_t* out) const {
-    const json* v;
-    RETURN_IF_ERROR(Get(key, &v));
-    if (!v->is_number_unsigned()) return Bad(key, "must be a non-negative integer");
-    *out = v->get<uint64_t>();
-    return Status::OK();
-  }
-  Status Float(const char* key, float* out) const {
-    const json* v;
-    RETURN_IF_ERROR(Get(key, &v));
-    if (!v->is_number()) return Bad(key, "must be a number");
-    *out = v->get<float>();
-    return Status::OK();
-  }
-  Status Bool(const char* key, bool* out) const {
-    const json* v;
-    RETURN_IF_ERROR(Get(key, &v));
-    if (!v->is_boolean()) return Bad(key, "must be true or false");
-    *out = v->get<bool>();
-    return Status::OK();
-  }
-  Status String(const char* key, std::string* out) const {
-    const json* v;
-    RETURN_IF_ERROR(Get(key, &v));
-    if (!v->is_string()) return Bad(key, "must be a string");
-    *out = v->get<std::string>();
-    return Status::OK();
-  }
-  Status Get(const char* key, const json** out) const {
-    if (!j_.is_object()) return Status::Corruption(where_ + " must be an object");
-    auto it = j_.find(key);
-    if (it == j_.end()) return Status::Corruption(where_ + ": missing \"" + key + "\"");
-    *out = &*it;
-    return Status::OK();
-  }
-  Status Bad(const char* key, const std::string& what) const {
-    return Status::Corruption(where_ + ": \"" + key + "\" " + what);
-  }
-
- private:
-  const json& j_;
-  std::string where_;
-};
-
 bool SafeName(const std::string& name) {
   return !name.empty() && name.find('/') == std::string::npos && name != "." &&
          name != "..";
 }
 
 Status ParseConfig(const json& j, const std::string& path, ModelConfig* c) {
-  Reader r(j, path + ": config");
+  JsonReader r(j, path + ": config");
   RETURN_IF_ERROR(r.String("architecture", &c->architecture));
   if (c->architecture != "llama") {
     return Status::Unsupported(path + ": unknown architecture \"" + c->architecture + "\"");
@@ -120,7 +63,7 @@ Status ParseConfig(const json& j, const std::string& path, ModelConfig* c) {
 }
 
 Status ParseBody(const json& j, const std::string& path, Manifest* m) {
-  Reader top(j, path);
+  JsonReader top(j, path);
   std::string format;
   RETURN_IF_ERROR(top.String("format", &format));
   if (format != "llmflash") return top.Bad("format", "must be \"llmflash\"");
@@ -144,7 +87,7 @@ Status ParseBody(const json& j, const std::string& path, Manifest* m) {
   }
 
   RETURN_IF_ERROR(top.Get("tokenizer", &v));
-  Reader tok(*v, path + ": tokenizer");
+  JsonReader tok(*v, path + ": tokenizer");
   RETURN_IF_ERROR(tok.String("type", &m->tokenizer.type));
   RETURN_IF_ERROR(tok.String("file", &m->tokenizer.file));
   RETURN_IF_ERROR(tok.Int("bos_id", 0, m->config.vocab_size - 1, &m->tokenizer.bos_id));
@@ -153,7 +96,7 @@ Status ParseBody(const json& j, const std::string& path, Manifest* m) {
   RETURN_IF_ERROR(top.Get("files", &v));
   if (!v->is_array() || v->size() > 64) return top.Bad("files", "must be a list of at most 64 files");
   for (const json& f : *v) {
-    Reader fr(f, path + ": files[]");
+    JsonReader fr(f, path + ": files[]");
     FileEntry e;
     RETURN_IF_ERROR(fr.String("name", &e.name));
     if (!SafeName(e.name)) return fr.Bad("name", "\"" + e.name + "\" is not a plain file name");
@@ -169,14 +112,14 @@ Status ParseBody(const json& j, const std::string& path, Manifest* m) {
   }
 
   RETURN_IF_ERROR(top.Get("resident", &v));
-  Reader res(*v, path + ": resident");
+  JsonReader res(*v, path + ": resident");
   RETURN_IF_ERROR(res.String("file", &m->resident_file));
   if (!m->FindFile(m->resident_file)) return res.Bad("file", "is not listed in files");
   const json* tensors;
   RETURN_IF_ERROR(res.Get("tensors", &tensors));
   if (!tensors->is_array() || tensors->size() > 100000) return res.Bad("tensors", "must be a list");
   for (const json& t : *tensors) {
-    Reader tr(t, path + ": resident.tensors[]");
+    JsonReader tr(t, path + ": resident.tensors[]");
     TensorEntry e;
     RETURN_IF_ERROR(tr.String("name", &e.name));
     RETURN_IF_ERROR(tr.U64("offset", &e.offset));
@@ -198,7 +141,7 @@ Status ParseBody(const json& j, const std::string& path, Manifest* m) {
   }
 
   RETURN_IF_ERROR(top.Get("bundle", &v));
-  Reader b(*v, path + ": bundle");
+  JsonReader b(*v, path + ": bundle");
   RETURN_IF_ERROR(b.String("file", &m->bundle.file));
   if (!m->FindFile(m->bundle.file)) return b.Bad("file", "is not listed in files");
   RETURN_IF_ERROR(b.U64("record_bytes", &m->bundle.record_bytes));
@@ -223,6 +166,9 @@ Status ParseBody(const json& j, const std::string& path, Manifest* m) {
       return b.Bad("layer_offsets", "must be 4096-aligned byte offsets");
     }
     m->bundle.layer_offsets.push_back(o.get<uint64_t>());
+  }
+  if (j.contains("predictor")) {
+    RETURN_IF_ERROR(ParsePredictorInfo(j["predictor"], path, *m, &m->predictor));
   }
   return Status::OK();
 }
@@ -281,6 +227,7 @@ std::string SerializeManifest(const Manifest& m) {
             {"bundle", {{"file", m.bundle.file}, {"record_bytes", m.bundle.record_bytes},
                         {"record_stride", m.bundle.record_stride},
                         {"layer_offsets", m.bundle.layer_offsets}}}};
+  if (m.predictor.present) j["predictor"] = PredictorInfoJson(m.predictor);
   return j.dump(1) + "\n";
 }
 
@@ -310,6 +257,32 @@ Status ValidateAgainstFiles(const Manifest& m, const std::string& dir) {
       return Status::Corruption(JoinPath(dir, m.bundle.file) + ": layer " + std::to_string(l) +
                                 " extends past the end of the file");
     }
+  }
+  if (m.predictor.present) {
+    const FileEntry* pf = m.FindFile(m.predictor.file);
+    for (size_t l = 0; l < m.predictor.layers.size(); ++l) {
+      const PredictorLayerInfo& p = m.predictor.layers[l];
+      uint64_t end;
+      uint64_t bytes = PredictorInfo::LayerBytes(m.predictor.form, m.config.ffn_gated,
+                                                 m.config.dim, m.config.ffn_dim, p.rank);
+      if (!CheckedAdd(p.offset, bytes, &end) || end > pf->size || p.offset % 4 != 0) {
+        return Status::Corruption(JoinPath(dir, m.predictor.file) + ": layer " +
+                                  std::to_string(l) + " lies outside the file");
+      }
+    }
+  }
+  return Status::OK();
+}
+
+Status WriteManifest(const Manifest& m, const std::string& dir) {
+  std::string text = SerializeManifest(m);
+  std::string tmp = JoinPath(dir, kManifestName) + ".tmp";
+  WritableFile f;
+  RETURN_IF_ERROR(f.Open(tmp));
+  RETURN_IF_ERROR(f.Append(text.data(), text.size()));
+  RETURN_IF_ERROR(f.Close());
+  if (std::rename(tmp.c_str(), JoinPath(dir, kManifestName).c_str()) != 0) {
+    return Status::IOError(JoinPath(dir, kManifestName) + ": rename failed");
   }
   return Status::OK();
 }

@@ -66,6 +66,27 @@ struct TokenizerInfo {
   int eos_id = 2;
 };
 
+// The low-rank sparsity predictor (docs/format.md, "predictor.bin").
+struct PredictorLayerInfo {
+  uint64_t offset = 0;          // byte offset of the layer's arrays in the file
+  int rank = 0;
+  float threshold = 0;          // a neuron is predicted active when score > threshold
+  float activation_threshold = 0;  // "active" means |activation| > this (0 for ReLU)
+  float recall = 0, precision = 0, predicted_fraction = 0;  // held-out measurements
+};
+
+struct PredictorInfo {
+  bool present = false;
+  std::string file;
+  std::string method;  // "svd" or "trained"
+  std::string form;    // "gated": |act(Bg·Ag·x) * (Bu·Au·x)|; "logit": B·A·x + bias
+  float activation_sparsity = 0;  // requested inactive fraction (SiLU models)
+  std::vector<PredictorLayerInfo> layers;
+
+  // Bytes of one layer's arrays for this form and shapes.
+  static uint64_t LayerBytes(const std::string& form, bool gated, int dim, int n, int rank);
+};
+
 struct Manifest {
   int format_version = kFormatVersion;
   ModelConfig config;
@@ -75,6 +96,7 @@ struct Manifest {
   std::string resident_file;
   std::vector<TensorEntry> tensors;
   BundleInfo bundle;
+  PredictorInfo predictor;
 
   const FileEntry* FindFile(const std::string& name) const;
   const TensorEntry* FindTensor(const std::string& name) const;
@@ -83,6 +105,9 @@ struct Manifest {
     return bundle.layer_offsets[l] + static_cast<uint64_t>(i) * bundle.record_stride;
   }
 };
+
+// Writes `m` as dir/manifest.json, atomically (temporary file + rename).
+Status WriteManifest(const Manifest& m, const std::string& dir);
 
 // Parses and checks manifest text; `path` names the file in errors.
 StatusOr<Manifest> ParseManifest(const std::string& text,

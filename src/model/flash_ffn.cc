@@ -35,25 +35,50 @@ Status FlashFfn::Compute(int l, int64_t t, std::span<const int32_t> active, cons
   if (active.empty()) active = all_ids_;
   LayerCache& cache = layers_[l];
   NeuronMatrix& mat = cache.matrix();
-  {
-    ScopedTimer timer(&stats->memory_ms);
-    cache.BeginToken(t, active, &resident_slots_, &missing_);
-  }
-  // Rows move when neurons are deleted, so compute resident rows first.
-  FfnRows(record_, mat.Row(0), mat.row_bytes(), resident_slots_, x, out);
-  stats->neurons_computed += resident_slots_.size();
-
-  const int total = static_cast<int>(missing_.size());
-  if (total == 0) return Status::OK();
   int free;
   {
     ScopedTimer timer(&stats->memory_ms);
-    free = cache.MakeRoom(total, t);
+    cache.BeginToken(t, active, &resident_slots_, &missing_);
+    free = cache.MakeRoom(static_cast<int>(missing_.size()), t);
   }
-  // Streaming (more missing neurons than rows): size the first chunk so that
-  // the last one fills the matrix, leaving as many neurons resident as fit.
+  if (static_cast<int>(missing_.size()) > free) return Stream(l, t, active, x, out, stats);
+
+  const int first = mat.size();
+  for (int32_t id : missing_) mat.Append(id);
+  if (!missing_.empty()) {
+    Status st = ReadRows(l, missing_, first, stats);
+    if (!st.ok()) {
+      for (int32_t id : missing_) mat.Remove(id);
+      return st;
+    }
+    stats->neurons_loaded += missing_.size();
+  }
+  // In neuron order, so that the sum does not depend on where rows sit.
+  slots_.clear();
+  if (compute_window_) {
+    for (int s = 0; s < mat.size(); ++s) slots_.push_back(s);
+  } else {
+    for (int32_t id : active) slots_.push_back(mat.SlotOf(id));
+  }
+  ComputeSlots(l, x, out, stats);
+  return Status::OK();
+}
+
+// More missing neurons than rows: compute what is resident, then read and
+// compute the rest in chunks that reuse the rows. The first chunk is sized
+// so that the last one fills the matrix, leaving as many neurons resident as
+// fit for the next token.
+Status FlashFfn::Stream(int l, int64_t t, std::span<const int32_t> active, const float* x,
+                        float* out, TokenStats* stats) {
+  NeuronMatrix& mat = layers_[l].matrix();
+  slots_.clear();
+  for (int32_t id : active) {
+    if (mat.Contains(id)) slots_.push_back(mat.SlotOf(id));
+  }
+  ComputeSlots(l, x, out, stats);
+  const int total = static_cast<int>(missing_.size());
   const int cap = mat.capacity();
-  int chunk = total <= free ? total : (total % cap == 0 ? cap : total % cap);
+  int chunk = total % cap == 0 ? cap : total % cap;
   for (int pos = 0; pos < total; pos += chunk, chunk = std::min(cap, total - pos)) {
     if (mat.free_rows() < chunk) mat.Clear();  // rows hold neurons already computed
     const int first = mat.size();
@@ -64,13 +89,28 @@ Status FlashFfn::Compute(int l, int64_t t, std::span<const int32_t> active, cons
       for (int32_t id : ids) mat.Remove(id);
       return st;
     }
+    stats->neurons_loaded += chunk;
     slots_.resize(chunk);
     std::iota(slots_.begin(), slots_.end(), first);
-    FfnRows(record_, mat.Row(0), mat.row_bytes(), slots_, x, out);
-    stats->neurons_computed += chunk;
-    stats->neurons_loaded += chunk;
+    ComputeSlots(l, x, out, stats);
   }
   return Status::OK();
+}
+
+void FlashFfn::ComputeSlots(int l, const float* x, float* out, TokenStats* stats) {
+  NeuronMatrix& mat = layers_[l].matrix();
+  float* h = nullptr;
+  if (observer_ != nullptr) {
+    h_.resize(slots_.size());
+    h = h_.data();
+  }
+  FfnRows(record_, mat.Row(0), mat.row_bytes(), slots_, x, out, h);
+  stats->neurons_computed += slots_.size();
+  if (observer_ != nullptr) {
+    observed_ids_.clear();
+    for (int32_t s : slots_) observed_ids_.push_back(mat.IdAt(s));
+    observer_->OnFfn(l, x, observed_ids_, h);
+  }
 }
 
 Status FlashFfn::ReadRows(int l, std::span<const int32_t> ids, int first_slot,

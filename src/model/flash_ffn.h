@@ -25,6 +25,15 @@
 
 namespace llmflash {
 
+// Sees every FFN evaluation: the layer's input x, the neurons computed and
+// their activations h (same order). Used to record calibration data and to
+// measure predictors; never on the hot path unless installed.
+class FfnObserver {
+ public:
+  virtual ~FfnObserver() = default;
+  virtual void OnFfn(int layer, const float* x, std::span<const int32_t> ids, const float* h) = 0;
+};
+
 struct FlashFfnOptions {
   int capacity = 0;  // neuron-matrix rows per layer
   int window = 4;    // tokens a used neuron stays resident
@@ -44,6 +53,10 @@ class FlashFfn {
                  float* out, TokenStats* stats);
 
   void Reset();
+  void set_observer(FfnObserver* o) { observer_ = o; }
+  // Compute over every resident row (the whole window) rather than only the
+  // active neurons: more neurons computed, no extra reads.
+  void set_compute_window(bool on) { compute_window_ = on; }
   const IoBackend& io() const { return *io_; }
   const LayerCache& layer(int l) const { return layers_[l]; }
   // Test seam: replaces the backend (e.g. with a fault-injecting wrapper).
@@ -52,6 +65,10 @@ class FlashFfn {
 
  private:
   Status ReadRows(int layer, std::span<const int32_t> ids, int first_slot, TokenStats* stats);
+  Status Stream(int layer, int64_t t, std::span<const int32_t> active, const float* x,
+                float* out, TokenStats* stats);
+  // Computes rows `slots_` of layer l, reporting them to the observer.
+  void ComputeSlots(int layer, const float* x, float* out, TokenStats* stats);
 
   const Manifest* m_ = nullptr;
   std::vector<LayerCache> layers_;
@@ -59,6 +76,10 @@ class FlashFfn {
   RecordLayout record_;
   std::vector<int32_t> all_ids_, resident_slots_, missing_, slots_;
   std::vector<ReadRequest> requests_;
+  std::vector<float> h_;
+  std::vector<int32_t> observed_ids_;
+  FfnObserver* observer_ = nullptr;
+  bool compute_window_ = false;
 };
 
 }  // namespace llmflash

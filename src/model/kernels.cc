@@ -34,9 +34,10 @@ float Dot(const float* a, const float* b, int n) { return ConstVec(a, n).dot(Con
 void Axpy(float a, const float* x, int n, float* y) { Vec(y, n) += a * ConstVec(x, n); }
 
 void FfnRows(const RecordLayout& l, const char* base, uint64_t row_bytes,
-             std::span<const int32_t> slots, const float* x, float* out) {
+             std::span<const int32_t> slots, const float* x, float* out, float* h_out) {
   const int d = l.dim;
-  for (int32_t s : slots) {
+  for (size_t k = 0; k < slots.size(); ++k) {
+    const int32_t s = slots[k];
     const float* row = reinterpret_cast<const float*>(base + static_cast<uint64_t>(s) * row_bytes);
     float u = Dot(row + l.up_offset, x, d);
     float h;
@@ -47,6 +48,7 @@ void FfnRows(const RecordLayout& l, const char* base, uint64_t row_bytes,
     } else {
       h = l.relu ? std::max(u, 0.0f) : u / (1.0f + std::exp(-u));
     }
+    if (h_out != nullptr) h_out[k] = h;
     if (h != 0.0f) Axpy(h, row + l.down_offset, d, out);
   }
 }

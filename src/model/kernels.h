@@ -29,9 +29,11 @@ struct RecordLayout {
 };
 
 // For each row: h = act(gate . x) * (up . x) (or act(up . x) ungated), then
-// out += h * down. `rows` point at records; returns nothing, accumulates.
+// out += h * down, for the rows `slots` of the matrix at `base`. When h_out is
+// not null, h of slots[i] is written to h_out[i].
 void FfnRows(const RecordLayout& layout, const char* base, uint64_t row_bytes,
-             std::span<const int32_t> slots, const float* x, float* out);
+             std::span<const int32_t> slots, const float* x, float* out,
+             float* h_out = nullptr);
 
 }  // namespace llmflash
 

@@ -1,0 +1,64 @@
+// Parsing the manifest's predictor section with range checks.
+#include "format/predictor_info.h"
+
+#include <cmath>
+
+#include "format/json_reader.h"
+
+namespace llmflash {
+
+uint64_t PredictorInfo::LayerBytes(const std::string& form, bool gated, int dim, int n,
+                                   int rank) {
+  const uint64_t pair = static_cast<uint64_t>(rank) * dim + static_cast<uint64_t>(n) * rank;
+  if (form == "logit") return (pair + n) * sizeof(float);
+  return (gated ? 2 : 1) * pair * sizeof(float);
+}
+
+Status ParsePredictorInfo(const nlohmann::json& j, const std::string& path, const Manifest& m,
+                          PredictorInfo* out) {
+  JsonReader r(j, path + ": predictor");
+  PredictorInfo p;
+  p.present = true;
+  RETURN_IF_ERROR(r.String("file", &p.file));
+  if (!m.FindFile(p.file)) return r.Bad("file", "is not listed in files");
+  RETURN_IF_ERROR(r.String("method", &p.method));
+  RETURN_IF_ERROR(r.String("form", &p.form));
+  if (p.form != "gated" && p.form != "logit") return r.Bad("form", "must be \"gated\" or \"logit\"");
+  RETURN_IF_ERROR(r.Float("activation_sparsity", &p.activation_sparsity));
+  const nlohmann::json* layers;
+  RETURN_IF_ERROR(r.Get("layers", &layers));
+  if (!layers->is_array() || layers->size() != static_cast<size_t>(m.config.n_layers)) {
+    return r.Bad("layers", "must list one entry per layer");
+  }
+  const int max_rank = std::min(m.config.dim, m.config.ffn_dim);
+  for (const nlohmann::json& lj : *layers) {
+    JsonReader lr(lj, path + ": predictor.layers[]");
+    PredictorLayerInfo l;
+    RETURN_IF_ERROR(lr.U64("offset", &l.offset));
+    RETURN_IF_ERROR(lr.Int("rank", 1, max_rank, &l.rank));
+    RETURN_IF_ERROR(lr.Float("threshold", &l.threshold));
+    RETURN_IF_ERROR(lr.Float("activation_threshold", &l.activation_threshold));
+    RETURN_IF_ERROR(lr.Float("recall", &l.recall));
+    RETURN_IF_ERROR(lr.Float("precision", &l.precision));
+    RETURN_IF_ERROR(lr.Float("predicted_fraction", &l.predicted_fraction));
+    if (!std::isfinite(l.threshold) || !std::isfinite(l.activation_threshold)) {
+      return lr.Bad("threshold", "must be finite");
+    }
+    p.layers.push_back(l);
+  }
+  *out = std::move(p);
+  return Status::OK();
+}
+
+nlohmann::json PredictorInfoJson(const PredictorInfo& p) {
+  nlohmann::json layers = nlohmann::json::array();
+  for (const auto& l : p.layers) {
+    layers.push_back({{"offset", l.offset}, {"rank", l.rank}, {"threshold", l.threshold},
+                      {"activation_threshold", l.activation_threshold}, {"recall", l.recall},
+                      {"precision", l.precision}, {"predicted_fraction", l.predicted_fraction}});
+  }
+  return {{"file", p.file}, {"method", p.method}, {"form", p.form},
+          {"activation_sparsity", p.activation_sparsity}, {"layers", layers}};
+}
+
+}  // namespace llmflash

@@ -1,0 +1,114 @@
+// Low-rank predictor inference and loading.
+#include "predictor/low_rank_predictor.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+
+#include "util/file.h"
+#include "util/macros.h"
+
+namespace llmflash {
+namespace {
+
+using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+// out[rows] = W[rows x cols] * x (predictor/ sits above model/, so it keeps
+// its own two-line kernels).
+void MatVec(const float* w, const float* x, int rows, int cols, float* out) {
+  Eigen::Map<Eigen::VectorXf>(out, rows).noalias() =
+      Eigen::Map<const RowMat>(w, rows, cols) * Eigen::Map<const Eigen::VectorXf>(x, cols);
+}
+
+float Dot(const float* a, const float* b, int n) {
+  return Eigen::Map<const Eigen::VectorXf>(a, n).dot(Eigen::Map<const Eigen::VectorXf>(b, n));
+}
+
+float Act(float v, bool relu) { return relu ? std::max(v, 0.0f) : v / (1.0f + std::exp(-v)); }
+
+}  // namespace
+
+PredictorWeights MapPredictorWeights(const PredictorShape& s, const float* p) {
+  const size_t rd = static_cast<size_t>(s.rank) * s.dim, nr = static_cast<size_t>(s.n) * s.rank;
+  PredictorWeights w;
+  if (s.form == "logit") {
+    w.a = p;
+    w.b = p + rd;
+    w.bias = p + rd + nr;
+  } else {
+    if (s.gated) {
+      w.a = p;
+      w.b = p + rd;
+      p += rd + nr;
+    }
+    w.au = p;
+    w.bu = p + rd;
+  }
+  return w;
+}
+
+void LowRankPredictor::Scores(const float* x, float* scores, float* scratch) const {
+  const PredictorShape& s = shape_;
+  if (s.form == "logit") {
+    MatVec(w_.a, x, s.rank, s.dim, scratch);
+    MatVec(w_.b, scratch, s.n, s.rank, scores);
+    for (int i = 0; i < s.n; ++i) scores[i] += w_.bias[i];
+    return;
+  }
+  // gated: scores = up estimate, then combined with the gate estimate.
+  MatVec(w_.au, x, s.rank, s.dim, scratch);
+  MatVec(w_.bu, scratch, s.n, s.rank, scores);
+  if (!s.gated) {
+    for (int i = 0; i < s.n; ++i) {
+      float a = Act(scores[i], s.relu);
+      scores[i] = s.relu ? a : std::fabs(a);
+    }
+    return;
+  }
+  float* zg = scratch + s.rank;
+  MatVec(w_.a, x, s.rank, s.dim, zg);
+  for (int i = 0; i < s.n; ++i) {
+    float g = Dot(w_.b + static_cast<size_t>(i) * s.rank, zg, s.rank);
+    scores[i] = std::fabs(Act(g, s.relu) * scores[i]);
+  }
+}
+
+void LowRankPredictor::Predict(const float* x, std::vector<int32_t>* active, float* scores,
+                               float* scratch) const {
+  Scores(x, scores, scratch);
+  active->clear();
+  for (int i = 0; i < shape_.n; ++i) {
+    if (scores[i] > threshold_) active->push_back(i);
+  }
+}
+
+Status Predictors::Load(const Manifest& m, const std::string& dir) {
+  layers_.clear();
+  if (!m.predictor.present) return Status::OK();
+  const PredictorInfo& p = m.predictor;
+  std::string path = JoinPath(dir, p.file);
+  const FileEntry* f = m.FindFile(p.file);
+  if (!data_.Allocate(f->size, 64)) {
+    return Status::ResourceExhausted(path + ": cannot allocate " + std::to_string(f->size) + " bytes");
+  }
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::IOError(path + ": open failed: " + std::strerror(errno));
+  Status st = PreadExact(fd, path, 0, data_.data(), f->size);
+  close(fd);
+  RETURN_IF_ERROR(st);
+  const ModelConfig& c = m.config;
+  for (const PredictorLayerInfo& l : p.layers) {
+    PredictorShape s{p.form, c.ffn_gated, c.activation == "relu", c.dim, c.ffn_dim, l.rank};
+    auto w = MapPredictorWeights(s, reinterpret_cast<const float*>(data_.data() + l.offset));
+    layers_.emplace_back(s, w, l.threshold);
+    max_rank_ = std::max(max_rank_, l.rank);
+  }
+  return Status::OK();
+}
+
+}  // namespace llmflash

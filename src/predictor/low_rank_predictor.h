@@ -1,0 +1,80 @@
+// LowRankPredictor: guesses which FFN neurons a token activates from the FFN
+// input x, at the cost of two thin matrix-vector products (the paper's
+// Section 3.1). Two forms, chosen at training time (docs/architecture.md):
+//
+//   "logit": score = B·(A·x) + bias                 (trained classifier)
+//   "gated": score = |act(Bg·Ag·x) * (Bu·Au·x)|     (low-rank estimate of the
+//            neuron's activation; Bg·Ag absent for ungated FFNs, where
+//            score = act(Bu·Au·x) for ReLU and |act(...)| otherwise)
+//
+// A neuron is predicted active when score > threshold.
+//
+// Thread-safety: immutable after Load; Predict uses caller-owned scratch.
+#ifndef LLMFLASH_PREDICTOR_LOW_RANK_PREDICTOR_H_
+#define LLMFLASH_PREDICTOR_LOW_RANK_PREDICTOR_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "format/manifest.h"
+#include "util/aligned_buffer.h"
+
+namespace llmflash {
+
+struct PredictorShape {
+  std::string form;  // "logit" or "gated"
+  bool gated = true;
+  bool relu = false;
+  int dim = 0, n = 0, rank = 0;
+};
+
+// Pointers into one layer's arrays, in file order.
+struct PredictorWeights {
+  const float* a = nullptr;  // logit: A [r, d]         gated: Ag [r, d] (if gated FFN)
+  const float* b = nullptr;  // logit: B [n, r]         gated: Bg [n, r]
+  const float* bias = nullptr;  // logit: [n]
+  const float* au = nullptr;    // gated: Au [r, d]
+  const float* bu = nullptr;    // gated: Bu [n, r]
+};
+
+// Lays out `data` (LayerBytes long) for `shape`.
+PredictorWeights MapPredictorWeights(const PredictorShape& shape, const float* data);
+
+class LowRankPredictor {
+ public:
+  LowRankPredictor(PredictorShape shape, PredictorWeights w, float threshold)
+      : shape_(std::move(shape)), w_(w), threshold_(threshold) {}
+
+  // scores[n]; scratch must hold 2 * rank floats.
+  void Scores(const float* x, float* scores, float* scratch) const;
+  // Sorted ids with score > threshold; `scores` (n) and `scratch` (2 rank) are work space.
+  void Predict(const float* x, std::vector<int32_t>* active, float* scores, float* scratch) const;
+
+  const PredictorShape& shape() const { return shape_; }
+  float threshold() const { return threshold_; }
+
+ private:
+  PredictorShape shape_;
+  PredictorWeights w_;
+  float threshold_;
+};
+
+// All layers' predictors, loaded from the model directory into DRAM.
+class Predictors {
+ public:
+  Status Load(const Manifest& m, const std::string& dir);
+  bool empty() const { return layers_.empty(); }
+  const LowRankPredictor& layer(int l) const { return layers_[l]; }
+  uint64_t bytes() const { return data_.size(); }
+  int max_rank() const { return max_rank_; }
+
+ private:
+  AlignedBuffer data_;
+  std::vector<LowRankPredictor> layers_;
+  int max_rank_ = 0;
+};
+
+}  // namespace llmflash
+
+#endif  // LLMFLASH_PREDICTOR_LOW_RANK_PREDICTOR_H_

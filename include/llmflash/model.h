@@ -41,13 +41,14 @@ struct ModelInfo {
   int vocab_size = 0;
   int max_context = 0;       // tokens a session can hold
   uint64_t model_bytes = 0;     // resident file + FFN bundle file
-  uint64_t resident_bytes = 0;  // weights always in DRAM
+  uint64_t resident_bytes = 0;  // weights always in DRAM (incl. predictors)
   uint64_t ffn_bytes = 0;       // FFN records on flash
   uint64_t record_bytes = 0;    // bytes one neuron occupies in the bundle
   uint64_t budget_bytes = 0;    // the DRAM budget in force
   uint64_t session_bytes = 0;   // per session: KV cache, scratch, I/O buffers
   int neuron_capacity = 0;   // neuron-matrix rows per layer per session
   bool streams_layers = false;  // capacity < ffn_dim: layers are streamed in parts
+  bool has_predictor = false;   // a sparsity predictor is stored with the model
 };
 
 class Session;

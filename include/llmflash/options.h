@@ -48,7 +48,15 @@ struct ModelOptions {
 };
 
 struct SessionOptions {
-  // Reserved for per-session settings; sessions share the model's plan.
+  // Use the model's sparsity predictor, when it has one, to read and compute
+  // only the neurons predicted active. false computes every neuron (dense).
+  // Default: true.
+  bool use_predictor = true;
+
+  // With a predictor: compute the FFN over every neuron resident in the
+  // window instead of only the predicted ones (no extra reads, more compute,
+  // fewer missed neurons). Default: false (docs/architecture.md says why).
+  bool compute_window = false;
 };
 
 struct GenerateOptions {

@@ -15,7 +15,8 @@ struct TokenStats {
   double total_ms = 0;    // wall time of the whole forward pass
   double io_ms = 0;       // time spent waiting for flash reads to complete
   double memory_ms = 0;   // window bookkeeping and neuron-matrix updates
-  double compute_ms = 0;  // everything else: attention, FFN math, logits
+  double predictor_ms = 0;  // running the sparsity predictors
+  double compute_ms = 0;  // the rest: attention, FFN math, logits
   uint64_t bytes_read = 0;   // bytes requested from the bundle file
   uint64_t read_ops = 0;     // read requests submitted to the backend
   uint64_t neurons_loaded = 0;    // neurons copied into neuron matrices

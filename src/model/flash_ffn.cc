@@ -32,7 +32,6 @@ Status FlashFfn::Init(const Manifest& m, const std::string& dir, const FlashFfnO
 
 Status FlashFfn::Compute(int l, int64_t t, std::span<const int32_t> active, const float* x,
                          float* out, TokenStats* stats) {
-  if (active.empty()) active = all_ids_;
   LayerCache& cache = layers_[l];
   NeuronMatrix& mat = cache.matrix();
   int free;

@@ -46,12 +46,13 @@ class FlashFfn {
   // Opens the bundle file and preallocates one neuron matrix per layer.
   Status Init(const Manifest& m, const std::string& dir, const FlashFfnOptions& options);
 
-  // out += FFN_l(x) at token t over `active` neurons (sorted, unique; empty
-  // means every neuron). On an I/O error the rows being filled are dropped,
+  // out += FFN_l(x) at token t over `active` neurons (sorted, unique; pass
+  // all_ids() for a dense layer). On an I/O error the rows being filled are dropped,
   // so the caches stay consistent and the session usable.
   Status Compute(int layer, int64_t t, std::span<const int32_t> active, const float* x,
                  float* out, TokenStats* stats);
 
+  const std::vector<int32_t>& all_ids() const { return all_ids_; }
   void Reset();
   void set_observer(FfnObserver* o) { observer_ = o; }
   // Compute over every resident row (the whole window) rather than only the

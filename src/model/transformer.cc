@@ -18,10 +18,17 @@ uint64_t Transformer::StateBytes(const ModelConfig& c, int max_context) {
   return (cache + scratch) * sizeof(float);
 }
 
-void Transformer::Init(const ModelConfig& c, const ResidentWeights* w, FlashFfn* ffn,
-                       int max_context) {
+void Transformer::Init(const ModelConfig& c, const ResidentWeights* w,
+                       const Predictors* predictors, FlashFfn* ffn, int max_context) {
   c_ = c;
   w_ = w;
+  predictors_ = predictors;
+  set_use_predictor(true);
+  if (predictors_ != nullptr) {
+    active_.reserve(c.ffn_dim);
+    pred_scores_.assign(c.ffn_dim, 0);
+    pred_scratch_.assign(2 * predictors_->max_rank(), 0);
+  }
   ffn_ = ffn;
   max_context_ = max_context;
   const size_t kv = static_cast<size_t>(c.n_kv_heads) * c.head_dim;
@@ -104,7 +111,13 @@ StatusOr<const float*> Transformer::Forward(int token, int pos, TokenStats* stat
     Axpy(1.0f, xb2_.data(), d, x_.data());
     RmsNorm(x_.data(), w.ffn_norm, d, c_.norm_eps, xb_.data());
     std::fill(xb2_.begin(), xb2_.end(), 0.0f);
-    Status st = ffn_->Compute(l, step_, {}, xb_.data(), xb2_.data(), stats);
+    std::span<const int32_t> active = ffn_->all_ids();
+    if (use_predictor_) {
+      ScopedTimer timer(&stats->predictor_ms);
+      predictors_->layer(l).Predict(xb_.data(), &active_, pred_scores_.data(), pred_scratch_.data());
+      active = active_;
+    }
+    Status st = ffn_->Compute(l, step_, active, xb_.data(), xb2_.data(), stats);
     if (!st.ok()) return st;
     Axpy(1.0f, xb2_.data(), d, x_.data());
   }
@@ -112,7 +125,7 @@ StatusOr<const float*> Transformer::Forward(int token, int pos, TokenStats* stat
   MatVec(w_->output, x_.data(), c_.vocab_size, d, logits_.data());
   ++step_;
   stats->total_ms = total.ElapsedMs();
-  stats->compute_ms = stats->total_ms - stats->io_ms - stats->memory_ms;
+  stats->compute_ms = stats->total_ms - stats->io_ms - stats->memory_ms - stats->predictor_ms;
   return static_cast<const float*>(logits_.data());
 }
 

@@ -14,6 +14,7 @@
 #include "llmflash/stats.h"
 #include "model/flash_ffn.h"
 #include "model/weights.h"
+#include "predictor/low_rank_predictor.h"
 
 namespace llmflash {
 
@@ -22,7 +23,11 @@ class Transformer {
   // Bytes of DRAM Init allocates for a context of `max_context` tokens.
   static uint64_t StateBytes(const ModelConfig& c, int max_context);
 
-  void Init(const ModelConfig& c, const ResidentWeights* w, FlashFfn* ffn, int max_context);
+  // `predictors` may be null or empty (dense model).
+  void Init(const ModelConfig& c, const ResidentWeights* w, const Predictors* predictors,
+            FlashFfn* ffn, int max_context);
+  void set_use_predictor(bool on) { use_predictor_ = on && predictors_ && !predictors_->empty(); }
+  bool use_predictor() const { return use_predictor_; }
 
   // Runs `token` at position `pos` (< max_context) and returns the logits.
   StatusOr<const float*> Forward(int token, int pos, TokenStats* stats);
@@ -34,6 +39,10 @@ class Transformer {
   ModelConfig c_;
   const ResidentWeights* w_ = nullptr;
   FlashFfn* ffn_ = nullptr;
+  const Predictors* predictors_ = nullptr;
+  bool use_predictor_ = false;
+  std::vector<int32_t> active_;
+  std::vector<float> pred_scores_, pred_scratch_;
   int max_context_ = 0;
   int64_t step_ = 0;  // forward passes so far: the window's clock
   std::vector<float> x_, xb_, xb2_, q_, k_, v_, att_, logits_;

@@ -57,8 +57,13 @@ Status ModelImpl::Load(const std::string& dir, const ModelOptions& options) {
                                                                  manifest_.tokenizer.eos_id));
   tokenizer_ = std::make_unique<Llama2cTokenizer>(std::move(tok));
   const FileEntry* resident = manifest_.FindFile(manifest_.resident_file);
-  ASSIGN_OR_RETURN(plan_, PlanMemory(manifest_, resident->size, options));
+  uint64_t predictor_bytes = 0;
+  if (manifest_.predictor.present) {
+    predictor_bytes = manifest_.FindFile(manifest_.predictor.file)->size;
+  }
+  ASSIGN_OR_RETURN(plan_, PlanMemory(manifest_, resident->size + predictor_bytes, options));
   RETURN_IF_ERROR(weights_.Load(manifest_, dir));
+  RETURN_IF_ERROR(predictors_.Load(manifest_, dir));
 
   FlashFfnOptions ffn;
   ffn.capacity = plan_.capacity;
@@ -68,7 +73,7 @@ Status ModelImpl::Load(const std::string& dir, const ModelOptions& options) {
   for (int i = 0; i < options.max_sessions; ++i) {
     auto state = std::make_unique<SessionState>();
     RETURN_IF_ERROR(state->ffn.Init(manifest_, dir, ffn));
-    state->transformer.Init(c, &weights_, &state->ffn, plan_.max_context);
+    state->transformer.Init(c, &weights_, &predictors_, &state->ffn, plan_.max_context);
     states_.push_back(std::move(state));
   }
 
@@ -80,7 +85,8 @@ Status ModelImpl::Load(const std::string& dir, const ModelOptions& options) {
   info_.ffn_dim = c.ffn_dim;
   info_.vocab_size = c.vocab_size;
   info_.max_context = plan_.max_context;
-  info_.resident_bytes = resident->size;
+  info_.resident_bytes = resident->size + predictor_bytes;
+  info_.has_predictor = !predictors_.empty();
   info_.ffn_bytes = bundle->size;
   info_.model_bytes = resident->size + bundle->size;
   info_.record_bytes = manifest_.bundle.record_stride;
@@ -91,12 +97,12 @@ Status ModelImpl::Load(const std::string& dir, const ModelOptions& options) {
   return Status::OK();
 }
 
-StatusOr<std::unique_ptr<Session>> ModelImpl::NewSession(const SessionOptions&) {
+StatusOr<std::unique_ptr<Session>> ModelImpl::NewSession(const SessionOptions& options) {
   std::lock_guard<std::mutex> lock(mu_);
   for (auto& s : states_) {
     if (!s->in_use) {
       s->in_use = true;
-      return std::unique_ptr<Session>(new SessionImpl(this, s.get()));
+      return std::unique_ptr<Session>(new SessionImpl(this, s.get(), options));
     }
   }
   return Status::ResourceExhausted("all " + std::to_string(states_.size()) +

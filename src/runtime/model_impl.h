@@ -44,6 +44,8 @@ class ModelImpl final : public Model {
 
   const Manifest& manifest() const { return manifest_; }
   const MemoryPlan& plan() const { return plan_; }
+  bool has_predictor() const { return !predictors_.empty(); }
+  const Predictors& predictors() const { return predictors_; }
   const Llama2cTokenizer& tokenizer() const { return *tokenizer_; }
   void Release(SessionState* state);
 
@@ -53,6 +55,7 @@ class ModelImpl final : public Model {
   std::string dir_;
   Manifest manifest_;
   ResidentWeights weights_;
+  Predictors predictors_;
   std::unique_ptr<Llama2cTokenizer> tokenizer_;
   MemoryPlan plan_;
   ModelInfo info_;

@@ -19,8 +19,12 @@ Status ValidateGenerate(const GenerateOptions& o) {
 
 }  // namespace
 
-SessionImpl::SessionImpl(ModelImpl* model, SessionState* state) : model_(model), state_(state) {
+SessionImpl::SessionImpl(ModelImpl* model, SessionState* state, const SessionOptions& options)
+    : model_(model), state_(state) {
   state_->ffn.Reset();
+  state_->ffn.set_observer(nullptr);
+  state_->ffn.set_compute_window(options.compute_window);
+  state_->transformer.set_use_predictor(options.use_predictor);
   stats_.io_backend = state_->ffn.io().name();
   stats_.direct_io = state_->ffn.io().direct_io();
 }

@@ -13,7 +13,7 @@ namespace llmflash {
 
 class SessionImpl final : public Session {
  public:
-  SessionImpl(ModelImpl* model, SessionState* state);
+  SessionImpl(ModelImpl* model, SessionState* state, const SessionOptions& options);
   ~SessionImpl() override;
 
   Status Generate(std::string_view prompt, const GenerateOptions& options,

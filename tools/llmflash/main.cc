@@ -7,8 +7,15 @@
 
 #include "llmflash/llmflash.h"
 #include "tools/common/flags.h"
+#include "tools/llmflash/commands.h"
 
 namespace llmflash::tools {
+
+int Fail(const Status& st) {
+  std::cerr << "llmflash: " << st.ToString() << "\n";
+  return 1;
+}
+
 namespace {
 
 constexpr char kUsage[] =
@@ -20,14 +27,16 @@ constexpr char kUsage[] =
     "  generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T]\n"
     "           [--top-p P] [--seed S] [--dram-budget BYTES|N%] [--window K]\n"
     "           [--io-backend auto|uring|pread] [--stats]\n"
+    "           [--no-predictor] [--compute-window]\n"
+    "  train-predictor --model DIR (--calibration FILE.txt | --self-generate N)\n"
+    "           [--rank R] [--target-recall 0.99] [--method svd|trained]\n"
+    "           [--activation-sparsity 0.5] [--seed S] [--epochs E]\n"
+    "  eval     --model DIR --text FILE [--tokens N] [--json FILE] [--compute-window]\n"
+    "           predictor vs dense, teacher-forced: perplexity, agreement, recall, I/O per window\n"
     "  verify   --model DIR      check every file's size and checksum\n"
     "  inspect  --model DIR [--dram-budget BYTES|N%] [--window K]\n"
     "           print the model's shapes and how the budget is spent\n";
 
-int Fail(const Status& st) {
-  std::cerr << "llmflash: " << st.ToString() << "\n";
-  return 1;
-}
 
 int Convert(const Flags& f) {
   Status st = f.Check({"input", "tokenizer", "output"});
@@ -94,7 +103,8 @@ void PrintStats(const Stats& s) {
 
 int Generate(const Flags& f) {
   Status st = f.Check({"model", "prompt", "max-tokens", "temperature", "top-p", "seed",
-                       "dram-budget", "window", "io-backend", "stats"});
+                       "dram-budget", "window", "io-backend", "stats", "no-predictor",
+                       "compute-window"});
   if (st.ok()) st = f.Require("model");
   if (!st.ok()) return Fail(st);
   GenerateOptions g;
@@ -115,7 +125,10 @@ int Generate(const Flags& f) {
   if (!options.ok()) return Fail(options.status());
   auto model = Model::Open(dir, *options);
   if (!model.ok()) return Fail(model.status());
-  auto session = (*model)->NewSession({});
+  SessionOptions so;
+  so.use_predictor = !f.Has("no-predictor");
+  so.compute_window = f.Has("compute-window");
+  auto session = (*model)->NewSession(so);
   if (!session.ok()) return Fail(session.status());
   std::string prompt = f.Get("prompt");
   std::cout << prompt << std::flush;
@@ -177,10 +190,12 @@ int main(int argc, char** argv) {
     return argc < 2 ? 2 : 0;
   }
   std::string cmd = argv[1];
-  Flags flags(argc, argv, 2, {"stats"});
+  Flags flags(argc, argv, 2, {"stats", "no-predictor", "compute-window"});
   if (cmd == "convert") return Convert(flags);
   if (cmd == "generate") return Generate(flags);
   if (cmd == "verify") return Verify(flags);
+  if (cmd == "train-predictor") return TrainPredictorCommand(flags);
+  if (cmd == "eval") return EvalCommand(flags);
   if (cmd == "inspect") return Inspect(flags);
   std::cerr << "llmflash: unknown command \"" << cmd << "\"\n\n" << kUsage;
   return 2;

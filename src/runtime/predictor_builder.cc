@@ -1,0 +1,83 @@
+// train-predictor: calibration, per-layer training, predictor.bin, manifest.
+#include "runtime/predictor_builder.h"
+
+#include <cstdio>
+
+#include "format/predictor_info.h"
+#include "runtime/calibration.h"
+#include "util/file.h"
+#include "util/macros.h"
+
+namespace llmflash {
+namespace {
+
+constexpr char kPredictorFile[] = "predictor.bin";
+
+Status Collect(ModelImpl* model, const BuildPredictorOptions& o, ActivationRecorder* rec) {
+  std::vector<int> tokens;
+  if (o.self_generate > 0) {
+    ASSIGN_OR_RETURN(tokens, SelfGenerate(model, o.self_generate, o.train.seed));
+  } else {
+    ASSIGN_OR_RETURN(tokens, model->Encode(o.calibration_text, true));
+  }
+  if (tokens.size() < 16) {
+    return Status::InvalidArgument("calibration needs at least 16 tokens, got " +
+                                   std::to_string(tokens.size()));
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<Session> s, model->NewSession({.use_predictor = false}));
+  auto* session = static_cast<SessionImpl*>(s.get());
+  session->state()->ffn.set_observer(rec);
+  Status st = RunTeacherForced(session, model->info().vocab_size, tokens,
+                               model->info().max_context, nullptr);
+  session->state()->ffn.set_observer(nullptr);
+  return st;
+}
+
+}  // namespace
+
+StatusOr<std::vector<PredictorLayerInfo>> BuildPredictor(const BuildPredictorOptions& o) {
+  auto say = [&](const std::string& line) { if (o.progress) o.progress(line); };
+  ASSIGN_OR_RETURN(std::unique_ptr<ModelImpl> model, OpenForAnalysis(o.model_dir, 1));
+  Manifest m = model->manifest();
+  const ModelConfig& c = m.config;
+  ActivationRecorder rec(c.n_layers, c.dim, c.ffn_dim);
+  say("calibrating: running the dense model");
+  RETURN_IF_ERROR(Collect(model.get(), o, &rec));
+  say("calibrating: " + std::to_string(rec.tokens()) + " tokens recorded");
+
+  PredictorInfo info;
+  info.present = true;
+  info.file = kPredictorFile;
+  info.method = o.train.method;
+  info.activation_sparsity = c.activation == "relu" ? 0.0f : o.train.activation_sparsity;
+  WritableFile out;
+  RETURN_IF_ERROR(out.Open(JoinPath(o.model_dir, kPredictorFile) + ".tmp"));
+  for (int l = 0; l < c.n_layers; ++l) {
+    ASSIGN_OR_RETURN(FfnMatrices w, ReadFfnMatrices(m, o.model_dir, l));
+    PredictorShape shape{"", c.ffn_gated, c.activation == "relu", c.dim, c.ffn_dim, 0};
+    ASSIGN_OR_RETURN(TrainedLayer t, TrainLayerPredictor(shape, w, rec.layers()[l], o.train));
+    rec.layers()[l] = LayerSamples{};  // free the layer's samples
+    RETURN_IF_ERROR(out.PadTo(64));
+    t.info.offset = out.size();
+    RETURN_IF_ERROR(out.Append(t.data.data(), t.data.size() * sizeof(float)));
+    info.form = t.form;
+    info.layers.push_back(t.info);
+    char line[160];
+    std::snprintf(line, sizeof(line),
+                  "layer %2d: rank %d, recall %.3f, precision %.3f, predicted active %.1f%%", l,
+                  t.info.rank, t.info.recall, t.info.precision, 100 * t.info.predicted_fraction);
+    say(line);
+  }
+  RETURN_IF_ERROR(out.Close());
+  std::string final_path = JoinPath(o.model_dir, kPredictorFile);
+  if (std::rename((final_path + ".tmp").c_str(), final_path.c_str()) != 0) {
+    return Status::IOError(final_path + ": rename failed");
+  }
+  std::erase_if(m.files, [](const FileEntry& f) { return f.name == kPredictorFile; });
+  m.files.push_back({kPredictorFile, out.size(), out.crc32c()});
+  m.predictor = info;
+  RETURN_IF_ERROR(WriteManifest(m, o.model_dir));
+  return info.layers;
+}
+
+}  // namespace llmflash

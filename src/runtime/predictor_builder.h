@@ -1,0 +1,29 @@
+// Building a model's predictors: calibrate (text or self-generated tokens),
+// train each layer (predictor/trainer.h), write predictor.bin and record it
+// in the manifest.
+#ifndef LLMFLASH_RUNTIME_PREDICTOR_BUILDER_H_
+#define LLMFLASH_RUNTIME_PREDICTOR_BUILDER_H_
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "format/manifest.h"
+#include "predictor/trainer.h"
+
+namespace llmflash {
+
+struct BuildPredictorOptions {
+  std::string model_dir;
+  std::string calibration_text;  // used when self_generate == 0
+  int self_generate = 0;         // tokens the model samples itself
+  PredictorTrainOptions train;
+  std::function<void(const std::string&)> progress;  // one line per step
+};
+
+// Returns the per-layer measurements that were stored.
+StatusOr<std::vector<PredictorLayerInfo>> BuildPredictor(const BuildPredictorOptions& options);
+
+}  // namespace llmflash
+
+#endif  // LLMFLASH_RUNTIME_PREDICTOR_BUILDER_H_

@@ -1,0 +1,16 @@
+// Subcommands of the llmflash CLI that live in their own files.
+#ifndef LLMFLASH_TOOLS_LLMFLASH_COMMANDS_H_
+#define LLMFLASH_TOOLS_LLMFLASH_COMMANDS_H_
+
+#include "llmflash/status.h"
+#include "tools/common/flags.h"
+
+namespace llmflash::tools {
+
+int Fail(const Status& st);
+int TrainPredictorCommand(const Flags& flags);
+int EvalCommand(const Flags& flags);
+
+}  // namespace llmflash::tools
+
+#endif  // LLMFLASH_TOOLS_LLMFLASH_COMMANDS_H_

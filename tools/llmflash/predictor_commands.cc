@@ -1,0 +1,125 @@
+// `llmflash train-predictor` and `llmflash eval`.
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "runtime/evaluator.h"
+#include "runtime/predictor_builder.h"
+#include "tools/llmflash/commands.h"
+#include "util/file.h"
+
+namespace llmflash::tools {
+
+int TrainPredictorCommand(const Flags& f) {
+  Status st = f.Check({"model", "calibration", "self-generate", "rank", "target-recall", "method",
+                       "activation-sparsity", "seed", "epochs"});
+  if (st.ok()) st = f.Require("model");
+  if (st.ok() && f.Has("calibration") == f.Has("self-generate")) {
+    st = Status::InvalidArgument("give exactly one of --calibration FILE.txt or --self-generate N");
+  }
+  if (!st.ok()) return Fail(st);
+  BuildPredictorOptions o;
+  o.model_dir = f.Get("model");
+  auto self = f.GetInt("self-generate", 0);
+  auto rank = f.GetInt("rank", o.train.rank);
+  auto recall = f.GetDouble("target-recall", o.train.target_recall);
+  auto sparsity = f.GetDouble("activation-sparsity", o.train.activation_sparsity);
+  auto seed = f.GetInt("seed", 1);
+  auto epochs = f.GetInt("epochs", o.train.max_epochs);
+  for (const Status* s : {&self.status(), &rank.status(), &recall.status(), &sparsity.status(),
+                          &seed.status(), &epochs.status()}) {
+    if (!s->ok()) return Fail(*s);
+  }
+  if (*self < 0 || *self > 10000000) return Fail(Status::InvalidArgument("--self-generate must be in [1, 10^7]"));
+  if (*rank < 1 || *rank > 65536) return Fail(Status::InvalidArgument("--rank must be in [1, 65536]"));
+  if (!(*recall > 0 && *recall <= 1)) return Fail(Status::InvalidArgument("--target-recall must be in (0, 1]"));
+  if (!(*sparsity >= 0 && *sparsity < 1)) return Fail(Status::InvalidArgument("--activation-sparsity must be in [0, 1)"));
+  if (*epochs < 0 || *epochs > 10000) return Fail(Status::InvalidArgument("--epochs must be in [0, 10000]"));
+  o.self_generate = static_cast<int>(*self);
+  if (f.Has("calibration")) {
+    auto text = ReadFileToString(f.Get("calibration"), 1ull << 30);
+    if (!text.ok()) return Fail(text.status());
+    o.calibration_text = *text;
+  }
+  o.train.method = f.Get("method", "svd");
+  o.train.rank = static_cast<int>(*rank);
+  o.train.target_recall = static_cast<float>(*recall);
+  o.train.activation_sparsity = static_cast<float>(*sparsity);
+  o.train.seed = static_cast<uint64_t>(*seed);
+  o.train.max_epochs = static_cast<int>(*epochs);
+  o.progress = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
+  auto layers = BuildPredictor(o);
+  if (!layers.ok()) return Fail(layers.status());
+  double frac = 0;
+  for (const auto& l : *layers) frac += l.predicted_fraction;
+  std::printf("stored predictor (%s) in %s: mean predicted-active fraction %.1f%% at target recall %.3f\n",
+              o.train.method.c_str(), o.model_dir.c_str(), 100 * frac / layers->size(),
+              o.train.target_recall);
+  return 0;
+}
+
+int EvalCommand(const Flags& f) {
+  Status st = f.Check({"model", "text", "tokens", "json", "compute-window"});
+  if (st.ok()) st = f.Require("model");
+  if (st.ok()) st = f.Require("text");
+  if (!st.ok()) return Fail(st);
+  EvalOptions o;
+  o.model_dir = f.Get("model");
+  auto text = ReadFileToString(f.Get("text"), 1ull << 30);
+  if (!text.ok()) return Fail(text.status());
+  o.text = *text;
+  auto tokens = f.GetInt("tokens", 0);
+  if (!tokens.ok()) return Fail(tokens.status());
+  if (*tokens < 0) return Fail(Status::InvalidArgument("--tokens must be >= 0"));
+  o.max_tokens = static_cast<int>(*tokens);
+  o.compute_window = f.Has("compute-window");
+  auto r = Evaluate(o);
+  if (!r.ok()) return Fail(r.status());
+  std::printf("%d positions, teacher-forced on %s\n", r->tokens, f.Get("text").c_str());
+  std::printf("true inactive fraction   %.1f%% of FFN neurons per token\n", 100 * r->inactive_fraction);
+  if (!r->has_predictor) {
+    std::printf("perplexity (dense)       %.4f\nno predictor stored: run llmflash train-predictor\n", r->ppl_dense);
+  } else {
+    std::printf("perplexity dense/sparse  %.4f / %.4f (%+.2f%%)\n", r->ppl_dense, r->ppl_sparse,
+                100 * (r->ppl_sparse / r->ppl_dense - 1));
+    std::printf("greedy agreement         %.1f%%\n", 100 * r->greedy_agreement);
+    std::printf("neurons computed         %.1f%% per token\n\n", 100 * r->computed_fraction);
+    std::printf("layer  recall  precision  predicted  truly-active\n");
+    for (size_t l = 0; l < r->layers.size(); ++l) {
+      const LayerEval& e = r->layers[l];
+      std::printf("%5zu  %6.3f  %9.3f  %8.1f%%  %11.1f%%\n", l, e.recall, e.precision,
+                  100 * e.predicted_fraction, 100 * e.true_active_fraction);
+    }
+    std::printf("\nwindow k  FFN bytes read/token  (dense: %.0f)  resident fraction\n", r->dense_bytes_per_token);
+    for (const WindowEval& w : r->windows) {
+      std::printf("%8d  %20.0f  %6.2f%% of dense  %16.1f%%\n", w.k, w.bytes_read_per_token,
+                  100 * w.bytes_read_per_token / r->dense_bytes_per_token, 100 * w.resident_fraction);
+    }
+  }
+  if (f.Has("json")) {
+    nlohmann::json layers = nlohmann::json::array(), windows = nlohmann::json::array();
+    for (const auto& e : r->layers) {
+      layers.push_back({{"recall", e.recall}, {"precision", e.precision},
+                        {"predicted_fraction", e.predicted_fraction},
+                        {"true_active_fraction", e.true_active_fraction}});
+    }
+    for (const auto& w : r->windows) {
+      windows.push_back({{"k", w.k}, {"bytes_read_per_token", w.bytes_read_per_token},
+                         {"resident_fraction", w.resident_fraction}});
+    }
+    nlohmann::json j = {{"tokens", r->tokens}, {"has_predictor", r->has_predictor},
+                        {"greedy_agreement", r->greedy_agreement},
+                        {"computed_fraction", r->computed_fraction},
+                        {"inactive_fraction", r->inactive_fraction},
+                        {"ppl_dense", r->ppl_dense}, {"ppl_sparse", r->ppl_sparse},
+                        {"dense_bytes_per_token", r->dense_bytes_per_token},
+                        {"layers", layers}, {"windows", windows}};
+    std::ofstream out(f.Get("json"));
+    out << j.dump(1) << "\n";
+    if (!out) return Fail(Status::IOError(f.Get("json") + ": write failed"));
+  }
+  return 0;
+}
+
+}  // namespace llmflash::tools

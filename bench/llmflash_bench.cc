@@ -16,7 +16,7 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: llmflash-bench --model DIR [--tokens N] [--prompt TEXT] [--dram-budget BYTES|N%]\n"
-    "                      [--window K] [--json FILE]\n";
+    "                      [--window K] [--no-predictor] [--json FILE]\n";
 
 struct Summary {
   double mean = 0, p50 = 0, p90 = 0;
@@ -39,8 +39,8 @@ int Fail(const Status& st) {
 }
 
 int Main(int argc, char** argv) {
-  Flags f(argc, argv, 1);
-  Status st = f.Check({"model", "tokens", "prompt", "dram-budget", "window", "json"});
+  Flags f(argc, argv, 1, {"no-predictor"});
+  Status st = f.Check({"model", "tokens", "prompt", "dram-budget", "window", "json", "no-predictor"});
   if (st.ok()) st = f.Require("model");
   if (!st.ok()) {
     std::fputs(kUsage, stderr);
@@ -63,7 +63,7 @@ int Main(int argc, char** argv) {
   o.window = static_cast<int>(*window);
   auto model = Model::Open(dir, o);
   if (!model.ok()) return Fail(model.status());
-  auto session = (*model)->NewSession({});
+  auto session = (*model)->NewSession({.use_predictor = !f.Has("no-predictor")});
   if (!session.ok()) return Fail(session.status());
   std::string prompt = f.Get("prompt", "Once upon a time");
   GenerateOptions g;
@@ -75,19 +75,23 @@ int Main(int argc, char** argv) {
   const ModelInfo& info = (*model)->info();
   // Generated tokens only: the prompt's forward passes are reported apart.
   size_t first = std::min<size_t>(s.prompt_tokens, s.tokens.size());
-  std::vector<double> total, io, mem, comp;
-  double bytes = 0, reads = 0;
+  std::vector<double> total, io, mem, pred, comp;
+  double bytes = 0, device = 0, reads = 0, computed = 0;
   for (size_t i = first; i < s.tokens.size(); ++i) {
     const TokenStats& t = s.tokens[i];
     total.push_back(t.total_ms);
     io.push_back(t.io_ms);
     mem.push_back(t.memory_ms);
+    pred.push_back(t.predictor_ms);
     comp.push_back(t.compute_ms);
     bytes += t.bytes_read;
+    device += t.device_bytes;
+    computed += t.neurons_computed;
     reads += t.read_ops;
   }
   const double n = std::max<size_t>(1, total.size());
-  Summary T = Summarize(total), I = Summarize(io), M = Summarize(mem), C = Summarize(comp);
+  Summary T = Summarize(total), I = Summarize(io), M = Summarize(mem), P = Summarize(pred),
+          C = Summarize(comp);
   std::printf("model %s: %.2f MiB, budget %.2f MiB, %d of %d neurons/layer resident%s, window %d, "
               "backend %s%s\n",
               dir.c_str(), *whole / 1048576.0, info.budget_bytes / 1048576.0, info.neuron_capacity,
@@ -96,11 +100,14 @@ int Main(int argc, char** argv) {
   std::printf("%zu prompt passes, %zu generated tokens measured\n\n", first, total.size());
   std::printf("| %-10s | %9s | %9s | %9s |\n", "ms/token", "mean", "p50", "p90");
   std::printf("|------------|-----------|-----------|-----------|\n");
-  for (auto [name, v] : {std::pair{"total", T}, {"io wait", I}, {"memory", M}, {"compute", C}}) {
+  for (auto [name, v] : {std::pair{"total", T}, {"io wait", I}, {"memory", M}, {"predictor", P}, {"compute", C}}) {
     std::printf("| %-10s | %9.3f | %9.3f | %9.3f |\n", name, v.mean, v.p50, v.p90);
   }
-  std::printf("\nbytes read/token %.0f (%.3f MiB), reads/token %.1f, mean read %.0f bytes\n",
-              bytes / n, bytes / n / 1048576.0, reads / n, reads > 0 ? bytes / reads : 0.0);
+  std::printf("\nFFN bytes read/token %.0f (%.3f MiB; device transferred %.0f), reads/token %.1f, "
+              "mean read %.0f bytes, neurons computed/token %.0f of %d\n",
+              bytes / n, bytes / n / 1048576.0, device / n, reads / n,
+              reads > 0 ? device / reads : 0.0, computed / n,
+              info.ffn_dim * info.n_layers);
 
   if (f.Has("json")) {
     nlohmann::json j = {
@@ -109,8 +116,9 @@ int Main(int argc, char** argv) {
         {"window", o.window}, {"io_backend", s.io_backend}, {"direct_io", s.direct_io},
         {"tokens", total.size()},
         {"ms_per_token_mean", T.mean}, {"ms_per_token_p50", T.p50}, {"ms_per_token_p90", T.p90},
-        {"io_ms", I.mean}, {"memory_ms", M.mean}, {"compute_ms", C.mean},
-        {"bytes_per_token", bytes / n}, {"reads_per_token", reads / n},
+        {"io_ms", I.mean}, {"memory_ms", M.mean}, {"predictor_ms", P.mean}, {"compute_ms", C.mean},
+        {"bytes_per_token", bytes / n}, {"device_bytes_per_token", device / n},
+        {"reads_per_token", reads / n}, {"neurons_computed_per_token", computed / n},
         {"per_token_ms", total}};
     std::ofstream out(f.Get("json"));
     out << j.dump(1) << "\n";

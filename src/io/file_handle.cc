@@ -49,8 +49,12 @@ int FileHandle::AcquireSlot() {
   return s;
 }
 
-void FileHandle::FinishStaged(const ReadPiece& p) {
-  std::memcpy(p.dst, slot(p.slot) + (p.offset - p.read_offset), p.length);
+void FileHandle::FinishStaged(const ReadPiece& p, const PiecePlan& plan) {
+  const char* base = slot(p.slot);
+  for (uint32_t i = 0; i < p.n_copies; ++i) {
+    const CopyOut& c = plan.copies[p.first_copy + i];
+    std::memcpy(c.dst, base + (c.offset - p.read_offset), c.length);
+  }
 }
 
 Status FileHandle::ErrorAt(const ReadPiece& p, int err) const {
@@ -61,7 +65,7 @@ Status FileHandle::ErrorAt(const ReadPiece& p, int err) const {
 
 Status FileHandle::EndOfFileAt(const ReadPiece& p) const {
   return Status::IOError(path_ + ": file ends before offset " +
-                         std::to_string(p.offset + p.length) +
+                         std::to_string(p.read_offset + p.needed) +
                          " (truncated while open?)");
 }
 

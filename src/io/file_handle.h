@@ -29,8 +29,8 @@ class FileHandle {
   int AcquireSlot();  // -1 when none is free
   void ReleaseSlot(int i) { free_slots_.push_back(i); }
 
-  // Copies a finished staged piece to its destination.
-  void FinishStaged(const ReadPiece& p);
+  // Copies a finished staged piece to its destinations.
+  void FinishStaged(const ReadPiece& p, const PiecePlan& plan);
   Status ErrorAt(const ReadPiece& p, int err) const;
   Status EndOfFileAt(const ReadPiece& p) const;
 

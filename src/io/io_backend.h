@@ -27,6 +27,7 @@ struct ReadRequest {
 };
 
 struct IoCounters {
+  uint64_t requested = 0;  // bytes asked for (sum of request lengths)
   uint64_t bytes = 0;  // bytes transferred from the device (aligned spans)
   uint64_t ops = 0;    // read operations submitted
 };

@@ -20,9 +20,8 @@ constexpr int kMaxAttempts = 16;  // per piece: EAGAIN/EINTR and short reads
 enum class Outcome { kDone, kAgain, kFailed };
 
 // Applies a read result (`res`: bytes, or -errno) to `p`.
-Outcome Apply(FileHandle& f, ReadPiece& p, int64_t res, int* attempts, Status* err,
-              IoCounters* c) {
-  const uint64_t needed_end = (p.offset - p.read_offset) + p.length;
+Outcome Apply(FileHandle& f, const PiecePlan& plan, ReadPiece& p, int64_t res, int* attempts,
+              Status* err, IoCounters* c) {
   if (res < 0) {
     int e = static_cast<int>(-res);
     if ((e == EAGAIN || e == EINTR || e == EBUSY) && ++*attempts < kMaxAttempts) {
@@ -33,9 +32,8 @@ Outcome Apply(FileHandle& f, ReadPiece& p, int64_t res, int* attempts, Status* e
   }
   c->bytes += static_cast<uint64_t>(res);
   p.done += static_cast<uint64_t>(res);
-  bool covered = p.staged ? p.done >= needed_end : p.done >= p.read_length;
-  if (covered) {
-    if (p.staged) f.FinishStaged(p);
+  if (p.done >= p.needed) {
+    if (p.staged) f.FinishStaged(p, plan);
     return Outcome::kDone;
   }
   if (res == 0) {  // end of file before the wanted bytes
@@ -71,7 +69,9 @@ class UringReader final : public IoBackend {
   }
 
   Status ReadBatch(std::span<const ReadRequest> requests, IoCounters* counters) override {
-    std::vector<ReadPiece> pieces = SplitIntoPieces(requests, file_.options());
+    PlanPieces(requests, file_.options(), &plan_);
+    counters->requested += plan_.wanted_bytes;
+    std::vector<ReadPiece>& pieces = plan_.pieces;
     std::vector<int> attempts(pieces.size(), 0);
     std::vector<size_t> again;
     const int depth = file_.options().queue_depth;
@@ -120,7 +120,7 @@ class UringReader final : public IoBackend {
         size_t idx = static_cast<size_t>(reinterpret_cast<uintptr_t>(io_uring_cqe_get_data(cqe)));
         ReadPiece& p = pieces[idx];
         Status piece_err;
-        Outcome o = Apply(file_, p, cqe->res, &attempts[idx], &piece_err, counters);
+        Outcome o = Apply(file_, plan_, p, cqe->res, &attempts[idx], &piece_err, counters);
         if (o == Outcome::kAgain && err.ok()) {
           again.push_back(idx);
           continue;
@@ -153,6 +153,7 @@ class UringReader final : public IoBackend {
   }
 
   FileHandle file_;
+  PiecePlan plan_;
   io_uring ring_{};
   bool ring_ok_ = false;
 };
@@ -164,8 +165,9 @@ class PreadReader final : public IoBackend {
   }
 
   Status ReadBatch(std::span<const ReadRequest> requests, IoCounters* counters) override {
-    std::vector<ReadPiece> pieces = SplitIntoPieces(requests, file_.options());
-    for (ReadPiece& p : pieces) {
+    PlanPieces(requests, file_.options(), &plan_);
+    counters->requested += plan_.wanted_bytes;
+    for (ReadPiece& p : plan_.pieces) {
       if (p.staged) p.slot = file_.AcquireSlot();
       int attempts = 0;
       Status err;
@@ -174,7 +176,8 @@ class PreadReader final : public IoBackend {
         ssize_t r = pread(file_.fd(), ReadTarget(file_, p), p.read_length - p.done,
                           static_cast<off_t>(p.read_offset + p.done));
         ++counters->ops;
-        o = Apply(file_, p, r < 0 ? -static_cast<int64_t>(errno) : r, &attempts, &err, counters);
+        o = Apply(file_, plan_, p, r < 0 ? -static_cast<int64_t>(errno) : r, &attempts, &err,
+                  counters);
       } while (o == Outcome::kAgain);
       if (p.staged) file_.ReleaseSlot(p.slot);
       if (o == Outcome::kFailed) return err;
@@ -188,6 +191,7 @@ class PreadReader final : public IoBackend {
 
  private:
   FileHandle file_;
+  PiecePlan plan_;
 };
 
 }  // namespace

@@ -130,7 +130,8 @@ Status FlashFfn::ReadRows(int l, std::span<const int32_t> ids, int first_slot,
     ScopedTimer timer(&stats->io_ms);
     st = io_->ReadBatch(requests_, &c);
   }
-  stats->bytes_read += c.bytes;
+  stats->bytes_read += c.requested;
+  stats->device_bytes += c.bytes;
   stats->read_ops += c.ops;
   return st;
 }

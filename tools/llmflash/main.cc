@@ -80,24 +80,28 @@ StatusOr<ModelOptions> OptionsFromFlags(const Flags& f, const std::string& dir) 
 }
 
 void PrintStats(const Stats& s) {
-  std::fprintf(stderr, "\n%-6s %9s %9s %9s %9s %11s %7s %9s\n", "token", "total_ms", "io_ms",
-               "mem_ms", "comp_ms", "bytes_read", "reads", "neurons");
+  std::fprintf(stderr, "\n%-6s %9s %9s %9s %9s %9s %11s %11s %7s %9s\n", "token", "total_ms",
+               "io_ms", "mem_ms", "pred_ms", "comp_ms", "bytes_read", "device_b", "reads",
+               "loaded");
   double total = 0;
-  uint64_t bytes = 0;
+  uint64_t bytes = 0, computed = 0;
   for (size_t i = 0; i < s.tokens.size(); ++i) {
     const TokenStats& t = s.tokens[i];
-    std::fprintf(stderr, "%-6zu %9.3f %9.3f %9.3f %9.3f %11llu %7llu %9llu\n", i, t.total_ms,
-                 t.io_ms, t.memory_ms, t.compute_ms, (unsigned long long)t.bytes_read,
+    std::fprintf(stderr, "%-6zu %9.3f %9.3f %9.3f %9.3f %9.3f %11llu %11llu %7llu %9llu\n", i,
+                 t.total_ms, t.io_ms, t.memory_ms, t.predictor_ms, t.compute_ms,
+                 (unsigned long long)t.bytes_read, (unsigned long long)t.device_bytes,
                  (unsigned long long)t.read_ops, (unsigned long long)t.neurons_loaded);
     total += t.total_ms;
     bytes += t.bytes_read;
+    computed += t.neurons_computed;
   }
   size_t n = s.tokens.size();
   std::fprintf(stderr,
-               "%zu forward passes (%llu prompt, %llu generated), %.3f ms/token, %.1f KiB read "
-               "per token, backend %s%s\n",
+               "%zu forward passes (%llu prompt, %llu generated), %.3f ms/token, %.1f KiB of FFN "
+               "records read and %.0f neurons computed per token, backend %s%s\n",
                n, (unsigned long long)s.prompt_tokens, (unsigned long long)s.generated_tokens,
-               n ? total / n : 0.0, n ? bytes / 1024.0 / n : 0.0, s.io_backend,
+               n ? total / n : 0.0, n ? bytes / 1024.0 / n : 0.0,
+               n ? static_cast<double>(computed) / n : 0.0, s.io_backend,
                s.direct_io ? " (O_DIRECT)" : " (buffered: O_DIRECT refused)");
 }
 

@@ -108,22 +108,46 @@ TEST(ReadPieces, StagesOnlyWhatIsUnaligned) {
   o.bounce_bytes = 64 << 10;
   char* aligned = reinterpret_cast<char*>(uintptr_t{1} << 20);
   ReadRequest reqs[] = {{8192, 4096, aligned}, {100, 10, aligned}, {0, 200000, aligned + 1}};
-  auto p = SplitIntoPieces(reqs, o);
+  PiecePlan plan;
+  PlanPieces(reqs, o, &plan);
+  const auto& p = plan.pieces;
   ASSERT_GE(p.size(), 3u);
   EXPECT_FALSE(p[0].staged);
   EXPECT_TRUE(p[1].staged);
   EXPECT_EQ(p[1].read_offset, 0u);
-  EXPECT_EQ(p[1].read_length, 4096u);
+  EXPECT_EQ(p[1].n_copies, 2u);  // bytes 100..110 share block 0 with the next request
   uint64_t covered = 0;
-  for (size_t i = 2; i < p.size(); ++i) {
-    EXPECT_TRUE(p[i].staged);
-    EXPECT_LE(p[i].read_length, o.bounce_bytes);
-    EXPECT_EQ(p[i].read_offset % 4096, 0u);
-    covered += p[i].length;
+  for (const CopyOut& c : plan.copies) covered += c.length;
+  EXPECT_EQ(covered, 200010u);
+  for (const ReadPiece& q : p) {
+    EXPECT_LE(q.read_length, o.bounce_bytes);
+    EXPECT_EQ(q.read_offset % 4096, 0u);
   }
-  EXPECT_EQ(covered, 200000u);
+  EXPECT_EQ(plan.wanted_bytes, 4096u + 10 + 200000);
   o.direct_io = false;  // buffered reads need no staging at all
-  for (const ReadPiece& q : SplitIntoPieces(reqs, o)) EXPECT_FALSE(q.staged);
+  PlanPieces(reqs, o, &plan);
+  for (const ReadPiece& q : plan.pieces) EXPECT_FALSE(q.staged);
+}
+
+// Small records that share 4 KiB blocks are read once, in one device read.
+TEST(ReadPieces, CoalescesNeighbouringRecordsThatShareBlocks) {
+  IoOptions o;
+  o.bounce_bytes = 64 << 10;
+  std::vector<char> dst(100 * 768);
+  std::vector<ReadRequest> reqs;
+  for (int i : {0, 1, 3, 4, 9, 10, 11, 40}) {  // 768-byte records, ids with gaps
+    reqs.push_back({uint64_t(i) * 768, 768, dst.data() + i * 768});
+  }
+  PiecePlan plan;
+  PlanPieces(reqs, o, &plan);
+  // Records 0..11 span bytes [0, 9216): three blocks, one read; record 40 is
+  // in block 7, not touching the first span.
+  ASSERT_EQ(plan.pieces.size(), 2u);
+  EXPECT_EQ(plan.pieces[0].read_offset, 0u);
+  EXPECT_EQ(plan.pieces[0].read_length, 12288u);
+  EXPECT_EQ(plan.pieces[0].n_copies, 7u);
+  EXPECT_EQ(plan.pieces[1].read_offset, 28672u);
+  EXPECT_EQ(plan.pieces[1].n_copies, 1u);
 }
 
 TEST(OpenIoBackend, MissingFileIsNotFound) {

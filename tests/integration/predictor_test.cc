@@ -1,0 +1,138 @@
+// The sparsity predictor: exactness on a tiny ReLU model, quality and I/O on
+// stories260K.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <random>
+
+#include "llmflash/llmflash.h"
+#include "runtime/evaluator.h"
+#include "runtime/predictor_builder.h"
+#include "testing/test_util.h"
+#include "testing/tiny_model.h"
+
+namespace llmflash {
+namespace {
+
+using testing::IsOk;
+
+std::string CalibrationText(int n, int seed) {
+  std::mt19937 rng(seed);
+  std::string s;
+  for (int i = 0; i < n; ++i) s += static_cast<char>('!' + 3 + rng() % 37);
+  return s;
+}
+
+std::vector<float> LogitsOf(const std::string& dir, bool use_predictor,
+                            const std::vector<TokenId>& ids, uint64_t budget = 0) {
+  auto model = Model::Open(dir, {.dram_budget_bytes = budget});
+  EXPECT_THAT(model.status(), IsOk());
+  auto session = (*model)->NewSession({.use_predictor = use_predictor});
+  auto logits = (*session)->Logits(ids);
+  EXPECT_THAT(logits.status(), IsOk());
+  return *logits;
+}
+
+class TinyRelu : public ::testing::TestWithParam<std::string> {};
+
+// With a full-rank svd predictor (recall 1 on ReLU), skipping the neurons it
+// rules out skips only zero activations: the logits equal dense bit for bit.
+TEST_P(TinyRelu, SparseEqualsDenseWhenNoActiveNeuronIsMissed) {
+  testing::TempDir tmp;
+  std::string dir = tmp.File("tiny");
+  ASSERT_THAT(testing::WriteTinyModel(dir, {}), IsOk());
+  BuildPredictorOptions o;
+  o.model_dir = dir;
+  o.calibration_text = CalibrationText(600, 1);
+  o.train.method = GetParam();
+  o.train.rank = 16;
+  o.train.target_recall = 1.0f;
+  auto layers = BuildPredictor(o);
+  ASSERT_THAT(layers.status(), IsOk());
+  for (const auto& l : *layers) EXPECT_GE(l.recall, 0.99);
+
+  EvalOptions e;
+  e.model_dir = dir;
+  e.text = CalibrationText(60, 2);  // held out: another seed
+  auto report = Evaluate(e);
+  ASSERT_THAT(report.status(), IsOk());
+  EXPECT_GT(report->inactive_fraction, 0.3);  // ReLU zeroes a good share
+  bool missed = false;
+  for (const auto& l : report->layers) {
+    EXPECT_GE(l.recall, GetParam() == "svd" ? 1.0 : 0.99);
+    missed |= l.recall < 1.0;
+  }
+  EXPECT_LT(report->computed_fraction, 1.0);
+  if (!missed) {  // on these very tokens: then the sparse pass equals dense exactly
+    EXPECT_EQ(report->greedy_agreement, 1.0);
+    auto model = Model::Open(dir, {});
+    ASSERT_THAT(model.status(), IsOk());
+    auto ids = (*model)->Encode(e.text, true);
+    ASSERT_THAT(ids.status(), IsOk());
+    model->reset();
+    EXPECT_EQ(LogitsOf(dir, true, *ids), LogitsOf(dir, false, *ids));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Methods, TinyRelu, ::testing::Values("svd", "trained"));
+
+class Stories260KPredictor : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new testing::TempDir();
+    ConvertOptions c{testing::Stories260KBin(), testing::Stories260KTokenizer(), Dir(), {}};
+    ASSERT_THAT(ConvertLlama2c(c), IsOk());
+    BuildPredictorOptions o;
+    o.model_dir = Dir();
+    o.self_generate = 3000;  // calibration the model samples itself
+    o.train.method = "svd";
+    o.train.activation_sparsity = 0.45f;
+    ASSERT_THAT(BuildPredictor(o).status(), IsOk());
+  }
+  static void TearDownTestSuite() { delete dir_; }
+  static std::string Dir() { return dir_->File("m"); }
+  static testing::TempDir* dir_;
+};
+testing::TempDir* Stories260KPredictor::dir_ = nullptr;
+
+TEST_F(Stories260KPredictor, AgreesWithDenseOnHeldOutTextWhileComputingLess) {
+  EvalOptions e;
+  e.model_dir = Dir();
+  e.text = testing::ReadFile(LLMFLASH_TEST_SOURCE_DIR "/testdata/heldout_stories.txt");
+  auto r = Evaluate(e);
+  ASSERT_THAT(r.status(), IsOk());
+  EXPECT_GT(r->tokens, 1000);
+  EXPECT_GE(r->greedy_agreement, 0.90);
+  EXPECT_LE(r->computed_fraction, 0.60);
+  EXPECT_LT(r->ppl_sparse, r->ppl_dense * 1.05);
+  ASSERT_EQ(r->windows.size(), 8u);
+  for (size_t k = 1; k < r->windows.size(); ++k) {  // a wider window reads less, holds more
+    EXPECT_LT(r->windows[k].bytes_read_per_token, r->windows[k - 1].bytes_read_per_token);
+    EXPECT_GT(r->windows[k].resident_fraction, r->windows[k - 1].resident_fraction);
+  }
+}
+
+TEST_F(Stories260KPredictor, GenerationReadsFewerBytesThanDense) {
+  auto whole = ModelWeightBytes(Dir());
+  ASSERT_THAT(whole.status(), IsOk());
+  // Resident weights and predictors fit; the FFN does not.
+  auto model = Model::Open(Dir(), {.dram_budget_bytes = *whole * 8 / 5, .max_context = 128});
+  ASSERT_THAT(model.status(), IsOk());
+  EXPECT_TRUE((*model)->info().has_predictor);
+  auto bytes = [&](bool predictor) {
+    auto s = (*model)->NewSession({.use_predictor = predictor});
+    EXPECT_THAT((*s)->Generate("Once upon a time", {.max_tokens = 40}, nullptr), IsOk());
+    uint64_t total = 0;
+    for (const TokenStats& t : (*s)->stats().tokens) total += t.bytes_read;
+    return total;
+  };
+  uint64_t dense = bytes(false), sparse = bytes(true);
+  EXPECT_LT(sparse * 4, dense * 3) << "sparse " << sparse << " dense " << dense;
+}
+
+TEST_F(Stories260KPredictor, VerifyCoversThePredictorFile) {
+  EXPECT_THAT(VerifyModel(Dir()), IsOk());
+}
+
+}  // namespace
+}  // namespace llmflash

@@ -29,7 +29,9 @@ struct ModelOptions {
   int max_sessions = 1;
 
   // Context length each session can hold, in tokens. 0 means the model's
-  // maximum. Smaller values shrink the KV cache. Default: 0.
+  // maximum, capped at 4096 so that a model advertising a huge context does
+  // not claim gigabytes of KV cache unasked. Smaller values shrink the KV
+  // cache. Default: 0.
   int max_context = 0;
 
   // Window size k: neurons used by any of the last k tokens stay resident

@@ -44,12 +44,26 @@ class IoBackend {
   virtual const std::string& path() const = 0;
 };
 
+// Test seam (leveldb's ErrorEnv in spirit): sees the result of every device
+// read, and every io_uring submission, before the backend acts on it, so
+// tests can provoke short reads, EIO, EAGAIN and EBUSY on the real code path.
+class IoFaultInjector {
+ public:
+  virtual ~IoFaultInjector() = default;
+  // `result` is the byte count read (or -errno); return what to report.
+  virtual int64_t OnRead(uint64_t offset, uint64_t length, int64_t result) = 0;
+  // Return -errno (EAGAIN, EBUSY) to fail this io_uring_submit, 0 to run it.
+  virtual int OnSubmit() { return 0; }
+};
+
 struct IoOptions {
   bool direct_io = true;
   int queue_depth = 64;              // reads in flight at once
   int bounce_slots = 16;             // staging buffers for unaligned ranges
   uint64_t bounce_bytes = 256 << 10; // size of each staging buffer
   uint64_t max_read_bytes = 1 << 20; // largest single read submitted
+  int pread_threads = 4;             // pread backend: threads issuing reads
+  IoFaultInjector* faults = nullptr; // tests only
 
   // Bytes of DRAM the backend allocates (staging buffers).
   uint64_t MemoryBytes() const { return static_cast<uint64_t>(bounce_slots) * bounce_bytes; }

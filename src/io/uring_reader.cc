@@ -1,4 +1,4 @@
-// io_uring and pread backends over the same pieces (see read_pieces.h).
+// The io_uring backend.
 #include "io/uring_reader.h"
 
 #include <liburing.h>
@@ -10,46 +10,10 @@
 
 #include "io/file_handle.h"
 #include "io/read_pieces.h"
+#include "io/read_outcome.h"
 
 namespace llmflash {
 namespace {
-
-constexpr int kMaxAttempts = 16;  // per piece: EAGAIN/EINTR and short reads
-
-// What a completed device read means for its piece.
-enum class Outcome { kDone, kAgain, kFailed };
-
-// Applies a read result (`res`: bytes, or -errno) to `p`.
-Outcome Apply(FileHandle& f, const PiecePlan& plan, ReadPiece& p, int64_t res, int* attempts,
-              Status* err, IoCounters* c) {
-  if (res < 0) {
-    int e = static_cast<int>(-res);
-    if ((e == EAGAIN || e == EINTR || e == EBUSY) && ++*attempts < kMaxAttempts) {
-      return Outcome::kAgain;
-    }
-    *err = f.ErrorAt(p, e);
-    return Outcome::kFailed;
-  }
-  c->bytes += static_cast<uint64_t>(res);
-  p.done += static_cast<uint64_t>(res);
-  if (p.done >= p.needed) {
-    if (p.staged) f.FinishStaged(p, plan);
-    return Outcome::kDone;
-  }
-  if (res == 0) {  // end of file before the wanted bytes
-    *err = f.EndOfFileAt(p);
-    return Outcome::kFailed;
-  }
-  if (++*attempts >= kMaxAttempts) {
-    *err = f.ErrorAt(p, EIO);
-    return Outcome::kFailed;
-  }
-  return Outcome::kAgain;  // short read: ask for the rest
-}
-
-char* ReadTarget(FileHandle& f, const ReadPiece& p) {
-  return (p.staged ? f.slot(p.slot) : p.dst) + p.done;
-}
 
 class UringReader final : public IoBackend {
  public:
@@ -96,7 +60,9 @@ class UringReader final : public IoBackend {
         ++unsubmitted;
       }
       if (unsubmitted > 0) {
-        int r = io_uring_submit(&ring_);
+        IoFaultInjector* fi = file_.options().faults;
+        int r = fi != nullptr ? fi->OnSubmit() : 0;
+        if (r == 0) r = io_uring_submit(&ring_);
         if (r >= 0) {
           counters->ops += static_cast<uint64_t>(r);
           unsubmitted -= r;
@@ -158,42 +124,6 @@ class UringReader final : public IoBackend {
   bool ring_ok_ = false;
 };
 
-class PreadReader final : public IoBackend {
- public:
-  Status Init(const std::string& path, const IoOptions& options) {
-    return file_.Open(path, options);
-  }
-
-  Status ReadBatch(std::span<const ReadRequest> requests, IoCounters* counters) override {
-    PlanPieces(requests, file_.options(), &plan_);
-    counters->requested += plan_.wanted_bytes;
-    for (ReadPiece& p : plan_.pieces) {
-      if (p.staged) p.slot = file_.AcquireSlot();
-      int attempts = 0;
-      Status err;
-      Outcome o;
-      do {
-        ssize_t r = pread(file_.fd(), ReadTarget(file_, p), p.read_length - p.done,
-                          static_cast<off_t>(p.read_offset + p.done));
-        ++counters->ops;
-        o = Apply(file_, plan_, p, r < 0 ? -static_cast<int64_t>(errno) : r, &attempts, &err,
-                  counters);
-      } while (o == Outcome::kAgain);
-      if (p.staged) file_.ReleaseSlot(p.slot);
-      if (o == Outcome::kFailed) return err;
-    }
-    return Status::OK();
-  }
-
-  const char* name() const override { return "pread"; }
-  bool direct_io() const override { return file_.direct(); }
-  const std::string& path() const override { return file_.path(); }
-
- private:
-  FileHandle file_;
-  PiecePlan plan_;
-};
-
 }  // namespace
 
 StatusOr<std::unique_ptr<IoBackend>> OpenUringReader(const std::string& path,
@@ -202,26 +132,6 @@ StatusOr<std::unique_ptr<IoBackend>> OpenUringReader(const std::string& path,
   Status st = r->Init(path, options);
   if (!st.ok()) return st;
   return std::unique_ptr<IoBackend>(std::move(r));
-}
-
-StatusOr<std::unique_ptr<IoBackend>> OpenPreadReader(const std::string& path,
-                                                     const IoOptions& options) {
-  auto r = std::make_unique<PreadReader>();
-  Status st = r->Init(path, options);
-  if (!st.ok()) return st;
-  return std::unique_ptr<IoBackend>(std::move(r));
-}
-
-StatusOr<std::unique_ptr<IoBackend>> OpenIoBackend(const std::string& path,
-                                                   IoBackendKind kind,
-                                                   const IoOptions& options) {
-  if (kind == IoBackendKind::kPread) return OpenPreadReader(path, options);
-  auto uring = OpenUringReader(path, options);
-  if (uring.ok() || kind == IoBackendKind::kUring ||
-      uring.status().code() != StatusCode::kUnsupported) {
-    return uring;
-  }
-  return OpenPreadReader(path, options);
 }
 
 }  // namespace llmflash

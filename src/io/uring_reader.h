@@ -19,7 +19,8 @@ namespace llmflash {
 StatusOr<std::unique_ptr<IoBackend>> OpenUringReader(const std::string& path,
                                                      const IoOptions& options);
 
-// The pread(2) backend with the same piece splitting and staging.
+// The pread(2) backend (io/pread_reader.cc): the same pieces, issued by a
+// small pool of threads.
 StatusOr<std::unique_ptr<IoBackend>> OpenPreadReader(const std::string& path,
                                                      const IoOptions& options);
 

@@ -1,6 +1,8 @@
 // Splitting the DRAM budget.
 #include "runtime/memory_plan.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 
 #include "model/transformer.h"
@@ -20,7 +22,9 @@ StatusOr<MemoryPlan> PlanMemory(const Manifest& m, uint64_t resident_bytes,
                                 const ModelOptions& o) {
   const ModelConfig& c = m.config;
   MemoryPlan p;
-  p.max_context = o.max_context == 0 ? c.max_seq_len : std::min(o.max_context, c.max_seq_len);
+  constexpr int kDefaultContextCap = 4096;
+  p.max_context = o.max_context == 0 ? std::min(c.max_seq_len, kDefaultContextCap)
+                                     : std::min(o.max_context, c.max_seq_len);
   p.resident_bytes = resident_bytes;
   p.state_bytes = Transformer::StateBytes(c, p.max_context);
   p.bookkeeping_bytes = static_cast<uint64_t>(c.n_layers) * c.ffn_dim * (8 + 4 + 4 + 4 + 4);
@@ -56,6 +60,16 @@ StatusOr<MemoryPlan> PlanMemory(const Manifest& m, uint64_t resident_bytes,
     p.capacity = static_cast<int>(std::min<uint64_t>(rows, c.ffn_dim));
   }
   p.matrix_bytes = stride * p.capacity * c.n_layers;
+  // An unlimited budget still has to fit the machine: a manifest's context
+  // length alone can ask for terabytes of KV cache.
+  const uint64_t total = resident_bytes + o.max_sessions * p.SessionBytes();
+  const uint64_t ram = static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGE_SIZE);
+  if (budget == 0 && total > ram) {
+    return Status::ResourceExhausted(
+        "the model needs " + Mib(total) + " of DRAM (KV cache for " +
+        std::to_string(p.max_context) + " tokens: " + Mib(p.state_bytes) + " per session), more than the " +
+        Mib(ram) + " this machine has; set max_context (--max-context) or a DRAM budget");
+  }
   p.streams = p.capacity < c.ffn_dim;
   p.budget_bytes = budget == 0 ? resident_bytes + o.max_sessions * p.SessionBytes() : budget;
   return p;

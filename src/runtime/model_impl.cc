@@ -33,14 +33,23 @@ StatusOr<uint64_t> ModelWeightBytes(const std::string& dir) {
 }
 
 StatusOr<std::unique_ptr<Model>> ModelImpl::OpenImpl(const std::string& dir,
-                                                     const ModelOptions& options) {
+                                                     const ModelOptions& options,
+                                                     IoFaultInjector* faults) {
   auto model = std::unique_ptr<ModelImpl>(new ModelImpl());
-  Status st = model->Load(dir, options);
+  Status st;
+  try {
+    st = model->Load(dir, options, faults);
+  } catch (const std::bad_alloc&) {
+    st = Status::ResourceExhausted(dir + ": out of memory while opening the model");
+  } catch (const std::length_error&) {
+    st = Status::ResourceExhausted(dir + ": a size in the model is too large to allocate");
+  }
   if (!st.ok()) return st;
   return std::unique_ptr<Model>(std::move(model));
 }
 
-Status ModelImpl::Load(const std::string& dir, const ModelOptions& options) {
+Status ModelImpl::Load(const std::string& dir, const ModelOptions& options,
+                       IoFaultInjector* faults) {
   RETURN_IF_ERROR(ValidateOptions(options));
   dir_ = dir;
   ASSIGN_OR_RETURN(manifest_, LoadManifest(dir));
@@ -70,6 +79,7 @@ Status ModelImpl::Load(const std::string& dir, const ModelOptions& options) {
   ffn.window = options.window;
   ffn.backend = options.io_backend;
   ffn.io = plan_.io;
+  ffn.io.faults = faults;
   for (int i = 0; i < options.max_sessions; ++i) {
     auto state = std::make_unique<SessionState>();
     RETURN_IF_ERROR(state->ffn.Init(manifest_, dir, ffn));

@@ -34,8 +34,10 @@ struct SessionState {
 
 class ModelImpl final : public Model {
  public:
+  // `faults` (tests only) is installed in every session's I/O backend.
   static StatusOr<std::unique_ptr<Model>> OpenImpl(const std::string& dir,
-                                                   const ModelOptions& options);
+                                                   const ModelOptions& options,
+                                                   IoFaultInjector* faults = nullptr);
 
   StatusOr<std::unique_ptr<Session>> NewSession(const SessionOptions& options) override;
   const ModelInfo& info() const override { return info_; }
@@ -50,7 +52,7 @@ class ModelImpl final : public Model {
   void Release(SessionState* state);
 
  private:
-  Status Load(const std::string& dir, const ModelOptions& options);
+  Status Load(const std::string& dir, const ModelOptions& options, IoFaultInjector* faults);
 
   std::string dir_;
   Manifest manifest_;

@@ -1,0 +1,177 @@
+// A corpus of corrupted and hostile model directories, made from a good one:
+// each must give a clean error from the API and from the CLI (exit 1, one
+// line naming the file), never a crash, a hang or an unbounded allocation.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <cstring>
+#include <filesystem>
+#include <functional>
+
+#include "llmflash/llmflash.h"
+#include "testing/test_util.h"
+
+namespace llmflash {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+struct Case {
+  std::string name;
+  std::function<void(const std::string& dir)> corrupt;
+  std::string file;  // the error must name this file
+};
+
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
+
+void Replace(const std::string& path, const std::string& from, const std::string& to) {
+  std::string s = testing::ReadFile(path);
+  size_t at = s.find(from);
+  ASSERT_NE(at, std::string::npos) << from;
+  s.replace(at, from.size(), to);
+  testing::WriteFile(path, s);
+}
+
+std::function<void(const std::string&)> Manifest(std::string from, std::string to) {
+  return [=](const std::string& d) { Replace(d + "/manifest.json", from, to); };
+}
+
+std::function<void(const std::string&)> Truncate(std::string file, double keep) {
+  return [=](const std::string& d) {
+    std::string s = testing::ReadFile(d + "/" + file);
+    testing::WriteFile(d + "/" + file, s.substr(0, static_cast<size_t>(s.size() * keep)));
+  };
+}
+
+std::function<void(const std::string&)> Remove(std::string file) {
+  return [=](const std::string& d) { fs::remove(d + "/" + file); };
+}
+
+// Rewrites tokenizer.bin and fixes its size in the manifest, so that only the
+// tokenizer parser can catch the problem.
+std::function<void(const std::string&)> HostileTokenizer(int32_t first_len) {
+  return [=](const std::string& d) {
+    std::string s = testing::ReadFile(d + "/tokenizer.bin");
+    std::memcpy(s.data() + 8, &first_len, 4);
+    testing::WriteFile(d + "/tokenizer.bin", s);
+  };
+}
+
+std::vector<Case> Corpus() {
+  const std::string m = "manifest.json";
+  return {
+      {"truncated manifest", Truncate(m, 0.5), m},
+      {"empty manifest", Truncate(m, 0), m},
+      {"manifest is a list", [](const std::string& d) { testing::WriteFile(d + "/manifest.json", "[1,2,3]"); }, m},
+      {"manifest is binary", [](const std::string& d) { testing::WriteFile(d + "/manifest.json", std::string("\0\xff\x01", 3)); }, m},
+      {"future format version", Manifest("\"format_version\": 1", "\"format_version\": 2"), m},
+      {"wrong format tag", Manifest("\"format\": \"llmflash\"", "\"format\": \"gguf\""), m},
+      {"unknown dtype", Manifest("\"dtype\": \"f32\"", "\"dtype\": \"q4_0\""), m},
+      {"dtype not matching data", Manifest("\"dtype\": \"f32\"", "\"dtype\": \"f16\""), m},
+      {"huge dim", Manifest("\"dim\": 64", "\"dim\": 1048576"), m},
+      {"negative dim", Manifest("\"dim\": 64", "\"dim\": -64"), m},
+      {"zero layers", Manifest("\"n_layers\": 5", "\"n_layers\": 0"), m},
+      {"more layers than offsets", Manifest("\"n_layers\": 5", "\"n_layers\": 4096"), m},
+      {"vocab not matching", Manifest("\"vocab_size\": 512", "\"vocab_size\": 513"), "tokenizer.bin"},
+      {"absurd context", Manifest("\"max_seq_len\": 512", "\"max_seq_len\": 2147483647"), m},
+      {"huge record stride", Manifest("\"record_stride\": 768", "\"record_stride\": 1099511627776"), m},
+      {"wrong record bytes", Manifest("\"record_bytes\": 768", "\"record_bytes\": 512"), m},
+      {"unaligned layer offset", Manifest("135168", "135169"), m},
+      {"layer past the end", Manifest("540672", "1125899906842624"), "ffn.bundle"},
+      {"tensor offset overflows", Manifest("\"offset\": 0,", "\"offset\": 18446744073709551000,"), "resident.bin"},
+      {"tensor shape overflows", Manifest("\"shape\": [\n     512,\n     64\n    ]", "\"shape\": [4294967296, 4294967296, 4294967296]"), m},
+      {"missing tensor", Manifest("layers.0.wq", "layers.0.wx"), "resident.bin"},
+      {"wrong file size", Manifest("\"size\": 675840", "\"size\": 679936"), "ffn.bundle"},
+      {"path traversal", Manifest("\"name\": \"ffn.bundle\"", "\"name\": \"../ffn.bundle\""), m},
+      {"unlisted tokenizer", Manifest("\"file\": \"tokenizer.bin\"", "\"file\": \"tok.bin\""), m},
+      {"BOS outside vocab", Manifest("\"bos_id\": 1", "\"bos_id\": 99999"), m},
+      {"heads not divisible", Manifest("\"n_kv_heads\": 4", "\"n_kv_heads\": 3"), m},
+      {"unknown rope style", Manifest("\"rope_style\": \"interleaved\"", "\"rope_style\": \"spiral\""), m},
+      {"unknown activation", Manifest("\"activation\": \"silu\"", "\"activation\": \"gelu_new\""), m},
+      {"unknown architecture", Manifest("\"architecture\": \"llama\"", "\"architecture\": \"gpt5\""), m},
+      {"negative norm eps", Manifest("\"norm_eps\": 9.999999747378752e-06", "\"norm_eps\": -1.0"), m},
+      {"string where number", Manifest("\"n_heads\": 8", "\"n_heads\": \"eight\""), m},
+      {"missing bundle file", Remove("ffn.bundle"), "ffn.bundle"},
+      {"missing resident file", Remove("resident.bin"), "resident.bin"},
+      {"missing tokenizer", Remove("tokenizer.bin"), "tokenizer.bin"},
+      {"missing manifest", Remove(m), m},
+      {"truncated bundle", Truncate("ffn.bundle", 0.7), "ffn.bundle"},
+      {"truncated resident file", Truncate("resident.bin", 0.5), "resident.bin"},
+      {"huge token length", HostileTokenizer(1 << 30), "tokenizer.bin"},
+      {"negative token length", HostileTokenizer(-5), "tokenizer.bin"},
+      {"bundle is a directory", [](const std::string& d) { fs::remove(d + "/ffn.bundle"); fs::create_directory(d + "/ffn.bundle"); }, "ffn.bundle"},
+  };
+}
+
+class Corruption : public ::testing::TestWithParam<Case> {
+ protected:
+  void SetUp() override {
+    dir_ = tmp_.File("model");
+    fs::copy(testing::Stories260KModel(), dir_);
+    GetParam().corrupt(dir_);
+  }
+  testing::TempDir tmp_;
+  std::string dir_;
+};
+
+TEST_P(Corruption, ApiGivesAClearError) {
+  auto model = Model::Open(dir_, {});
+  ASSERT_FALSE(model.ok()) << GetParam().name;
+  EXPECT_THAT(model.status().message(), HasSubstr(GetParam().file)) << model.status().ToString();
+}
+
+TEST_P(Corruption, CliExitsWithOneLine) {
+  std::string err = tmp_.File("stderr");
+  std::string cmd = std::string(LLMFLASH_CLI_PATH) + " generate --model " + dir_ +
+                    " --prompt hi --max-tokens 2 >/dev/null 2>" + err;
+  int status = std::system(cmd.c_str());
+  ASSERT_TRUE(WIFEXITED(status)) << "crashed: " << GetParam().name;
+  EXPECT_EQ(WEXITSTATUS(status), 1);
+  std::string text = testing::ReadFile(err);
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1) << text;
+  EXPECT_EQ(text.rfind("llmflash: ", 0), 0u) << text;
+  EXPECT_THAT(text, HasSubstr(GetParam().file));
+}
+
+INSTANTIATE_TEST_SUITE_P(Corpus, Corruption, ::testing::ValuesIn(Corpus()),
+                         [](const auto& info) {
+                           std::string n = info.param.name;
+                           for (char& c : n) if (!isalnum(static_cast<unsigned char>(c))) c = '_';
+                           return n;
+                         });
+
+// A long (but valid) context must not make Open allocate its whole KV cache
+// by default: the default context is capped.
+TEST(CorruptionCorpus, LongContextIsCappedByDefault) {
+  testing::TempDir tmp;
+  std::string dir = tmp.File("model");
+  fs::copy(testing::Stories260KModel(), dir);
+  Replace(dir + "/manifest.json", "\"max_seq_len\": 512", "\"max_seq_len\": 4194304");
+  auto model = Model::Open(dir, {});
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  EXPECT_EQ((*model)->info().max_context, 4096);
+  EXPECT_LT((*model)->info().session_bytes, 64u << 20);
+}
+
+TEST(CorruptionCorpus, HasAtLeastThirtyCases) { EXPECT_GE(Corpus().size(), 30u); }
+
+TEST(CorruptionCorpus, VerifyCatchesFlippedBitsThatOpenCannotSee) {
+  testing::TempDir tmp;
+  std::string dir = tmp.File("model");
+  fs::copy(testing::Stories260KModel(), dir);
+  for (const char* file : {"ffn.bundle", "resident.bin", "tokenizer.bin"}) {
+    std::string path = dir + "/" + file, orig = testing::ReadFile(path), s = orig;
+    s[s.size() / 3] ^= 0x01;
+    testing::WriteFile(path, s);
+    Status st = VerifyModel(dir);
+    EXPECT_EQ(st.code(), StatusCode::kCorruption) << file;
+    EXPECT_THAT(st.message(), HasSubstr(file));
+    testing::WriteFile(path, orig);
+  }
+  EXPECT_TRUE(VerifyModel(dir).ok());
+}
+
+}  // namespace
+}  // namespace llmflash

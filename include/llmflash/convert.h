@@ -13,8 +13,8 @@
 namespace llmflash {
 
 struct ConvertOptions {
-  std::string input;      // llama2.c checkpoint (.bin)
-  std::string tokenizer;  // llama2.c tokenizer.bin
+  std::string input;      // llama2.c checkpoint (.bin), or a Hugging Face directory
+  std::string tokenizer;  // llama2.c tokenizer.bin (llama2.c input only)
   std::string output;     // model directory to create (must not hold a model)
   // Called with a fraction in [0, 1] as conversion proceeds. Optional.
   std::function<void(double fraction, const std::string& what)> progress;
@@ -24,8 +24,17 @@ struct ConvertOptions {
 // classifier) and its tokenizer into a model directory.
 LLMFLASH_EXPORT Status ConvertLlama2c(const ConvertOptions& options);
 
-// Checks every file's size and checksum against the manifest.
-LLMFLASH_EXPORT Status VerifyModel(const std::string& dir);
+// Converts a Hugging Face checkpoint directory (config.json and
+// model.safetensors, or shards with model.safetensors.index.json):
+// LlamaForCausalLM and MistralForCausalLM. Other architectures are refused
+// with Unsupported naming them.
+LLMFLASH_EXPORT Status ConvertHuggingFace(const ConvertOptions& options);
+
+// Checks every file's size and checksum against the manifest. `progress`
+// (optional) is called with the fraction of bytes checked and the file name.
+LLMFLASH_EXPORT Status VerifyModel(
+    const std::string& dir,
+    const std::function<void(double fraction, const std::string& file)>& progress = nullptr);
 
 }  // namespace llmflash
 

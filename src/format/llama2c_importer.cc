@@ -11,6 +11,7 @@
 #include <cstring>
 #include <vector>
 
+#include "format/llama2c_importer.h"
 #include "format/llama2c_tokenizer_file.h"
 #include "format/model_writer.h"
 #include "llmflash/convert.h"
@@ -20,9 +21,7 @@
 namespace llmflash {
 namespace {
 
-struct Header {
-  int32_t dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len;
-};
+using Header = Llama2cHeader;
 
 class CheckpointReader {
  public:
@@ -44,36 +43,6 @@ class CheckpointReader {
   uint64_t offset_ = sizeof(Header);
 };
 
-Status ValidateHeader(const Header& h, uint64_t file_size, const std::string& path,
-                      bool* shared) {
-  auto bad = [&](const std::string& what) {
-    return Status::Corruption(path + ": not a llama2.c checkpoint: " + what);
-  };
-  if (h.dim <= 0 || h.hidden_dim <= 0 || h.n_layers <= 0 || h.n_heads <= 0 ||
-      h.n_kv_heads <= 0 || h.vocab_size == 0 || h.seq_len <= 0) {
-    return bad("header has a zero or negative dimension");
-  }
-  if (h.dim > (1 << 16) || h.hidden_dim > (1 << 18) || h.n_layers > 1024 ||
-      std::abs(static_cast<int64_t>(h.vocab_size)) > (1 << 22) || h.seq_len > (1 << 20)) {
-    return bad("header dimensions are implausibly large");
-  }
-  if (h.dim % h.n_heads != 0 || h.n_heads % h.n_kv_heads != 0 || (h.dim / h.n_heads) % 2 != 0) {
-    return bad("dim, n_heads and n_kv_heads are inconsistent");
-  }
-  *shared = h.vocab_size > 0;
-  uint64_t d = h.dim, f = h.hidden_dim, L = h.n_layers, V = std::abs(h.vocab_size);
-  uint64_t kv = d / h.n_heads * h.n_kv_heads, hs = d / h.n_heads;
-  uint64_t floats = V * d + L * d * 2 + L * d * d * 2 + L * d * kv * 2 + L * f * d * 3 + d +
-                    static_cast<uint64_t>(h.seq_len) * hs;  // two half-size RoPE tables
-  if (!*shared) floats += V * d;
-  uint64_t expect = sizeof(Header) + floats * 4;
-  if (file_size != expect) {
-    return bad("size is " + std::to_string(file_size) + " bytes, the header implies " +
-               std::to_string(expect));
-  }
-  return Status::OK();
-}
-
 // Splits an [L, rows, cols] block into per-layer tensors named prefix.l.
 Status AddPerLayer(CheckpointReader* r, ModelWriter* w, const char* name, int L,
                    uint64_t rows, uint64_t cols) {
@@ -94,7 +63,7 @@ Status Convert(const ConvertOptions& o, int fd) {
   if (size < sizeof(h)) return Status::Corruption(o.input + ": too short for a llama2.c header");
   RETURN_IF_ERROR(PreadExact(fd, o.input, 0, &h, sizeof(h)));
   bool shared;
-  RETURN_IF_ERROR(ValidateHeader(h, size, o.input, &shared));
+  RETURN_IF_ERROR(ValidateLlama2cHeader(h, size, o.input, &shared));
   const int V = std::abs(h.vocab_size), L = h.n_layers;
   const uint64_t d = h.dim, f = h.hidden_dim, hs = d / h.n_heads, kv = hs * h.n_kv_heads;
 
@@ -150,6 +119,36 @@ Status Convert(const ConvertOptions& o, int fd) {
 }
 
 }  // namespace
+
+Status ValidateLlama2cHeader(const Llama2cHeader& h, uint64_t file_size,
+                             const std::string& path, bool* shared) {
+  auto bad = [&](const std::string& what) {
+    return Status::Corruption(path + ": not a llama2.c checkpoint: " + what);
+  };
+  if (h.dim <= 0 || h.hidden_dim <= 0 || h.n_layers <= 0 || h.n_heads <= 0 ||
+      h.n_kv_heads <= 0 || h.vocab_size == 0 || h.seq_len <= 0) {
+    return bad("header has a zero or negative dimension");
+  }
+  if (h.dim > (1 << 16) || h.hidden_dim > (1 << 18) || h.n_layers > 1024 ||
+      std::abs(static_cast<int64_t>(h.vocab_size)) > (1 << 22) || h.seq_len > (1 << 20)) {
+    return bad("header dimensions are implausibly large");
+  }
+  if (h.dim % h.n_heads != 0 || h.n_heads % h.n_kv_heads != 0 || (h.dim / h.n_heads) % 2 != 0) {
+    return bad("dim, n_heads and n_kv_heads are inconsistent");
+  }
+  *shared = h.vocab_size > 0;
+  uint64_t d = h.dim, f = h.hidden_dim, L = h.n_layers, V = std::abs(h.vocab_size);
+  uint64_t kv = d / h.n_heads * h.n_kv_heads, hs = d / h.n_heads;
+  uint64_t floats = V * d + L * d * 2 + L * d * d * 2 + L * d * kv * 2 + L * f * d * 3 + d +
+                    static_cast<uint64_t>(h.seq_len) * hs;  // two half-size RoPE tables
+  if (!*shared) floats += V * d;
+  uint64_t expect = sizeof(Header) + floats * 4;
+  if (file_size != expect) {
+    return bad("size is " + std::to_string(file_size) + " bytes, the header implies " +
+               std::to_string(expect));
+  }
+  return Status::OK();
+}
 
 Status ConvertLlama2c(const ConvertOptions& options) {
   if (options.input.empty() || options.tokenizer.empty() || options.output.empty()) {

@@ -47,6 +47,9 @@ Status ParseConfig(const json& j, const std::string& path, ModelConfig* c) {
   RETURN_IF_ERROR(r.Bool("ffn_gated", &c->ffn_gated));
   RETURN_IF_ERROR(r.String("activation", &c->activation));
   RETURN_IF_ERROR(r.Bool("tied_classifier", &c->tied_classifier));
+  if (j.contains("sliding_window")) {
+    RETURN_IF_ERROR(r.Int("sliding_window", 0, kMaxSeq, &c->sliding_window));
+  }
   if (c->n_heads % c->n_kv_heads != 0) {
     return r.Bad("n_kv_heads", "must divide n_heads");
   }
@@ -90,6 +93,7 @@ Status ParseBody(const json& j, const std::string& path, Manifest* m) {
   JsonReader tok(*v, path + ": tokenizer");
   RETURN_IF_ERROR(tok.String("type", &m->tokenizer.type));
   RETURN_IF_ERROR(tok.String("file", &m->tokenizer.file));
+  const bool no_tokenizer = m->tokenizer.type == "none";
   RETURN_IF_ERROR(tok.Int("bos_id", 0, m->config.vocab_size - 1, &m->tokenizer.bos_id));
   RETURN_IF_ERROR(tok.Int("eos_id", 0, m->config.vocab_size - 1, &m->tokenizer.eos_id));
 
@@ -107,7 +111,7 @@ Status ParseBody(const json& j, const std::string& path, Manifest* m) {
     e.crc32c = static_cast<uint32_t>(crc);
     m->files.push_back(e);
   }
-  if (!m->FindFile(m->tokenizer.file)) {
+  if (!no_tokenizer && !m->FindFile(m->tokenizer.file)) {
     return Status::Corruption(path + ": tokenizer file \"" + m->tokenizer.file + "\" is not listed in files");
   }
 
@@ -180,7 +184,7 @@ json ConfigJson(const ModelConfig& c) {
               {"max_seq_len", c.max_seq_len}, {"norm_eps", c.norm_eps},
               {"rope_theta", c.rope_theta}, {"rope_style", c.rope_style},
               {"ffn_gated", c.ffn_gated}, {"activation", c.activation},
-              {"tied_classifier", c.tied_classifier}};
+              {"tied_classifier", c.tied_classifier}, {"sliding_window", c.sliding_window}};
 }
 
 }  // namespace

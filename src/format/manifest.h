@@ -36,6 +36,7 @@ struct ModelConfig {
   bool ffn_gated = true;                   // gate row present in records
   std::string activation = "silu";         // silu | relu
   bool tied_classifier = true;
+  int sliding_window = 0;  // attend to the last N positions only (Mistral); 0: all
 };
 
 struct FileEntry {

@@ -103,7 +103,7 @@ Status ModelWriter::Finish() {
   if (layers_written_ != manifest_.config.n_layers) {
     return Status::Internal("not every FFN layer was written");
   }
-  if (manifest_.tokenizer.file.empty()) return Status::Internal("no tokenizer was added");
+  if (manifest_.tokenizer.file.empty()) manifest_.tokenizer = TokenizerInfo{"none", "", 0, 0};
   RETURN_IF_ERROR(resident_.PadTo(kLayerAlignment));
   RETURN_IF_ERROR(resident_.Close());
   RETURN_IF_ERROR(bundle_.Close());

@@ -47,6 +47,7 @@ class IoBackend {
 // Test seam (leveldb's ErrorEnv in spirit): sees the result of every device
 // read, and every io_uring submission, before the backend acts on it, so
 // tests can provoke short reads, EIO, EAGAIN and EBUSY on the real code path.
+// Must be thread-safe: the pread backend calls it from several threads.
 class IoFaultInjector {
  public:
   virtual ~IoFaultInjector() = default;

@@ -78,17 +78,19 @@ void Transformer::Attention(int l, int pos) {
   std::memcpy(kc + static_cast<size_t>(pos) * kv_dim, k_.data(), kv_dim * sizeof(float));
   std::memcpy(vc + static_cast<size_t>(pos) * kv_dim, v_.data(), kv_dim * sizeof(float));
   const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
+  // Mistral's sliding window: only the last `sliding_window` positions.
+  const int first = c_.sliding_window > 0 ? std::max(0, pos - c_.sliding_window + 1) : 0;
   for (int h = 0; h < c_.n_heads; ++h) {
     const float* q = q_.data() + h * hs;
     float* att = att_.data() + static_cast<size_t>(h) * max_context_;
     const int kv_off = (h / kv_mul) * hs;
-    for (int t = 0; t <= pos; ++t) {
+    for (int t = first; t <= pos; ++t) {
       att[t] = Dot(q, kc + static_cast<size_t>(t) * kv_dim + kv_off, hs) * scale;
     }
-    Softmax(att, pos + 1);
+    Softmax(att + first, pos + 1 - first);
     float* out = xb_.data() + h * hs;
     std::memset(out, 0, hs * sizeof(float));
-    for (int t = 0; t <= pos; ++t) Axpy(att[t], vc + static_cast<size_t>(t) * kv_dim + kv_off, hs, out);
+    for (int t = first; t <= pos; ++t) Axpy(att[t], vc + static_cast<size_t>(t) * kv_dim + kv_off, hs, out);
   }
   MatVec(w.wo, xb_.data(), c_.dim, q_dim, xb2_.data());
 }

@@ -54,17 +54,15 @@ Status ModelImpl::Load(const std::string& dir, const ModelOptions& options,
   dir_ = dir;
   ASSIGN_OR_RETURN(manifest_, LoadManifest(dir));
   const ModelConfig& c = manifest_.config;
-  if (manifest_.tokenizer.type != "llama2c") {
-    return Status::Unsupported(JoinPath(dir, kManifestName) + ": tokenizer type \"" +
-                               manifest_.tokenizer.type + "\" is not supported");
-  }
-  std::string tok_path = JoinPath(dir, manifest_.tokenizer.file);
-  ASSIGN_OR_RETURN(std::string tok_bytes, ReadFileToString(tok_path, 256ull << 20));
-  ASSIGN_OR_RETURN(Llama2cVocab vocab, ParseLlama2cTokenizer(tok_bytes, c.vocab_size, tok_path));
-  ASSIGN_OR_RETURN(Llama2cTokenizer tok, Llama2cTokenizer::Create(std::move(vocab),
-                                                                 manifest_.tokenizer.bos_id,
-                                                                 manifest_.tokenizer.eos_id));
-  tokenizer_ = std::make_unique<Llama2cTokenizer>(std::move(tok));
+  if (manifest_.tokenizer.type == "llama2c") {
+    std::string tok_path = JoinPath(dir, manifest_.tokenizer.file);
+    ASSIGN_OR_RETURN(std::string tok_bytes, ReadFileToString(tok_path, 256ull << 20));
+    ASSIGN_OR_RETURN(Llama2cVocab vocab, ParseLlama2cTokenizer(tok_bytes, c.vocab_size, tok_path));
+    ASSIGN_OR_RETURN(Llama2cTokenizer tok, Llama2cTokenizer::Create(std::move(vocab),
+                                                                   manifest_.tokenizer.bos_id,
+                                                                   manifest_.tokenizer.eos_id));
+    tokenizer_ = std::make_unique<Llama2cTokenizer>(std::move(tok));
+  }  // other tokenizers: Logits works, Generate and Encode say Unsupported
   const FileEntry* resident = manifest_.FindFile(manifest_.resident_file);
   uint64_t predictor_bytes = 0;
   if (manifest_.predictor.present) {
@@ -124,12 +122,21 @@ void ModelImpl::Release(SessionState* state) {
   state->in_use = false;
 }
 
+Status ModelImpl::NeedTokenizer() const {
+  if (tokenizer_ != nullptr) return Status::OK();
+  return Status::Unsupported(dir_ + ": this model's tokenizer (type \"" + manifest_.tokenizer.type +
+                             "\") is not supported yet; use token ids (Session::Logits)");
+}
+
 StatusOr<std::vector<TokenId>> ModelImpl::Encode(std::string_view text, bool add_bos) const {
+  Status st = NeedTokenizer();
+  if (!st.ok()) return st;
   std::vector<int> ids = tokenizer_->Encode(text, add_bos, false);
   return std::vector<TokenId>(ids.begin(), ids.end());
 }
 
 std::string ModelImpl::Decode(TokenId prev, TokenId token) const {
+  if (tokenizer_ == nullptr) return "";
   return tokenizer_->Decode(prev, token);
 }
 

@@ -50,6 +50,8 @@ class ModelImpl final : public Model {
   const Predictors& predictors() const { return predictors_; }
   const Llama2cTokenizer& tokenizer() const { return *tokenizer_; }
   void Release(SessionState* state);
+  // Unsupported when the model has no usable tokenizer.
+  Status NeedTokenizer() const;
 
  private:
   Status Load(const std::string& dir, const ModelOptions& options, IoFaultInjector* faults);

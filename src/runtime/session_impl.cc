@@ -49,6 +49,8 @@ Status SessionImpl::Generate(std::string_view prompt, const GenerateOptions& opt
                              const TokenCallback& on_token) {
   Status st = ValidateGenerate(options);
   if (!st.ok()) return st;
+  st = model_->NeedTokenizer();
+  if (!st.ok()) return st;
   const Llama2cTokenizer& tok = model_->tokenizer();
   std::vector<int> tokens = tok.Encode(prompt, options.add_bos, false);
   if (tokens.empty()) {

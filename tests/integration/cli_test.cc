@@ -1,7 +1,14 @@
 // The llmflash CLI as a user runs it: exact stdout, stats on stderr, errors.
 #include <gtest/gtest.h>
 
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -71,6 +78,62 @@ TEST(Cli, ConvertThenVerify) {
   r = RunCli("verify --model " + tmp.File("m"));
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_NE(r.out.find("OK"), std::string::npos);
+}
+
+// Runs the CLI in a child whose seccomp filter makes io_uring_setup fail with
+// EPERM, as Docker's default profile does.
+int RunWithoutIoUring(const std::vector<std::string>& args, const std::string& out,
+                      const std::string& err) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    struct sock_filter filter[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {sizeof(filter) / sizeof(filter[0]), filter};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+        prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) {
+      _exit(90);
+    }
+    int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(o, 1);
+    dup2(e, 2);
+    std::vector<char*> argv;
+    std::string cli = LLMFLASH_CLI_PATH;
+    argv.push_back(cli.data());
+    std::vector<std::string> copy = args;
+    for (auto& a : copy) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(91);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+TEST(Cli, FallsBackToPreadWhenIoUringIsBlocked) {
+  testing::TempDir tmp;
+  std::vector<std::string> args = {"generate", "--model", testing::Stories260KModel(),
+                                   "--prompt", "Once upon a time", "--max-tokens", "60",
+                                   "--dram-budget", "140%", "--stats"};
+  ASSERT_EQ(RunWithoutIoUring(args, tmp.File("out"), tmp.File("err")), 0);
+  std::string err = testing::ReadFile(tmp.File("err"));
+  EXPECT_NE(err.find("io_uring is unavailable"), std::string::npos) << err;
+  EXPECT_NE(err.find("backend pread"), std::string::npos) << err;
+  size_t first = err.find("reading with pread instead");
+  EXPECT_EQ(err.find("reading with pread instead", first + 1), std::string::npos) << "said twice";
+  Result normal = RunCli("generate --model " + testing::Stories260KModel() +
+                         " --prompt 'Once upon a time' --max-tokens 60 --dram-budget 140%");
+  EXPECT_EQ(testing::ReadFile(tmp.File("out")), normal.out);
+  // Forcing io_uring where it is blocked is an error, not a silent fallback.
+  args.push_back("--io-backend");
+  args.push_back("uring");
+  EXPECT_EQ(RunWithoutIoUring(args, tmp.File("out"), tmp.File("err")), 1);
+  EXPECT_NE(testing::ReadFile(tmp.File("err")).find("Unsupported"), std::string::npos);
 }
 
 }  // namespace

@@ -188,6 +188,13 @@ TEST(Session, OptionsAndLimitsAreChecked) {
   std::string long_prompt(5000, 'x');
   EXPECT_THAT((*session)->Generate(long_prompt, {}, cb),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("context holds 256")));
+  // Any bytes are a valid prompt: NUL, invalid UTF-8, control characters.
+  std::string odd("a\0b\xff\xfe\x01 \xe2\x82 end", 14);
+  int pieces = 0;
+  ASSERT_THAT((*session)->Generate(odd, {.max_tokens = 5}, [&](TokenId, std::string_view) { return ++pieces > 0; }),
+              IsOk());
+  EXPECT_EQ(pieces, 5);
+  ASSERT_THAT((*session)->Generate("x", {.max_tokens = 0}, cb), IsOk());  // evaluates the prompt only
   // Stopping from the callback after 3 tokens.
   int n = 0;
   ASSERT_THAT((*session)->Generate("", {}, [&](TokenId, std::string_view) { return ++n < 3; }), IsOk());

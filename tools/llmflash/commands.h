@@ -2,6 +2,7 @@
 #ifndef LLMFLASH_TOOLS_LLMFLASH_COMMANDS_H_
 #define LLMFLASH_TOOLS_LLMFLASH_COMMANDS_H_
 
+#include "llmflash/options.h"
 #include "llmflash/status.h"
 #include "tools/common/flags.h"
 
@@ -10,6 +11,10 @@ namespace llmflash::tools {
 int Fail(const Status& st);
 int TrainPredictorCommand(const Flags& flags);
 int EvalCommand(const Flags& flags);
+int LogitsCommand(const Flags& flags);
+
+// ModelOptions from --dram-budget, --window and --io-backend.
+StatusOr<ModelOptions> OptionsFromFlags(const Flags& f, const std::string& dir);
 
 }  // namespace llmflash::tools
 

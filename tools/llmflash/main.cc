@@ -2,6 +2,7 @@
 // library. Each subcommand prints one clear message and exits non-zero on
 // error.
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <string>
 
@@ -24,6 +25,10 @@ constexpr char kUsage[] =
     "commands:\n"
     "  convert  --input MODEL.bin --tokenizer TOKENIZER.bin --output DIR\n"
     "           convert a llama2.c checkpoint into a llmflash model directory\n"
+    "  convert  --input HF_DIR --output DIR\n"
+    "           convert a Hugging Face checkpoint (Llama, Mistral; safetensors)\n"
+    "  logits   --model DIR --token-ids 1,7,3 [--json FILE] [--dram-budget B]\n"
+    "           the logits at every position of a token sequence\n"
     "  generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T]\n"
     "           [--top-p P] [--seed S] [--dram-budget BYTES|N%] [--window K]\n"
     "           [--io-backend auto|uring|pread] [--stats]\n"
@@ -39,8 +44,13 @@ constexpr char kUsage[] =
 
 
 int Convert(const Flags& f) {
-  Status st = f.Check({"input", "tokenizer", "output"});
-  for (const char* name : {"input", "tokenizer", "output"}) if (st.ok()) st = f.Require(name);
+  Status st = f.Check({"input", "tokenizer", "output", "dtype"});
+  for (const char* name : {"input", "output"}) if (st.ok()) st = f.Require(name);
+  const bool hf = std::filesystem::is_directory(f.Get("input"));
+  if (st.ok() && !hf) st = f.Require("tokenizer");
+  if (st.ok() && f.Get("dtype", "f32") != "f32") {
+    st = Status::Unsupported("--dtype " + f.Get("dtype") + ": only f32 storage is implemented so far");
+  }
   if (!st.ok()) return Fail(st);
   ConvertOptions o;
   o.input = f.Get("input");
@@ -50,11 +60,13 @@ int Convert(const Flags& f) {
     std::fprintf(stderr, "\rconverting: %3.0f%% %-24s", 100 * x, what.c_str());
     if (x >= 1.0) std::fprintf(stderr, "\n");
   };
-  st = ConvertLlama2c(o);
+  st = hf ? ConvertHuggingFace(o) : ConvertLlama2c(o);
   if (!st.ok()) { std::fprintf(stderr, "\n"); return Fail(st); }
   std::cerr << "wrote " << o.output << "\n";
   return 0;
 }
+
+}  // namespace
 
 // Builds ModelOptions from the shared flags (--dram-budget, --window, ...).
 StatusOr<ModelOptions> OptionsFromFlags(const Flags& f, const std::string& dir) {
@@ -78,6 +90,8 @@ StatusOr<ModelOptions> OptionsFromFlags(const Flags& f, const std::string& dir) 
   else return Status::InvalidArgument("--io-backend must be auto, uring or pread");
   return o;
 }
+
+namespace {
 
 void PrintStats(const Stats& s) {
   std::fprintf(stderr, "\n%-6s %9s %9s %9s %9s %9s %11s %11s %7s %9s\n", "token", "total_ms",
@@ -153,7 +167,14 @@ int Generate(const Flags& f) {
 int Verify(const Flags& f) {
   Status st = f.Check({"model"});
   if (st.ok()) st = f.Require("model");
-  if (st.ok()) st = VerifyModel(f.Get("model"));
+  bool shown = false;
+  if (st.ok()) {
+    st = VerifyModel(f.Get("model"), [&](double x, const std::string& file) {
+      std::fprintf(stderr, "\rverifying: %3.0f%% %-20s", 100 * x, file.c_str());
+      shown = true;
+    });
+  }
+  if (shown) std::fprintf(stderr, "\n");
   if (!st.ok()) return Fail(st);
   std::cout << f.Get("model") << ": OK (every file's size and CRC-32C match the manifest)\n";
   return 0;
@@ -200,6 +221,7 @@ int main(int argc, char** argv) {
   if (cmd == "verify") return Verify(flags);
   if (cmd == "train-predictor") return TrainPredictorCommand(flags);
   if (cmd == "eval") return EvalCommand(flags);
+  if (cmd == "logits") return LogitsCommand(flags);
   if (cmd == "inspect") return Inspect(flags);
   std::cerr << "llmflash: unknown command \"" << cmd << "\"\n\n" << kUsage;
   return 2;

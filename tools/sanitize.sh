@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The checks CI runs after the test suite:
+#   1. the whole suite built with AddressSanitizer + UndefinedBehaviorSanitizer;
+#   2. the concurrency tests built with ThreadSanitizer;
+#   3. each libFuzzer target (clang) for FUZZ_RUNS executions from tests/fuzz/corpus.
+# Usage: bash tools/sanitize.sh [asan|tsan|fuzz ...]   (default: all three)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+shared=${LLMFLASH_SHARED_DIR:-../shared}
+shared=$(cd "$shared" && pwd)
+jobs=$(nproc)
+fuzz_runs=${FUZZ_RUNS:-20000}
+steps=("$@")
+[ ${#steps[@]} -gt 0 ] || steps=(asan tsan fuzz)
+
+need=(clang libclang-rt-14-dev)
+missing=()
+for p in "${need[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  [ "$(id -u)" -eq 0 ] || { echo "sanitize: missing ${missing[*]}" >&2; exit 1; }
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+for step in "${steps[@]}"; do
+  case "$step" in
+    asan)
+      echo "== ASan + UBSan: whole suite"
+      cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLLMFLASH_SANITIZE=ON \
+        -DLLMFLASH_BUILD_BENCHMARKS=OFF -DLLMFLASH_SHARED_DIR="$shared" >/dev/null
+      cmake --build build-asan -j"$jobs"
+      ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+        ctest --test-dir build-asan --output-on-failure -j"$jobs"
+      ;;
+    tsan)
+      echo "== TSan: concurrency tests"
+      cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLLMFLASH_TSAN=ON \
+        -DLLMFLASH_BUILD_BENCHMARKS=OFF -DLLMFLASH_SHARED_DIR="$shared" >/dev/null
+      cmake --build build-tsan -j"$jobs" --target reliability_test io_test
+      TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan --output-on-failure \
+        -R 'Concurrency|pread' -j"$jobs"
+      ;;
+    fuzz)
+      echo "== libFuzzer: $fuzz_runs executions per target"
+      CXX=clang++ CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        -DLLMFLASH_FUZZ=ON >/dev/null
+      cmake --build build-fuzz -j"$jobs"
+      for target in manifest llama2c_tokenizer llama2c_header; do
+        work=$(mktemp -d)
+        cp tests/fuzz/corpus/"$target"/* "$work"/
+        ./build-fuzz/tests/fuzz/fuzz_"$target" -runs="$fuzz_runs" -max_len=8192 -timeout=10 \
+          -rss_limit_mb=2048 "$work" 2>&1 | tail -n 2
+        rm -rf "$work"
+      done
+      ;;
+    *) echo "sanitize: unknown step $step (asan, tsan, fuzz)" >&2; exit 2 ;;
+  esac
+done
+echo "sanitize: all checks passed"

@@ -26,7 +26,7 @@ LLMFLASH_EXPORT Status ConvertLlama2c(const ConvertOptions& options);
 
 // Converts a Hugging Face checkpoint directory (config.json and
 // model.safetensors, or shards with model.safetensors.index.json):
-// LlamaForCausalLM and MistralForCausalLM. Other architectures are refused
+// OPTForCausalLM, LlamaForCausalLM and MistralForCausalLM. Others are refused
 // with Unsupported naming them.
 LLMFLASH_EXPORT Status ConvertHuggingFace(const ConvertOptions& options);
 

@@ -1,6 +1,8 @@
 // Importer for Hugging Face checkpoints: config.json + safetensors (single or
 // sharded). LlamaForCausalLM and MistralForCausalLM map onto the "llama"
-// architecture with Hugging Face's rotate-half RoPE.
+// architecture with Hugging Face's rotate-half RoPE; OPTForCausalLM onto
+// "opt" (LayerNorm with biases, learned positions at offset 2, pre- or
+// post-LayerNorm blocks, project_in/out, ReLU FFN with biases).
 #include <nlohmann/json.hpp>
 
 #include "format/model_writer.h"
@@ -121,6 +123,91 @@ Status ConvertLlama(const SafetensorsCheckpoint& ck, const ModelConfig& c,
   return w.Finish();
 }
 
+Status OptConfig(const HfConfig& h, const std::string& path, ModelConfig* c) {
+  constexpr int kMax = 1 << 20;
+  c->architecture = "opt";
+  RETURN_IF_ERROR(h.Int("hidden_size", 1, kMax, &c->dim));
+  RETURN_IF_ERROR(h.Int("ffn_dim", 1, kMax, &c->ffn_dim));
+  RETURN_IF_ERROR(h.Int("num_hidden_layers", 1, 4096, &c->n_layers));
+  RETURN_IF_ERROR(h.Int("num_attention_heads", 1, kMax, &c->n_heads));
+  RETURN_IF_ERROR(h.Int("vocab_size", 1, 1 << 22, &c->vocab_size));
+  RETURN_IF_ERROR(h.Int("max_position_embeddings", 1, 1 << 22, &c->max_seq_len));
+  int embed = 0;
+  RETURN_IF_ERROR(h.Int("word_embed_proj_dim", 1, kMax, &embed, c->dim));
+  bool remove_final = false, bias = true, affine = true;
+  RETURN_IF_ERROR(h.Bool("do_layer_norm_before", true, &c->pre_norm));
+  RETURN_IF_ERROR(h.Bool("_remove_final_layer_norm", false, &remove_final));
+  RETURN_IF_ERROR(h.Bool("enable_bias", true, &bias));
+  RETURN_IF_ERROR(h.Bool("layer_norm_elementwise_affine", true, &affine));
+  RETURN_IF_ERROR(h.Bool("tie_word_embeddings", true, &c->tied_classifier));
+  std::string act = h.String("activation_function", "relu");
+  if (act != "relu") return Status::Unsupported(path + ": activation_function \"" + act + "\" (relu only)");
+  if (!bias || !affine || !c->tied_classifier) {
+    return Status::Unsupported(path + ": OPT without biases, affine LayerNorms or tied embeddings");
+  }
+  if (c->dim % c->n_heads != 0 || (c->dim / c->n_heads) % 2 != 0) {
+    return Status::Corruption(path + ": hidden_size must be a multiple of 2 * num_attention_heads");
+  }
+  c->n_kv_heads = c->n_heads;
+  c->head_dim = c->dim / c->n_heads;
+  c->norm = "layernorm";
+  c->norm_eps = 1e-5f;
+  c->positions = "learned";
+  c->position_offset = 2;  // OPT's learned positions start at index 2
+  c->embed_dim = embed == c->dim ? 0 : embed;
+  c->final_norm = c->pre_norm && !remove_final;
+  c->attention_bias = true;
+  c->ffn_bias = true;
+  c->ffn_gated = false;
+  c->activation = "relu";
+  return Status::OK();
+}
+
+Status ConvertOpt(const SafetensorsCheckpoint& ck, const ModelConfig& c, const ConvertOptions& o) {
+  ModelWriter w;
+  RETURN_IF_ERROR(w.Begin(o.output, c, DType::kF32));
+  const uint64_t d = c.dim, V = c.vocab_size, n = c.ffn_dim, e = c.EmbedDim();
+  const std::string dec = "model.decoder.";
+  auto copy = [&](const std::string& from, const std::string& to, std::vector<uint64_t> shape) {
+    ASSIGN_OR_RETURN(std::vector<float> t, ck.Read(dec + from, shape));
+    return w.AddResidentTensor(to, shape, t.data());
+  };
+  RETURN_IF_ERROR(copy("embed_tokens.weight", "tok_embeddings", {V, e}));
+  RETURN_IF_ERROR(copy("embed_positions.weight", "pos_embeddings",
+                       {static_cast<uint64_t>(c.max_seq_len) + c.position_offset, d}));
+  if (e != d) {
+    RETURN_IF_ERROR(copy("project_in.weight", "project_in", {d, e}));
+    RETURN_IF_ERROR(copy("project_out.weight", "project_out", {e, d}));
+  }
+  for (int l = 0; l < c.n_layers; ++l) {
+    std::string from = "layers." + std::to_string(l) + ".", to = from;
+    RETURN_IF_ERROR(copy(from + "self_attn_layer_norm.weight", to + "attention_norm", {d}));
+    RETURN_IF_ERROR(copy(from + "self_attn_layer_norm.bias", to + "attention_norm_bias", {d}));
+    for (auto [hf, ours] : {std::pair{"q_proj", "q"}, {"k_proj", "k"}, {"v_proj", "v"}, {"out_proj", "o"}}) {
+      RETURN_IF_ERROR(copy(from + "self_attn." + hf + ".weight", to + "w" + ours, {d, d}));
+      RETURN_IF_ERROR(copy(from + "self_attn." + hf + ".bias", to + "b" + ours, {d}));
+    }
+    RETURN_IF_ERROR(copy(from + "final_layer_norm.weight", to + "ffn_norm", {d}));
+    RETURN_IF_ERROR(copy(from + "final_layer_norm.bias", to + "ffn_norm_bias", {d}));
+    RETURN_IF_ERROR(copy(from + "fc1.bias", to + "ffn_up_bias", {n}));
+    RETURN_IF_ERROR(copy(from + "fc2.bias", to + "ffn_down_bias", {d}));
+  }
+  if (c.final_norm) {
+    RETURN_IF_ERROR(copy("final_layer_norm.weight", "norm", {d}));
+    RETURN_IF_ERROR(copy("final_layer_norm.bias", "norm_bias", {d}));
+  }
+  for (int l = 0; l < c.n_layers; ++l) {
+    std::string from = dec + "layers." + std::to_string(l) + ".";
+    ASSIGN_OR_RETURN(std::vector<float> up, ck.Read(from + "fc1.weight", {n, d}));
+    ASSIGN_OR_RETURN(std::vector<float> down, ck.Read(from + "fc2.weight", {d, n}));
+    RETURN_IF_ERROR(w.AddFfnLayer(l, nullptr, up.data(), down.data()));
+    if (o.progress) o.progress(static_cast<double>(l + 1) / c.n_layers, "FFN layers");
+  }
+  std::string tok = JoinPath(o.input, "tokenizer.json");
+  if (FileSize(tok).ok()) RETURN_IF_ERROR(w.AddTokenizer(tok, "hf", 2, 2));
+  return w.Finish();
+}
+
 }  // namespace
 
 Status ConvertHuggingFace(const ConvertOptions& o) {
@@ -141,16 +228,18 @@ Status ConvertHuggingFace(const ConvertOptions& o) {
   try {
     if (arch == "LlamaForCausalLM" || arch == "MistralForCausalLM") {
       RETURN_IF_ERROR(LlamaConfig(h, path, arch, &c));
+    } else if (arch == "OPTForCausalLM") {
+      RETURN_IF_ERROR(OptConfig(h, path, &c));
     } else {
-      return Status::Unsupported(path + ": architecture \"" + arch +
-                                 "\" is not supported (LlamaForCausalLM, MistralForCausalLM)");
+      return Status::Unsupported(path + ": architecture \"" + arch + "\" is not supported "
+                                 "(OPTForCausalLM, LlamaForCausalLM, MistralForCausalLM)");
     }
   } catch (const nlohmann::json::exception& e) {
     return Status::Corruption(path + ": " + e.what());
   }
   SafetensorsCheckpoint ck;
   RETURN_IF_ERROR(ck.Open(o.input));
-  return ConvertLlama(ck, c, o);
+  return c.architecture == "opt" ? ConvertOpt(ck, c, o) : ConvertLlama(ck, c, o);
 }
 
 }  // namespace llmflash

@@ -30,7 +30,7 @@ bool SafeName(const std::string& name) {
 Status ParseConfig(const json& j, const std::string& path, ModelConfig* c) {
   JsonReader r(j, path + ": config");
   RETURN_IF_ERROR(r.String("architecture", &c->architecture));
-  if (c->architecture != "llama") {
+  if (c->architecture != "llama" && c->architecture != "opt") {
     return Status::Unsupported(path + ": unknown architecture \"" + c->architecture + "\"");
   }
   RETURN_IF_ERROR(r.Int("dim", 1, kMaxDim, &c->dim));
@@ -50,6 +50,17 @@ Status ParseConfig(const json& j, const std::string& path, ModelConfig* c) {
   if (j.contains("sliding_window")) {
     RETURN_IF_ERROR(r.Int("sliding_window", 0, kMaxSeq, &c->sliding_window));
   }
+  // Optional keys (added for OPT); absent means Llama's choice.
+  if (j.contains("norm")) RETURN_IF_ERROR(r.String("norm", &c->norm));
+  if (j.contains("pre_norm")) RETURN_IF_ERROR(r.Bool("pre_norm", &c->pre_norm));
+  if (j.contains("attention_bias")) RETURN_IF_ERROR(r.Bool("attention_bias", &c->attention_bias));
+  if (j.contains("ffn_bias")) RETURN_IF_ERROR(r.Bool("ffn_bias", &c->ffn_bias));
+  if (j.contains("positions")) RETURN_IF_ERROR(r.String("positions", &c->positions));
+  if (j.contains("position_offset")) RETURN_IF_ERROR(r.Int("position_offset", 0, 1 << 20, &c->position_offset));
+  if (j.contains("embed_dim")) RETURN_IF_ERROR(r.Int("embed_dim", 0, kMaxDim, &c->embed_dim));
+  if (j.contains("final_norm")) RETURN_IF_ERROR(r.Bool("final_norm", &c->final_norm));
+  if (c->norm != "rmsnorm" && c->norm != "layernorm") return r.Bad("norm", "must be rmsnorm or layernorm");
+  if (c->positions != "rope" && c->positions != "learned") return r.Bad("positions", "must be rope or learned");
   if (c->n_heads % c->n_kv_heads != 0) {
     return r.Bad("n_kv_heads", "must divide n_heads");
   }
@@ -184,7 +195,11 @@ json ConfigJson(const ModelConfig& c) {
               {"max_seq_len", c.max_seq_len}, {"norm_eps", c.norm_eps},
               {"rope_theta", c.rope_theta}, {"rope_style", c.rope_style},
               {"ffn_gated", c.ffn_gated}, {"activation", c.activation},
-              {"tied_classifier", c.tied_classifier}, {"sliding_window", c.sliding_window}};
+              {"tied_classifier", c.tied_classifier}, {"sliding_window", c.sliding_window},
+              {"norm", c.norm}, {"pre_norm", c.pre_norm}, {"attention_bias", c.attention_bias},
+              {"ffn_bias", c.ffn_bias}, {"positions", c.positions},
+              {"position_offset", c.position_offset}, {"embed_dim", c.embed_dim},
+              {"final_norm", c.final_norm}};
 }
 
 }  // namespace

@@ -37,6 +37,16 @@ struct ModelConfig {
   std::string activation = "silu";         // silu | relu
   bool tied_classifier = true;
   int sliding_window = 0;  // attend to the last N positions only (Mistral); 0: all
+  // OPT-style blocks (defaults are Llama's):
+  std::string norm = "rmsnorm";  // rmsnorm | layernorm (with bias)
+  bool pre_norm = true;          // false: post-LayerNorm blocks (opt-350m)
+  bool attention_bias = false;   // q, k, v and output projections have biases
+  bool ffn_bias = false;         // up (per neuron) and down projections have biases
+  std::string positions = "rope";  // rope | learned (pos_embeddings[pos + offset])
+  int position_offset = 0;
+  int embed_dim = 0;        // token-embedding width when projected (OPT); 0: dim
+  bool final_norm = true;   // a norm after the last layer
+  int EmbedDim() const { return embed_dim == 0 ? dim : embed_dim; }
 };
 
 struct FileEntry {

@@ -31,7 +31,8 @@ Status FlashFfn::Init(const Manifest& m, const std::string& dir, const FlashFfnO
 }
 
 Status FlashFfn::Compute(int l, int64_t t, std::span<const int32_t> active, const float* x,
-                         float* out, TokenStats* stats) {
+                         float* out, TokenStats* stats, const float* up_bias) {
+  up_bias_ = up_bias;
   LayerCache& cache = layers_[l];
   NeuronMatrix& mat = cache.matrix();
   int free;
@@ -103,7 +104,13 @@ void FlashFfn::ComputeSlots(int l, const float* x, float* out, TokenStats* stats
     h_.resize(slots_.size());
     h = h_.data();
   }
-  FfnRows(record_, mat.Row(0), mat.row_bytes(), slots_, x, out, h);
+  const float* bias = nullptr;
+  if (up_bias_ != nullptr) {
+    bias_.resize(slots_.size());
+    for (size_t k = 0; k < slots_.size(); ++k) bias_[k] = up_bias_[mat.IdAt(slots_[k])];
+    bias = bias_.data();
+  }
+  FfnRows(record_, mat.Row(0), mat.row_bytes(), slots_, x, out, h, bias);
   stats->neurons_computed += slots_.size();
   if (observer_ != nullptr) {
     observed_ids_.clear();

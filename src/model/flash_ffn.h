@@ -49,8 +49,9 @@ class FlashFfn {
   // out += FFN_l(x) at token t over `active` neurons (sorted, unique; pass
   // all_ids() for a dense layer). On an I/O error the rows being filled are dropped,
   // so the caches stay consistent and the session usable.
+  // `up_bias` (optional, ffn_dim floats) is the up projection's bias.
   Status Compute(int layer, int64_t t, std::span<const int32_t> active, const float* x,
-                 float* out, TokenStats* stats);
+                 float* out, TokenStats* stats, const float* up_bias = nullptr);
 
   const std::vector<int32_t>& all_ids() const { return all_ids_; }
   void Reset();
@@ -68,6 +69,7 @@ class FlashFfn {
   Status ReadRows(int layer, std::span<const int32_t> ids, int first_slot, TokenStats* stats);
   Status Stream(int layer, int64_t t, std::span<const int32_t> active, const float* x,
                 float* out, TokenStats* stats);
+  const float* up_bias_ = nullptr;  // of the layer being computed
   // Computes rows `slots_` of layer l, reporting them to the observer.
   void ComputeSlots(int layer, const float* x, float* out, TokenStats* stats);
 
@@ -77,7 +79,7 @@ class FlashFfn {
   RecordLayout record_;
   std::vector<int32_t> all_ids_, resident_slots_, missing_, slots_;
   std::vector<ReadRequest> requests_;
-  std::vector<float> h_;
+  std::vector<float> h_, bias_;
   std::vector<int32_t> observed_ids_;
   FfnObserver* observer_ = nullptr;
   bool compute_window_ = false;

@@ -22,6 +22,14 @@ void RmsNorm(const float* x, const float* weight, int n, float eps, float* out) 
   Vec(out, n) = ConstVec(x, n).cwiseProduct(ConstVec(weight, n)) * scale;
 }
 
+void LayerNorm(const float* x, const float* weight, const float* bias, int n, float eps, float* out) {
+  ConstVec v(x, n);
+  float mean = v.mean();
+  float var = (v.array() - mean).square().mean();
+  float scale = 1.0f / std::sqrt(var + eps);
+  Vec(out, n) = ((v.array() - mean) * scale * ConstVec(weight, n).array() + ConstVec(bias, n).array()).matrix();
+}
+
 void Softmax(float* x, int n) {
   Vec v(x, n);
   float max = v.maxCoeff();
@@ -34,12 +42,13 @@ float Dot(const float* a, const float* b, int n) { return ConstVec(a, n).dot(Con
 void Axpy(float a, const float* x, int n, float* y) { Vec(y, n) += a * ConstVec(x, n); }
 
 void FfnRows(const RecordLayout& l, const char* base, uint64_t row_bytes,
-             std::span<const int32_t> slots, const float* x, float* out, float* h_out) {
+             std::span<const int32_t> slots, const float* x, float* out, float* h_out,
+             const float* up_bias) {
   const int d = l.dim;
   for (size_t k = 0; k < slots.size(); ++k) {
     const int32_t s = slots[k];
     const float* row = reinterpret_cast<const float*>(base + static_cast<uint64_t>(s) * row_bytes);
-    float u = Dot(row + l.up_offset, x, d);
+    float u = Dot(row + l.up_offset, x, d) + (up_bias != nullptr ? up_bias[k] : 0.0f);
     float h;
     if (l.gate_offset >= 0) {
       float g = Dot(row + l.gate_offset, x, d);

@@ -14,6 +14,8 @@ namespace llmflash {
 void MatVec(const float* w, const float* x, int rows, int cols, float* out);
 // out = x * weight / sqrt(mean(x^2) + eps)
 void RmsNorm(const float* x, const float* weight, int n, float eps, float* out);
+// out = (x - mean) / sqrt(var + eps) * weight + bias
+void LayerNorm(const float* x, const float* weight, const float* bias, int n, float eps, float* out);
 void Softmax(float* x, int n);
 float Dot(const float* a, const float* b, int n);
 // y += a * x
@@ -29,11 +31,12 @@ struct RecordLayout {
 };
 
 // For each row: h = act(gate . x) * (up . x) (or act(up . x) ungated), then
-// out += h * down, for the rows `slots` of the matrix at `base`. When h_out is
+// out += h * down, for the rows `slots` of the matrix at `base`. up_bias
+// (optional) holds the up-projection bias of slots[i] at [i]. When h_out is
 // not null, h of slots[i] is written to h_out[i].
 void FfnRows(const RecordLayout& layout, const char* base, uint64_t row_bytes,
              std::span<const int32_t> slots, const float* x, float* out,
-             float* h_out = nullptr);
+             float* h_out = nullptr, const float* up_bias = nullptr);
 
 }  // namespace llmflash
 

@@ -1,6 +1,7 @@
 // The forward pass.
 #include "model/transformer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -13,7 +14,8 @@ uint64_t Transformer::StateBytes(const ModelConfig& c, int max_context) {
   uint64_t kv = static_cast<uint64_t>(c.n_kv_heads) * c.head_dim;
   uint64_t q = static_cast<uint64_t>(c.n_heads) * c.head_dim;
   uint64_t cache = 2ull * c.n_layers * max_context * kv;
-  uint64_t scratch = 3ull * c.dim + q + 2 * kv + static_cast<uint64_t>(c.n_heads) * max_context +
+  uint64_t wide = std::max<uint64_t>({static_cast<uint64_t>(c.dim), q, static_cast<uint64_t>(c.EmbedDim())});
+  uint64_t scratch = 2ull * c.dim + wide + q + 2 * kv + static_cast<uint64_t>(c.n_heads) * max_context +
                      c.vocab_size + c.head_dim;
   return (cache + scratch) * sizeof(float);
 }
@@ -33,7 +35,8 @@ void Transformer::Init(const ModelConfig& c, const ResidentWeights* w,
   max_context_ = max_context;
   const size_t kv = static_cast<size_t>(c.n_kv_heads) * c.head_dim;
   const size_t q = static_cast<size_t>(c.n_heads) * c.head_dim;
-  x_.assign(c.dim, 0); xb_.assign(std::max<size_t>(c.dim, q), 0); xb2_.assign(c.dim, 0);
+  x_.assign(c.dim, 0); xb2_.assign(c.dim, 0);
+  xb_.assign(std::max<size_t>({static_cast<size_t>(c.dim), q, static_cast<size_t>(c.EmbedDim())}), 0);
   q_.assign(q, 0); k_.assign(kv, 0); v_.assign(kv, 0);
   att_.assign(static_cast<size_t>(c.n_heads) * max_context, 0);
   logits_.assign(c.vocab_size, 0);
@@ -70,8 +73,15 @@ void Transformer::Attention(int l, int pos) {
   MatVec(w.wq, xb_.data(), q_dim, c_.dim, q_.data());
   MatVec(w.wk, xb_.data(), kv_dim, c_.dim, k_.data());
   MatVec(w.wv, xb_.data(), kv_dim, c_.dim, v_.data());
-  Rope(q_.data(), q_dim, pos);
-  Rope(k_.data(), kv_dim, pos);
+  if (w.bq != nullptr) {
+    Axpy(1.0f, w.bq, q_dim, q_.data());
+    Axpy(1.0f, w.bk, kv_dim, k_.data());
+    Axpy(1.0f, w.bv, kv_dim, v_.data());
+  }
+  if (c_.positions == "rope") {
+    Rope(q_.data(), q_dim, pos);
+    Rope(k_.data(), kv_dim, pos);
+  }
   const size_t layer_off = static_cast<size_t>(l) * max_context_ * kv_dim;
   float* kc = key_cache_.data() + layer_off;
   float* vc = value_cache_.data() + layer_off;
@@ -93,6 +103,42 @@ void Transformer::Attention(int l, int pos) {
     for (int t = first; t <= pos; ++t) Axpy(att[t], vc + static_cast<size_t>(t) * kv_dim + kv_off, hs, out);
   }
   MatVec(w.wo, xb_.data(), c_.dim, q_dim, xb2_.data());
+  if (w.bo != nullptr) Axpy(1.0f, w.bo, c_.dim, xb2_.data());
+}
+
+void Transformer::Norm(const float* x, const float* weight, const float* bias, float* out) const {
+  if (c_.norm == "layernorm") {
+    LayerNorm(x, weight, bias, c_.dim, c_.norm_eps, out);
+  } else {
+    RmsNorm(x, weight, c_.dim, c_.norm_eps, out);
+  }
+}
+
+void Transformer::Embed(int token, int pos) {
+  const int d = c_.dim, e = c_.EmbedDim();
+  const float* row = w_->tok_embeddings + static_cast<size_t>(token) * e;
+  if (w_->project_in != nullptr) {
+    MatVec(w_->project_in, row, d, e, x_.data());
+  } else {
+    std::memcpy(x_.data(), row, d * sizeof(float));
+  }
+  if (w_->pos_embeddings != nullptr) {
+    Axpy(1.0f, w_->pos_embeddings + static_cast<size_t>(pos + c_.position_offset) * d, d, x_.data());
+  }
+}
+
+Status Transformer::Ffn(int l, const float* in, TokenStats* stats) {
+  std::fill(xb2_.begin(), xb2_.end(), 0.0f);
+  std::span<const int32_t> active = ffn_->all_ids();
+  if (use_predictor_) {
+    ScopedTimer timer(&stats->predictor_ms);
+    predictors_->layer(l).Predict(in, &active_, pred_scores_.data(), pred_scratch_.data());
+    active = active_;
+  }
+  Status st = ffn_->Compute(l, step_, active, in, xb2_.data(), stats, w_->layers[l].ffn_up_bias);
+  const float* down_bias = w_->layers[l].ffn_down_bias;
+  if (down_bias != nullptr) Axpy(1.0f, down_bias, c_.dim, xb2_.data());
+  return st;
 }
 
 StatusOr<const float*> Transformer::Forward(int token, int pos, TokenStats* stats) {
@@ -105,26 +151,35 @@ StatusOr<const float*> Transformer::Forward(int token, int pos, TokenStats* stat
   }
   Timer total;
   const int d = c_.dim;
-  std::memcpy(x_.data(), w_->tok_embeddings + static_cast<size_t>(token) * d, d * sizeof(float));
+  Embed(token, pos);
   for (int l = 0; l < c_.n_layers; ++l) {
     const LayerWeights& w = w_->layers[l];
-    RmsNorm(x_.data(), w.attention_norm, d, c_.norm_eps, xb_.data());
-    Attention(l, pos);
-    Axpy(1.0f, xb2_.data(), d, x_.data());
-    RmsNorm(x_.data(), w.ffn_norm, d, c_.norm_eps, xb_.data());
-    std::fill(xb2_.begin(), xb2_.end(), 0.0f);
-    std::span<const int32_t> active = ffn_->all_ids();
-    if (use_predictor_) {
-      ScopedTimer timer(&stats->predictor_ms);
-      predictors_->layer(l).Predict(xb_.data(), &active_, pred_scores_.data(), pred_scratch_.data());
-      active = active_;
+    if (c_.pre_norm) {  // x += Attn(Norm(x)); x += FFN(Norm(x))
+      Norm(x_.data(), w.attention_norm, w.attention_norm_bias, xb_.data());
+      Attention(l, pos);
+      Axpy(1.0f, xb2_.data(), d, x_.data());
+      Norm(x_.data(), w.ffn_norm, w.ffn_norm_bias, xb_.data());
+      Status st = Ffn(l, xb_.data(), stats);
+      if (!st.ok()) return st;
+      Axpy(1.0f, xb2_.data(), d, x_.data());
+    } else {  // post-norm: x = Norm(x + Attn(x)); x = Norm(x + FFN(x))
+      std::memcpy(xb_.data(), x_.data(), d * sizeof(float));
+      Attention(l, pos);
+      Axpy(1.0f, xb2_.data(), d, x_.data());
+      Norm(x_.data(), w.attention_norm, w.attention_norm_bias, x_.data());
+      Status st = Ffn(l, x_.data(), stats);
+      if (!st.ok()) return st;
+      Axpy(1.0f, xb2_.data(), d, x_.data());
+      Norm(x_.data(), w.ffn_norm, w.ffn_norm_bias, x_.data());
     }
-    Status st = ffn_->Compute(l, step_, active, xb_.data(), xb2_.data(), stats);
-    if (!st.ok()) return st;
-    Axpy(1.0f, xb2_.data(), d, x_.data());
   }
-  RmsNorm(x_.data(), w_->norm, d, c_.norm_eps, x_.data());
-  MatVec(w_->output, x_.data(), c_.vocab_size, d, logits_.data());
+  if (w_->norm != nullptr) Norm(x_.data(), w_->norm, w_->norm_bias, x_.data());
+  const float* final = x_.data();
+  if (w_->project_out != nullptr) {
+    MatVec(w_->project_out, x_.data(), c_.EmbedDim(), d, xb_.data());
+    final = xb_.data();
+  }
+  MatVec(w_->output, final, c_.vocab_size, c_.EmbedDim(), logits_.data());
   ++step_;
   stats->total_ms = total.ElapsedMs();
   stats->compute_ms = stats->total_ms - stats->io_ms - stats->memory_ms - stats->predictor_ms;

@@ -33,7 +33,10 @@ class Transformer {
   StatusOr<const float*> Forward(int token, int pos, TokenStats* stats);
 
  private:
-  void Attention(int l, int pos);
+  void Attention(int l, int pos);  // xb_ -> xb2_
+  void Embed(int token, int pos);   // -> x_
+  void Norm(const float* x, const float* weight, const float* bias, float* out) const;
+  Status Ffn(int l, const float* in, TokenStats* stats);  // -> xb2_
   void Rope(float* vec, int n, int pos) const;
 
   ModelConfig c_;

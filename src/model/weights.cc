@@ -53,11 +53,21 @@ Status ResidentWeights::Load(const Manifest& m, const std::string& dir) {
   RETURN_IF_ERROR(st);
 
   const ModelConfig& c = m.config;
-  const uint64_t d = c.dim, V = c.vocab_size;
+  const uint64_t d = c.dim, V = c.vocab_size, e = c.EmbedDim(), n = c.ffn_dim;
+  const bool ln = c.norm == "layernorm";
   const uint64_t q = static_cast<uint64_t>(c.n_heads) * c.head_dim;
   const uint64_t kv = static_cast<uint64_t>(c.n_kv_heads) * c.head_dim;
   TensorFinder find(m, data_.data(), path);
-  RETURN_IF_ERROR(find.Get("tok_embeddings", {V, d}, &tok_embeddings));
+  RETURN_IF_ERROR(find.Get("tok_embeddings", {V, e}, &tok_embeddings));
+  if (e != d) {
+    RETURN_IF_ERROR(find.Get("project_in", {d, e}, &project_in));
+    RETURN_IF_ERROR(find.Get("project_out", {e, d}, &project_out));
+  }
+  if (c.positions == "learned") {
+    RETURN_IF_ERROR(find.Get("pos_embeddings",
+                             {static_cast<uint64_t>(c.max_seq_len) + c.position_offset, d},
+                             &pos_embeddings));
+  }
   layers.assign(c.n_layers, {});
   for (int l = 0; l < c.n_layers; ++l) {
     std::string p = "layers." + std::to_string(l) + ".";
@@ -68,12 +78,29 @@ Status ResidentWeights::Load(const Manifest& m, const std::string& dir) {
     RETURN_IF_ERROR(find.Get(p + "wv", {kv, d}, &w.wv));
     RETURN_IF_ERROR(find.Get(p + "wo", {d, q}, &w.wo));
     RETURN_IF_ERROR(find.Get(p + "ffn_norm", {d}, &w.ffn_norm));
+    if (ln) {
+      RETURN_IF_ERROR(find.Get(p + "attention_norm_bias", {d}, &w.attention_norm_bias));
+      RETURN_IF_ERROR(find.Get(p + "ffn_norm_bias", {d}, &w.ffn_norm_bias));
+    }
+    if (c.attention_bias) {
+      RETURN_IF_ERROR(find.Get(p + "bq", {q}, &w.bq));
+      RETURN_IF_ERROR(find.Get(p + "bk", {kv}, &w.bk));
+      RETURN_IF_ERROR(find.Get(p + "bv", {kv}, &w.bv));
+      RETURN_IF_ERROR(find.Get(p + "bo", {d}, &w.bo));
+    }
+    if (c.ffn_bias) {
+      RETURN_IF_ERROR(find.Get(p + "ffn_up_bias", {n}, &w.ffn_up_bias));
+      RETURN_IF_ERROR(find.Get(p + "ffn_down_bias", {d}, &w.ffn_down_bias));
+    }
   }
-  RETURN_IF_ERROR(find.Get("norm", {d}, &norm));
+  if (c.final_norm) {
+    RETURN_IF_ERROR(find.Get("norm", {d}, &norm));
+    if (ln) RETURN_IF_ERROR(find.Get("norm_bias", {d}, &norm_bias));
+  }
   if (c.tied_classifier) {
     output = tok_embeddings;
   } else {
-    RETURN_IF_ERROR(find.Get("output", {V, d}, &output));
+    RETURN_IF_ERROR(find.Get("output", {V, e}, &output));
   }
   return Status::OK();
 }

@@ -23,6 +23,15 @@ struct LayerWeights {
   const float* wv = nullptr;              // [n_kv_heads*head_dim, dim]
   const float* wo = nullptr;              // [dim, n_heads*head_dim]
   const float* ffn_norm = nullptr;        // [dim]
+  // Present only when the config says so (OPT); null otherwise.
+  const float* attention_norm_bias = nullptr;  // [dim] (layernorm)
+  const float* ffn_norm_bias = nullptr;        // [dim] (layernorm)
+  const float* bq = nullptr;                   // [q]
+  const float* bk = nullptr;                   // [kv]
+  const float* bv = nullptr;                   // [kv]
+  const float* bo = nullptr;                   // [dim]
+  const float* ffn_up_bias = nullptr;          // [ffn_dim], per neuron
+  const float* ffn_down_bias = nullptr;        // [dim]
 };
 
 class ResidentWeights {
@@ -31,10 +40,14 @@ class ResidentWeights {
   Status Load(const Manifest& m, const std::string& dir);
 
   uint64_t bytes() const { return data_.size(); }
-  const float* tok_embeddings = nullptr;  // [vocab, dim]
+  const float* tok_embeddings = nullptr;  // [vocab, embed_dim]
   std::vector<LayerWeights> layers;
-  const float* norm = nullptr;    // [dim]
-  const float* output = nullptr;  // [vocab, dim]; the embeddings when tied
+  const float* norm = nullptr;    // [dim] (null without a final norm)
+  const float* norm_bias = nullptr;  // [dim] (layernorm)
+  const float* output = nullptr;  // [vocab, embed_dim]; the embeddings when tied
+  const float* pos_embeddings = nullptr;  // [max_seq_len + offset, dim] (learned)
+  const float* project_in = nullptr;      // [dim, embed_dim] (embed_dim != dim)
+  const float* project_out = nullptr;     // [embed_dim, dim]
 
  private:
   AlignedBuffer data_;

@@ -10,4 +10,13 @@ if [ ! -f "$shared/models/stories260K/stories260K.bin" ]; then
   exit 1
 fi
 bash tools/setup.sh -DLLMFLASH_SHARED_DIR="$(cd "$shared" && pwd)"
-ctest --test-dir build --output-on-failure -j"$(nproc)"
+log=$(mktemp)
+ctest --test-dir build --output-on-failure -j"$(nproc)" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+# A skipped test is not a passing test: fail the run if any was skipped.
+if grep -q '\*\*\*Skipped\|\[  SKIPPED \]' "$log"; then
+  echo "test: some tests were skipped (see above); that is a failure here" >&2
+  status=1
+fi
+rm -f "$log"
+exit "$status"

@@ -18,6 +18,7 @@ struct ConvertOptions {
   std::string output;     // model directory to create (must not hold a model)
   // Called with a fraction in [0, 1] as conversion proceeds. Optional.
   std::function<void(double fraction, const std::string& what)> progress;
+  std::string dtype = "f32";  // storage of matrices and FFN records: f32, f16, bf16
 };
 
 // Converts a llama2.c checkpoint (version-0 header, shared or separate

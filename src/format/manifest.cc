@@ -96,9 +96,6 @@ Status ParseBody(const json& j, const std::string& path, Manifest* m) {
   auto dt = ParseDType(dtype);
   if (!dt) return top.Bad("dtype", "\"" + dtype + "\" is not f32, f16 or bf16");
   m->dtype = *dt;
-  if (m->dtype != DType::kF32) {
-    return Status::Unsupported(path + ": dtype " + dtype + " is not supported yet");
-  }
 
   RETURN_IF_ERROR(top.Get("tokenizer", &v));
   JsonReader tok(*v, path + ": tokenizer");
@@ -138,12 +135,20 @@ Status ParseBody(const json& j, const std::string& path, Manifest* m) {
     TensorEntry e;
     RETURN_IF_ERROR(tr.String("name", &e.name));
     RETURN_IF_ERROR(tr.U64("offset", &e.offset));
+    e.dtype = m->dtype;
+    if (t.contains("dtype")) {
+      std::string td;
+      RETURN_IF_ERROR(tr.String("dtype", &td));
+      auto parsed = ParseDType(td);
+      if (!parsed) return tr.Bad("dtype", "\"" + td + "\" is not f32, f16 or bf16");
+      e.dtype = *parsed;
+    }
     const json* shape;
     RETURN_IF_ERROR(tr.Get("shape", &shape));
     if (!shape->is_array() || shape->empty() || shape->size() > 4) {
       return tr.Bad("shape", "must be a list of 1 to 4 dimensions");
     }
-    uint64_t n = DTypeSize(m->dtype);
+    uint64_t n = DTypeSize(e.dtype);
     for (const json& d : *shape) {
       if (!d.is_number_unsigned() || d.get<uint64_t>() == 0 || d.get<uint64_t>() > (1ull << 32)) {
         return tr.Bad("shape", "has a dimension that is not in [1, 2^32]");
@@ -233,7 +238,8 @@ std::string SerializeManifest(const Manifest& m) {
   }
   json tensors = json::array();
   for (const auto& t : m.tensors) {
-    tensors.push_back({{"name", t.name}, {"offset", t.offset}, {"shape", t.shape}});
+    tensors.push_back({{"name", t.name}, {"offset", t.offset}, {"shape", t.shape},
+                       {"dtype", DTypeName(t.dtype)}});
   }
   json j = {{"format", "llmflash"},
             {"format_version", m.format_version},
@@ -262,7 +268,7 @@ Status ValidateAgainstFiles(const Manifest& m, const std::string& dir) {
   const FileEntry* res = m.FindFile(m.resident_file);
   for (const auto& t : m.tensors) {
     uint64_t end;
-    if (!CheckedAdd(t.offset, t.bytes, &end) || end > res->size || t.offset % 4 != 0) {
+    if (!CheckedAdd(t.offset, t.bytes, &end) || end > res->size || t.offset % DTypeSize(t.dtype) != 0) {
       return Status::Corruption(JoinPath(dir, m.resident_file) + ": tensor \"" + t.name +
                                 "\" at offset " + std::to_string(t.offset) +
                                 " lies outside the file or is misaligned");

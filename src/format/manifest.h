@@ -59,6 +59,7 @@ struct TensorEntry {
   std::string name;
   uint64_t offset = 0;  // byte offset in the resident file
   std::vector<uint64_t> shape;
+  DType dtype = DType::kF32;  // matrices use the model's dtype; vectors stay f32
   uint64_t bytes = 0;  // derived: product(shape) * dtype size
 };
 

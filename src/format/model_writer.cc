@@ -8,12 +8,17 @@
 #include <cstring>
 
 #include "util/crc32c.h"
+#include "util/half.h"
 #include "util/macros.h"
 
 namespace llmflash {
 namespace {
 
 constexpr char kTmpSuffix[] = ".tmp";
+
+void ConvertFloats(const float* in, size_t n, DType dt, uint16_t* out) {
+  for (size_t i = 0; i < n; ++i) out[i] = dt == DType::kF16 ? FloatToF16(in[i]) : FloatToBf16(in[i]);
+}
 
 Status RenameInto(const std::string& dir, const std::string& name) {
   std::string from = JoinPath(dir, name) + kTmpSuffix;
@@ -26,9 +31,14 @@ Status RenameInto(const std::string& dir, const std::string& name) {
 
 }  // namespace
 
+StatusOr<DType> StorageDType(const ConvertOptions& o) {
+  auto d = ParseDType(o.dtype);
+  if (!d) return Status::InvalidArgument("dtype \"" + o.dtype + "\" is not f32, f16 or bf16");
+  return *d;
+}
+
 Status ModelWriter::Begin(const std::string& dir, const ModelConfig& config,
                           DType dtype) {
-  if (dtype != DType::kF32) return Status::Unsupported("only f32 storage is implemented");
   dir_ = dir;
   if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
     return Status::IOError(dir + ": cannot create directory: " + std::strerror(errno));
@@ -62,8 +72,16 @@ Status ModelWriter::AddResidentTensor(const std::string& name,
   t.shape = std::move(shape);
   uint64_t n = 1;
   for (uint64_t d : t.shape) n *= d;
-  t.bytes = n * sizeof(float);
-  RETURN_IF_ERROR(resident_.Append(data, t.bytes));
+  // Matrices are stored in the model's dtype; norms and biases stay f32.
+  t.dtype = t.shape.size() >= 2 ? manifest_.dtype : DType::kF32;
+  t.bytes = n * DTypeSize(t.dtype);
+  if (t.dtype == DType::kF32) {
+    RETURN_IF_ERROR(resident_.Append(data, t.bytes));
+  } else {
+    std::vector<uint16_t> half(n);
+    ConvertFloats(data, n, t.dtype, half.data());
+    RETURN_IF_ERROR(resident_.Append(half.data(), t.bytes));
+  }
   manifest_.tensors.push_back(std::move(t));
   return Status::OK();
 }
@@ -74,12 +92,19 @@ Status ModelWriter::AddFfnLayer(int layer, const float* gate, const float* up,
   if (layer != layers_written_) return Status::Internal("FFN layers must be added in order");
   if ((gate != nullptr) != c.ffn_gated) return Status::Internal("gate presence mismatch");
   const int d = c.dim, n = c.ffn_dim;
-  std::vector<float> record(layout_.record_stride / sizeof(float), 0.0f);
+  const DType dt = manifest_.dtype;
+  std::vector<float> record(layout_.record_bytes / DTypeSize(dt), 0.0f);
+  std::vector<char> bytes(layout_.record_stride, 0);
   for (int i = 0; i < n; ++i) {
     if (gate) std::memcpy(&record[layout_.gate_offset], gate + static_cast<size_t>(i) * d, d * 4);
     std::memcpy(&record[layout_.up_offset], up + static_cast<size_t>(i) * d, d * 4);
     for (int j = 0; j < d; ++j) record[layout_.down_offset + j] = down[static_cast<size_t>(j) * n + i];
-    RETURN_IF_ERROR(bundle_.Append(record.data(), layout_.record_stride));
+    if (dt == DType::kF32) {
+      std::memcpy(bytes.data(), record.data(), layout_.record_bytes);
+    } else {
+      ConvertFloats(record.data(), record.size(), dt, reinterpret_cast<uint16_t*>(bytes.data()));
+    }
+    RETURN_IF_ERROR(bundle_.Append(bytes.data(), layout_.record_stride));
   }
   RETURN_IF_ERROR(bundle_.PadTo(kLayerAlignment));
   ++layers_written_;

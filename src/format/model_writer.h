@@ -13,6 +13,7 @@
 
 #include "format/bundle_layout.h"
 #include "format/manifest.h"
+#include "llmflash/convert.h"
 #include "llmflash/status.h"
 #include "util/file.h"
 
@@ -20,6 +21,9 @@ namespace llmflash {
 
 inline constexpr char kResidentFileName[] = "resident.bin";
 inline constexpr char kBundleFileName[] = "ffn.bundle";
+
+// The storage dtype ConvertOptions asks for (InvalidArgument if unknown).
+StatusOr<DType> StorageDType(const ConvertOptions& o);
 
 class ModelWriter {
  public:

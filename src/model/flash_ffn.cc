@@ -15,7 +15,8 @@ Status FlashFfn::Init(const Manifest& m, const std::string& dir, const FlashFfnO
   m_ = &m;
   const ModelConfig& c = m.config;
   BundleLayout b = ComputeBundleLayout(c.dim, c.ffn_dim, c.n_layers, c.ffn_gated, m.dtype);
-  record_ = RecordLayout{c.dim, b.gate_offset, b.up_offset, b.down_offset, c.activation == "relu"};
+  record_ = RecordLayout{c.dim, b.gate_offset, b.up_offset, b.down_offset, c.activation == "relu",
+                         m.dtype};
   ASSIGN_OR_RETURN(io_, OpenIoBackend(JoinPath(dir, m.bundle.file), o.backend, o.io));
   layers_.resize(c.n_layers);
   for (auto& layer : layers_) {

@@ -2,6 +2,8 @@
 // cannot (without -ffast-math).
 #include "model/kernels.h"
 
+#include "model/typed_kernels.h"
+
 #include <Eigen/Core>
 #include <cmath>
 
@@ -45,20 +47,21 @@ void FfnRows(const RecordLayout& l, const char* base, uint64_t row_bytes,
              std::span<const int32_t> slots, const float* x, float* out, float* h_out,
              const float* up_bias) {
   const int d = l.dim;
+  const size_t es = DTypeSize(l.dtype);
   for (size_t k = 0; k < slots.size(); ++k) {
     const int32_t s = slots[k];
-    const float* row = reinterpret_cast<const float*>(base + static_cast<uint64_t>(s) * row_bytes);
-    float u = Dot(row + l.up_offset, x, d) + (up_bias != nullptr ? up_bias[k] : 0.0f);
+    const char* row = base + static_cast<uint64_t>(s) * row_bytes;
+    float u = DotTyped(row + l.up_offset * es, l.dtype, x, d) + (up_bias != nullptr ? up_bias[k] : 0.0f);
     float h;
     if (l.gate_offset >= 0) {
-      float g = Dot(row + l.gate_offset, x, d);
+      float g = DotTyped(row + l.gate_offset * es, l.dtype, x, d);
       float act = l.relu ? std::max(g, 0.0f) : g / (1.0f + std::exp(-g));
       h = act * u;
     } else {
       h = l.relu ? std::max(u, 0.0f) : u / (1.0f + std::exp(-u));
     }
     if (h_out != nullptr) h_out[k] = h;
-    if (h != 0.0f) Axpy(h, row + l.down_offset, d, out);
+    if (h != 0.0f) AxpyTyped(h, row + l.down_offset * es, l.dtype, d, out);
   }
 }
 

@@ -1,5 +1,6 @@
 // CPU kernels for the forward pass: matrix-vector products, norms, softmax
-// and the per-neuron FFN step over neuron-matrix rows. All f32 for now.
+// and the per-neuron FFN step over neuron-matrix rows (records in f32, f16 or
+// bf16; see typed_kernels.h).
 //
 // Thread-safety: pure functions.
 #ifndef LLMFLASH_MODEL_KERNELS_H_
@@ -7,6 +8,8 @@
 
 #include <cstdint>
 #include <span>
+
+#include "format/dtype.h"
 
 namespace llmflash {
 
@@ -21,13 +24,14 @@ float Dot(const float* a, const float* b, int n);
 // y += a * x
 void Axpy(float a, const float* x, int n, float* y);
 
-// Layout of a neuron record in a row, in floats.
+// Layout of a neuron record in a row, in elements of `dtype`.
 struct RecordLayout {
   int dim = 0;
   int64_t gate_offset = -1;  // -1: ungated FFN
   int64_t up_offset = 0;
   int64_t down_offset = 0;
   bool relu = false;  // activation: relu, else silu
+  DType dtype = DType::kF32;
 };
 
 // For each row: h = act(gate . x) * (up . x) (or act(up . x) ungated), then

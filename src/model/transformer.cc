@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "model/kernels.h"
+#include "model/typed_kernels.h"
 #include "util/timer.h"
 
 namespace llmflash {
@@ -116,14 +117,16 @@ void Transformer::Norm(const float* x, const float* weight, const float* bias, f
 
 void Transformer::Embed(int token, int pos) {
   const int d = c_.dim, e = c_.EmbedDim();
-  const float* row = w_->tok_embeddings + static_cast<size_t>(token) * e;
-  if (w_->project_in != nullptr) {
-    MatVec(w_->project_in, row, d, e, x_.data());
+  const WeightRef& emb = w_->tok_embeddings;
+  if (w_->project_in) {
+    ToFloat(emb.At(static_cast<size_t>(token) * e), emb.dtype, e, xb_.data());
+    MatVec(w_->project_in, xb_.data(), d, e, x_.data());
   } else {
-    std::memcpy(x_.data(), row, d * sizeof(float));
+    ToFloat(emb.At(static_cast<size_t>(token) * e), emb.dtype, d, x_.data());
   }
-  if (w_->pos_embeddings != nullptr) {
-    Axpy(1.0f, w_->pos_embeddings + static_cast<size_t>(pos + c_.position_offset) * d, d, x_.data());
+  if (w_->pos_embeddings) {
+    const WeightRef& p = w_->pos_embeddings;
+    AxpyTyped(1.0f, p.At(static_cast<size_t>(pos + c_.position_offset) * d), p.dtype, d, x_.data());
   }
 }
 
@@ -175,7 +178,7 @@ StatusOr<const float*> Transformer::Forward(int token, int pos, TokenStats* stat
   }
   if (w_->norm != nullptr) Norm(x_.data(), w_->norm, w_->norm_bias, x_.data());
   const float* final = x_.data();
-  if (w_->project_out != nullptr) {
+  if (w_->project_out) {
     MatVec(w_->project_out, x_.data(), c_.EmbedDim(), d, xb_.data());
     final = xb_.data();
   }

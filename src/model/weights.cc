@@ -18,7 +18,18 @@ class TensorFinder {
   TensorFinder(const Manifest& m, const char* base, std::string path)
       : m_(m), base_(base), path_(std::move(path)) {}
 
+  // Vectors (norms, biases) are always f32.
   Status Get(const std::string& name, std::vector<uint64_t> shape, const float** out) const {
+    WeightRef w;
+    RETURN_IF_ERROR(Get(name, std::move(shape), &w));
+    if (w.dtype != DType::kF32) {
+      return Status::Corruption(path_ + ": tensor \"" + name + "\" must be stored as f32");
+    }
+    *out = static_cast<const float*>(w.data);
+    return Status::OK();
+  }
+
+  Status Get(const std::string& name, std::vector<uint64_t> shape, WeightRef* out) const {
     const TensorEntry* t = m_.FindTensor(name);
     if (t == nullptr) return Status::Corruption(path_ + ": missing tensor \"" + name + "\"");
     if (t->shape != shape) {
@@ -28,7 +39,7 @@ class TensorFinder {
       return Status::Corruption(path_ + ": tensor \"" + name + "\" has shape [ " + got +
                                 "], the config implies [ " + want + "]");
     }
-    *out = reinterpret_cast<const float*>(base_ + t->offset);
+    *out = WeightRef{base_ + t->offset, t->dtype};
     return Status::OK();
   }
 

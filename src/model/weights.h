@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "format/manifest.h"
+#include "model/typed_kernels.h"
 #include "llmflash/status.h"
 #include "util/aligned_buffer.h"
 
@@ -18,10 +19,10 @@ namespace llmflash {
 
 struct LayerWeights {
   const float* attention_norm = nullptr;  // [dim]
-  const float* wq = nullptr;              // [n_heads*head_dim, dim]
-  const float* wk = nullptr;              // [n_kv_heads*head_dim, dim]
-  const float* wv = nullptr;              // [n_kv_heads*head_dim, dim]
-  const float* wo = nullptr;              // [dim, n_heads*head_dim]
+  WeightRef wq;                           // [n_heads*head_dim, dim]
+  WeightRef wk;                           // [n_kv_heads*head_dim, dim]
+  WeightRef wv;                           // [n_kv_heads*head_dim, dim]
+  WeightRef wo;                           // [dim, n_heads*head_dim]
   const float* ffn_norm = nullptr;        // [dim]
   // Present only when the config says so (OPT); null otherwise.
   const float* attention_norm_bias = nullptr;  // [dim] (layernorm)
@@ -40,14 +41,14 @@ class ResidentWeights {
   Status Load(const Manifest& m, const std::string& dir);
 
   uint64_t bytes() const { return data_.size(); }
-  const float* tok_embeddings = nullptr;  // [vocab, embed_dim]
+  WeightRef tok_embeddings;  // [vocab, embed_dim]
   std::vector<LayerWeights> layers;
   const float* norm = nullptr;    // [dim] (null without a final norm)
   const float* norm_bias = nullptr;  // [dim] (layernorm)
-  const float* output = nullptr;  // [vocab, embed_dim]; the embeddings when tied
-  const float* pos_embeddings = nullptr;  // [max_seq_len + offset, dim] (learned)
-  const float* project_in = nullptr;      // [dim, embed_dim] (embed_dim != dim)
-  const float* project_out = nullptr;     // [embed_dim, dim]
+  WeightRef output;          // [vocab, embed_dim]; the embeddings when tied
+  WeightRef pos_embeddings;  // [max_seq_len + offset, dim] (learned)
+  WeightRef project_in;      // [dim, embed_dim] (embed_dim != dim)
+  WeightRef project_out;     // [embed_dim, dim]
 
  private:
   AlignedBuffer data_;

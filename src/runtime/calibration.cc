@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "format/bundle_layout.h"
+#include "model/typed_kernels.h"
 #include "util/file.h"
 #include "util/macros.h"
 
@@ -70,7 +71,8 @@ StatusOr<FfnMatrices> ReadFfnMatrices(const Manifest& m, const std::string& dir,
   std::string path = JoinPath(dir, m.bundle.file);
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Status::IOError(path + ": open failed: " + std::strerror(errno));
-  std::vector<float> rec(b.record_stride / sizeof(float));
+  std::vector<char> rec(b.record_stride);
+  const size_t es = DTypeSize(m.dtype);
   FfnMatrices out;
   out.up.resize(static_cast<size_t>(c.ffn_dim) * c.dim);
   if (c.ffn_gated) out.gate.resize(out.up.size());
@@ -78,8 +80,8 @@ StatusOr<FfnMatrices> ReadFfnMatrices(const Manifest& m, const std::string& dir,
   for (int i = 0; i < c.ffn_dim && st.ok(); ++i) {
     st = PreadExact(fd, path, m.RecordOffset(layer, i), rec.data(), b.record_stride);
     size_t row = static_cast<size_t>(i) * c.dim;
-    std::memcpy(out.up.data() + row, rec.data() + b.up_offset, c.dim * sizeof(float));
-    if (c.ffn_gated) std::memcpy(out.gate.data() + row, rec.data() + b.gate_offset, c.dim * sizeof(float));
+    ToFloat(rec.data() + b.up_offset * es, m.dtype, c.dim, out.up.data() + row);
+    if (c.ffn_gated) ToFloat(rec.data() + b.gate_offset * es, m.dtype, c.dim, out.gate.data() + row);
   }
   close(fd);
   if (!st.ok()) return st;

@@ -124,6 +124,25 @@ TEST(Golden, BudgetBelowOneLayerStillMatches) {
   ExpectGolden(**model);
 }
 
+// Stored in f16, stories260K still generates exactly the reference tokens
+// (bf16, with 8 mantissa bits, is only held to logit tolerances: hf_test).
+TEST(Golden, F16StorageGivesTheSameTokens) {
+  testing::TempDir tmp;
+  ConvertOptions c{testing::Stories260KBin(), testing::Stories260KTokenizer(), tmp.File("m"), {}};
+  c.dtype = "f16";
+  ASSERT_THAT(ConvertLlama2c(c), IsOk());
+  auto whole = ModelWeightBytes(tmp.File("m"));
+  ASSERT_THAT(whole.status(), IsOk());
+  auto f32 = ModelWeightBytes(testing::Stories260KModel());
+  EXPECT_LT(*whole * 10, *f32 * 6);  // about half the bytes on flash
+  for (uint64_t budget : {uint64_t{0}, *whole * 3}) {
+    auto model = Model::Open(tmp.File("m"), {.dram_budget_bytes = budget, .max_context = 256});
+    ASSERT_THAT(model.status(), IsOk());
+    EXPECT_EQ((*model)->info().dtype, "f16");
+    ExpectGolden(**model);
+  }
+}
+
 TEST(Window, ReadsStopOnceTheWindowHoldsTheFfn) {
   auto model = Open(0);
   ASSERT_NE(model, nullptr);

@@ -23,10 +23,10 @@ constexpr char kUsage[] =
     "usage: llmflash <command> [flags]\n"
     "\n"
     "commands:\n"
-    "  convert  --input MODEL.bin --tokenizer TOKENIZER.bin --output DIR\n"
+    "  convert  --input MODEL.bin --tokenizer TOKENIZER.bin --output DIR [--dtype ...]\n"
     "           convert a llama2.c checkpoint into a llmflash model directory\n"
-    "  convert  --input HF_DIR --output DIR\n"
-    "           convert a Hugging Face checkpoint (Llama, Mistral; safetensors)\n"
+    "  convert  --input HF_DIR --output DIR [--dtype f32|f16|bf16]\n"
+    "           convert a Hugging Face checkpoint (OPT, Llama, Mistral; safetensors)\n"
     "  logits   --model DIR --token-ids 1,7,3 [--json FILE] [--dram-budget B]\n"
     "           the logits at every position of a token sequence\n"
     "  generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T]\n"
@@ -48,14 +48,12 @@ int Convert(const Flags& f) {
   for (const char* name : {"input", "output"}) if (st.ok()) st = f.Require(name);
   const bool hf = std::filesystem::is_directory(f.Get("input"));
   if (st.ok() && !hf) st = f.Require("tokenizer");
-  if (st.ok() && f.Get("dtype", "f32") != "f32") {
-    st = Status::Unsupported("--dtype " + f.Get("dtype") + ": only f32 storage is implemented so far");
-  }
   if (!st.ok()) return Fail(st);
   ConvertOptions o;
   o.input = f.Get("input");
   o.tokenizer = f.Get("tokenizer");
   o.output = f.Get("output");
+  o.dtype = f.Get("dtype", "f32");
   o.progress = [](double x, const std::string& what) {
     std::fprintf(stderr, "\rconverting: %3.0f%% %-24s", 100 * x, what.c_str());
     if (x >= 1.0) std::fprintf(stderr, "\n");

@@ -1,0 +1,117 @@
+// f16/bf16 kernels: portable loops and an AVX2+F16C+FMA path.
+#include "model/typed_kernels.h"
+
+#include <Eigen/Core>
+#include <cstring>
+
+#include "util/half.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+namespace llmflash {
+namespace {
+
+using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+inline float Load(const uint16_t* p, int i, bool f16) { return f16 ? F16ToFloat(p[i]) : Bf16ToFloat(p[i]); }
+
+float DotPortable(const uint16_t* a, const float* x, int n, bool f16) {
+  float s = 0;
+  for (int i = 0; i < n; ++i) s += Load(a, i, f16) * x[i];
+  return s;
+}
+
+void AxpyPortable(float a, const uint16_t* r, int n, float* y, bool f16) {
+  for (int i = 0; i < n; ++i) y[i] += a * Load(r, i, f16);
+}
+
+#if defined(__x86_64__)
+#define LLMFLASH_AVX2 __attribute__((target("avx2,f16c,fma")))
+
+LLMFLASH_AVX2 inline __m256 Load8(const uint16_t* p, bool f16) {
+  __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  if (f16) return _mm256_cvtph_ps(h);
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+LLMFLASH_AVX2 float DotAvx2(const uint16_t* a, const float* x, int n, bool f16) {
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  int i = 0;
+  for (; i + 16 <= n; i += 16) {
+    acc0 = _mm256_fmadd_ps(Load8(a + i, f16), _mm256_loadu_ps(x + i), acc0);
+    acc1 = _mm256_fmadd_ps(Load8(a + i + 8, f16), _mm256_loadu_ps(x + i + 8), acc1);
+  }
+  for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(Load8(a + i, f16), _mm256_loadu_ps(x + i), acc0);
+  __m256 acc = _mm256_add_ps(acc0, acc1);
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+  float sum = _mm_cvtss_f32(s);
+  for (; i < n; ++i) sum += Load(a, i, f16) * x[i];
+  return sum;
+}
+
+LLMFLASH_AVX2 void AxpyAvx2(float a, const uint16_t* r, int n, float* y, bool f16) {
+  __m256 va = _mm256_set1_ps(a);
+  int i = 0;
+  for (; i + 8 <= n; i += 8) {
+    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, Load8(r + i, f16), _mm256_loadu_ps(y + i)));
+  }
+  for (; i < n; ++i) y[i] += a * Load(r, i, f16);
+}
+
+bool HasAvx2() {
+  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c") &&
+                          __builtin_cpu_supports("fma");
+  return has;
+}
+#else
+bool HasAvx2() { return false; }
+float DotAvx2(const uint16_t* a, const float* x, int n, bool f16) { return DotPortable(a, x, n, f16); }
+void AxpyAvx2(float a, const uint16_t* r, int n, float* y, bool f16) { AxpyPortable(a, r, n, y, f16); }
+#endif
+
+}  // namespace
+
+const char* TypedKernelPath() { return HasAvx2() ? "avx2+f16c" : "portable"; }
+
+float DotTyped(const void* row, DType t, const float* x, int n) {
+  if (t == DType::kF32) {
+    return Eigen::Map<const Eigen::VectorXf>(static_cast<const float*>(row), n)
+        .dot(Eigen::Map<const Eigen::VectorXf>(x, n));
+  }
+  const auto* p = static_cast<const uint16_t*>(row);
+  return HasAvx2() ? DotAvx2(p, x, n, t == DType::kF16) : DotPortable(p, x, n, t == DType::kF16);
+}
+
+void AxpyTyped(float a, const void* row, DType t, int n, float* y) {
+  if (t == DType::kF32) {
+    Eigen::Map<Eigen::VectorXf>(y, n) += a * Eigen::Map<const Eigen::VectorXf>(static_cast<const float*>(row), n);
+    return;
+  }
+  const auto* p = static_cast<const uint16_t*>(row);
+  if (HasAvx2()) AxpyAvx2(a, p, n, y, t == DType::kF16); else AxpyPortable(a, p, n, y, t == DType::kF16);
+}
+
+void ToFloat(const void* row, DType t, int n, float* out) {
+  if (t == DType::kF32) {
+    std::memcpy(out, row, n * sizeof(float));
+    return;
+  }
+  const auto* p = static_cast<const uint16_t*>(row);
+  for (int i = 0; i < n; ++i) out[i] = Load(p, i, t == DType::kF16);
+}
+
+void MatVec(WeightRef w, const float* x, int rows, int cols, float* out) {
+  if (w.dtype == DType::kF32) {
+    Eigen::Map<Eigen::VectorXf>(out, rows).noalias() =
+        Eigen::Map<const RowMat>(static_cast<const float*>(w.data), rows, cols) *
+        Eigen::Map<const Eigen::VectorXf>(x, cols);
+    return;
+  }
+  for (int r = 0; r < rows; ++r) out[r] = DotTyped(w.At(static_cast<size_t>(r) * cols), w.dtype, x, cols);
+}
+
+}  // namespace llmflash

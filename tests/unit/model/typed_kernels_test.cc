@@ -1,0 +1,94 @@
+// f16/bf16 conversions and the typed kernels (both code paths agree).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "model/typed_kernels.h"
+#include "util/half.h"
+
+namespace llmflash {
+namespace {
+
+TEST(Half, F16RoundTripsAndRounds) {
+  for (float v : {0.0f, 1.0f, -2.5f, 65504.0f, 6.103515625e-05f /* min normal */,
+                  5.960464477539063e-08f /* min subnormal */, 0.333251953125f}) {
+    EXPECT_EQ(F16ToFloat(FloatToF16(v)), v) << v;
+  }
+  EXPECT_EQ(FloatToF16(1.0f + std::ldexp(1.0f, -11)), 0x3C00);  // tie -> even (down)
+  EXPECT_EQ(FloatToF16(1.0f + 3 * std::ldexp(1.0f, -11)), 0x3C02);  // tie -> even (up)
+  EXPECT_EQ(FloatToF16(1e6f), 0x7C00);  // overflow -> inf
+  EXPECT_TRUE(std::isnan(F16ToFloat(FloatToF16(std::numeric_limits<float>::quiet_NaN()))));
+  EXPECT_EQ(F16ToFloat(FloatToF16(1e-9f)), 0.0f);
+  std::mt19937 rng(3);
+  std::normal_distribution<float> d(0, 10);
+  for (int i = 0; i < 10000; ++i) {
+    float v = d(rng);
+    EXPECT_LE(std::fabs(F16ToFloat(FloatToF16(v)) - v), std::fabs(v) * std::ldexp(1.0f, -11) + 1e-7f);
+  }
+}
+
+TEST(Half, Bf16RoundTripsAndRounds) {
+  for (float v : {0.0f, 1.0f, -2.5f, 3.0e38f}) EXPECT_EQ(Bf16ToFloat(FloatToBf16(v)), Bf16ToFloat(FloatToBf16(Bf16ToFloat(FloatToBf16(v)))));
+  EXPECT_EQ(Bf16ToFloat(FloatToBf16(1.0f)), 1.0f);
+  EXPECT_EQ(FloatToBf16(1.0f + std::ldexp(1.0f, -8)), 0x3F80);  // tie -> even
+  EXPECT_TRUE(std::isnan(Bf16ToFloat(FloatToBf16(std::numeric_limits<float>::quiet_NaN()))));
+  std::mt19937 rng(4);
+  std::normal_distribution<float> d(0, 10);
+  for (int i = 0; i < 10000; ++i) {
+    float v = d(rng);
+    EXPECT_LE(std::fabs(Bf16ToFloat(FloatToBf16(v)) - v), std::fabs(v) * std::ldexp(1.0f, -8));
+  }
+}
+
+class TypedKernels : public ::testing::TestWithParam<DType> {};
+
+TEST_P(TypedKernels, MatchF32OnTheRoundedWeights) {
+  const DType t = GetParam();
+  std::mt19937 rng(5);
+  std::normal_distribution<float> d;
+  for (int n : {1, 7, 8, 15, 16, 17, 64, 100, 4096}) {
+    std::vector<uint16_t> h(n);
+    std::vector<float> w(n), x(n), y(n, 0.5f), want(n, 0.5f);
+    for (int i = 0; i < n; ++i) {
+      float v = d(rng);
+      h[i] = t == DType::kF16 ? FloatToF16(v) : FloatToBf16(v);
+      w[i] = t == DType::kF16 ? F16ToFloat(h[i]) : Bf16ToFloat(h[i]);
+      x[i] = d(rng);
+    }
+    double dot = 0;
+    for (int i = 0; i < n; ++i) dot += double(w[i]) * x[i];
+    EXPECT_NEAR(DotTyped(h.data(), t, x.data(), n), dot, 1e-4 * std::sqrt(n) + 1e-5) << n;
+    AxpyTyped(0.25f, h.data(), t, n, y.data());
+    for (int i = 0; i < n; ++i) EXPECT_NEAR(y[i], 0.5f + 0.25f * w[i], 1e-6) << n;
+    std::vector<float> f(n);
+    ToFloat(h.data(), t, n, f.data());
+    EXPECT_EQ(f, w);
+  }
+  // A 3 x 50 matrix.
+  std::vector<uint16_t> m(150);
+  std::vector<float> mf(150), x(50, 0.1f), out(3);
+  for (int i = 0; i < 150; ++i) {
+    m[i] = t == DType::kF16 ? FloatToF16(i * 0.01f) : FloatToBf16(i * 0.01f);
+    mf[i] = t == DType::kF16 ? F16ToFloat(m[i]) : Bf16ToFloat(m[i]);
+  }
+  MatVec(WeightRef{m.data(), t}, x.data(), 3, 50, out.data());
+  for (int r = 0; r < 3; ++r) {
+    double s = 0;
+    for (int c = 0; c < 50; ++c) s += mf[r * 50 + c] * 0.1;
+    EXPECT_NEAR(out[r], s, 1e-4);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, TypedKernels, ::testing::Values(DType::kF16, DType::kBF16),
+                         [](const auto& info) { return std::string(DTypeName(info.param)); });
+
+TEST(TypedKernels, ReportsItsPath) {
+  std::string path = TypedKernelPath();
+  EXPECT_TRUE(path == "avx2+f16c" || path == "portable") << path;
+}
+
+}  // namespace
+}  // namespace llmflash

@@ -53,6 +53,20 @@ class HfConfig {
   std::string path_;
 };
 
+// Copies tokenizer.json when the checkpoint has one, with BOS/EOS from
+// config.json (bos_token_id, eos_token_id) or the family's defaults.
+Status AddTokenizer(const ConvertOptions& o, int bos, int eos, ModelWriter* w) {
+  std::string tok = JoinPath(o.input, "tokenizer.json");
+  if (!FileSize(tok).ok()) return Status::OK();
+  auto text = ReadFileToString(JoinPath(o.input, "config.json"), 16 << 20);
+  if (text.ok()) {
+    nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
+    if (j.is_object() && j.contains("bos_token_id") && j["bos_token_id"].is_number_integer()) bos = j["bos_token_id"];
+    if (j.is_object() && j.contains("eos_token_id") && j["eos_token_id"].is_number_integer()) eos = j["eos_token_id"];
+  }
+  return w->AddTokenizer(tok, "hf", bos, eos);
+}
+
 Status LlamaConfig(const HfConfig& h, const std::string& path, const std::string& arch,
                    ModelConfig* c) {
   constexpr int kMax = 1 << 20;
@@ -117,10 +131,7 @@ Status ConvertLlama(const SafetensorsCheckpoint& ck, const ModelConfig& c,
     RETURN_IF_ERROR(w.AddFfnLayer(l, gate.data(), up.data(), down.data()));
     if (o.progress) o.progress(static_cast<double>(l + 1) / c.n_layers, "FFN layers");
   }
-  std::string tok = JoinPath(o.input, "tokenizer.json");
-  if (FileSize(tok).ok()) {
-    RETURN_IF_ERROR(w.AddTokenizer(tok, "hf", 1, 2));
-  }
+  RETURN_IF_ERROR(AddTokenizer(o, 1, 2, &w));
   return w.Finish();
 }
 
@@ -205,8 +216,7 @@ Status ConvertOpt(const SafetensorsCheckpoint& ck, const ModelConfig& c, const C
     RETURN_IF_ERROR(w.AddFfnLayer(l, nullptr, up.data(), down.data()));
     if (o.progress) o.progress(static_cast<double>(l + 1) / c.n_layers, "FFN layers");
   }
-  std::string tok = JoinPath(o.input, "tokenizer.json");
-  if (FileSize(tok).ok()) RETURN_IF_ERROR(w.AddTokenizer(tok, "hf", 2, 2));
+  RETURN_IF_ERROR(AddTokenizer(o, 2, 2, &w));  // OPT prepends </s> (2) as BOS
   return w.Finish();
 }
 

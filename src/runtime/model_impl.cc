@@ -61,8 +61,11 @@ Status ModelImpl::Load(const std::string& dir, const ModelOptions& options,
     ASSIGN_OR_RETURN(Llama2cTokenizer tok, Llama2cTokenizer::Create(std::move(vocab),
                                                                    manifest_.tokenizer.bos_id,
                                                                    manifest_.tokenizer.eos_id));
-    tokenizer_ = std::make_unique<Llama2cTokenizer>(std::move(tok));
-  }  // other tokenizers: Logits works, Generate and Encode say Unsupported
+    tokenizer_ = WrapLlama2c(std::move(tok));
+  } else if (manifest_.tokenizer.type == "hf") {
+    ASSIGN_OR_RETURN(HfTokenizer tok, HfTokenizer::Load(JoinPath(dir, manifest_.tokenizer.file)));
+    tokenizer_ = WrapHf(std::move(tok), manifest_.tokenizer.bos_id, manifest_.tokenizer.eos_id);
+  }  // "none": Logits works, Generate and Encode say Unsupported
   const FileEntry* resident = manifest_.FindFile(manifest_.resident_file);
   uint64_t predictor_bytes = 0;
   if (manifest_.predictor.present) {
@@ -131,7 +134,7 @@ Status ModelImpl::NeedTokenizer() const {
 StatusOr<std::vector<TokenId>> ModelImpl::Encode(std::string_view text, bool add_bos) const {
   Status st = NeedTokenizer();
   if (!st.ok()) return st;
-  std::vector<int> ids = tokenizer_->Encode(text, add_bos, false);
+  std::vector<int> ids = tokenizer_->Encode(text, add_bos);
   return std::vector<TokenId>(ids.begin(), ids.end());
 }
 

@@ -18,7 +18,7 @@
 #include "format/manifest.h"
 #include "llmflash/model.h"
 #include "model/flash_ffn.h"
-#include "model/tokenizer.h"
+#include "model/text_tokenizer.h"
 #include "model/transformer.h"
 #include "model/weights.h"
 #include "runtime/memory_plan.h"
@@ -48,7 +48,7 @@ class ModelImpl final : public Model {
   const MemoryPlan& plan() const { return plan_; }
   bool has_predictor() const { return !predictors_.empty(); }
   const Predictors& predictors() const { return predictors_; }
-  const Llama2cTokenizer& tokenizer() const { return *tokenizer_; }
+  const TextTokenizer& tokenizer() const { return *tokenizer_; }
   void Release(SessionState* state);
   // Unsupported when the model has no usable tokenizer.
   Status NeedTokenizer() const;
@@ -60,7 +60,7 @@ class ModelImpl final : public Model {
   Manifest manifest_;
   ResidentWeights weights_;
   Predictors predictors_;
-  std::unique_ptr<Llama2cTokenizer> tokenizer_;
+  std::unique_ptr<TextTokenizer> tokenizer_;
   MemoryPlan plan_;
   ModelInfo info_;
   std::mutex mu_;

@@ -51,8 +51,8 @@ Status SessionImpl::Generate(std::string_view prompt, const GenerateOptions& opt
   if (!st.ok()) return st;
   st = model_->NeedTokenizer();
   if (!st.ok()) return st;
-  const Llama2cTokenizer& tok = model_->tokenizer();
-  std::vector<int> tokens = tok.Encode(prompt, options.add_bos, false);
+  const TextTokenizer& tok = model_->tokenizer();
+  std::vector<int> tokens = tok.Encode(prompt, options.add_bos);
   if (tokens.empty()) {
     return Status::InvalidArgument("the prompt is empty and GenerateOptions.add_bos is false: nothing to run");
   }

@@ -29,6 +29,8 @@ constexpr char kUsage[] =
     "           convert a Hugging Face checkpoint (OPT, Llama, Mistral; safetensors)\n"
     "  logits   --model DIR --token-ids 1,7,3 [--json FILE] [--dram-budget B]\n"
     "           the logits at every position of a token sequence\n"
+    "  tokenize (--model DIR | --tokenizer FILE_OR_DIR [--bos-id N]) (--text T | --decode 1,2)\n"
+    "           print token ids (space-separated) or the text of ids\n"
     "  generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T]\n"
     "           [--top-p P] [--seed S] [--dram-budget BYTES|N%] [--window K]\n"
     "           [--io-backend auto|uring|pread] [--stats]\n"
@@ -220,6 +222,7 @@ int main(int argc, char** argv) {
   if (cmd == "train-predictor") return TrainPredictorCommand(flags);
   if (cmd == "eval") return EvalCommand(flags);
   if (cmd == "logits") return LogitsCommand(flags);
+  if (cmd == "tokenize") return TokenizeCommand(flags);
   if (cmd == "inspect") return Inspect(flags);
   std::cerr << "llmflash: unknown command \"" << cmd << "\"\n\n" << kUsage;
   return 2;

@@ -1,0 +1,53 @@
+// Adapters from the two tokenizer formats to TextTokenizer.
+#include "model/text_tokenizer.h"
+
+namespace llmflash {
+namespace {
+
+class Llama2cText final : public TextTokenizer {
+ public:
+  explicit Llama2cText(Llama2cTokenizer t) : t_(std::move(t)) {}
+  std::vector<int> Encode(std::string_view text, bool add_bos) const override {
+    return t_.Encode(text, add_bos, false);
+  }
+  std::string Decode(int prev, int token) const override { return t_.Decode(prev, token); }
+  int bos_id() const override { return t_.bos_id(); }
+  int eos_id() const override { return t_.eos_id(); }
+
+ private:
+  Llama2cTokenizer t_;
+};
+
+class HfText final : public TextTokenizer {
+ public:
+  HfText(HfTokenizer t, int bos, int eos) : t_(std::move(t)), bos_(bos), eos_(eos) {}
+  std::vector<int> Encode(std::string_view text, bool add_bos) const override {
+    std::vector<int> ids;
+    if (add_bos && bos_ >= 0) ids.push_back(bos_);
+    std::vector<int> body = t_.Encode(text);
+    ids.insert(ids.end(), body.begin(), body.end());
+    return ids;
+  }
+  std::string Decode(int prev, int token) const override {
+    std::string piece = t_.TokenBytes(token);
+    if (prev == bos_ && !t_.byte_level() && !piece.empty() && piece[0] == ' ') piece.erase(0, 1);
+    return piece;
+  }
+  int bos_id() const override { return bos_; }
+  int eos_id() const override { return eos_; }
+
+ private:
+  HfTokenizer t_;
+  int bos_, eos_;
+};
+
+}  // namespace
+
+std::unique_ptr<TextTokenizer> WrapLlama2c(Llama2cTokenizer t) {
+  return std::make_unique<Llama2cText>(std::move(t));
+}
+std::unique_ptr<TextTokenizer> WrapHf(HfTokenizer t, int bos_id, int eos_id) {
+  return std::make_unique<HfText>(std::move(t), bos_id, eos_id);
+}
+
+}  // namespace llmflash

@@ -31,6 +31,26 @@ LLMFLASH_EXPORT Status ConvertLlama2c(const ConvertOptions& options);
 // with Unsupported naming them.
 LLMFLASH_EXPORT Status ConvertHuggingFace(const ConvertOptions& options);
 
+struct SynthOptions {
+  std::string arch = "opt";       // "opt" or "llama"
+  std::string preset = "tiny";    // tiny, 125m, 1.3b, 6.7b (llama also: 7b)
+  std::string activation = "";    // llama: "silu" (default) or "relu"; opt: relu
+  double activation_sparsity = 0.9;  // target fraction of inactive ReLU neurons
+  uint64_t seed = 1;
+  std::string output;             // directory to create (Hugging Face layout)
+  std::function<void(double fraction, const std::string& what)> progress;
+};
+
+// Writes a Hugging Face-layout checkpoint (config.json with the preset's real
+// shapes, f16 safetensors in shards of at most 2 GiB with an index, a byte-level
+// tokenizer.json) with deterministic random weights shaped like trained ones
+// where it matters here: low-rank FFN input matrices with a decaying spectrum,
+// biases (OPT) or a shift (Llama) that leave about `activation_sparsity` of
+// ReLU neurons inactive, and attention that averages over the context so
+// activations persist across neighbouring tokens. Streams: memory stays
+// bounded whatever the preset.
+LLMFLASH_EXPORT Status Synthesize(const SynthOptions& options);
+
 // Checks every file's size and checksum against the manifest. `progress`
 // (optional) is called with the fraction of bytes checked and the file name.
 LLMFLASH_EXPORT Status VerifyModel(

@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <queue>
 
-#include "model/utf8.h"
+#include "util/utf8.h"
 #include "util/file.h"
 #include "util/macros.h"
 

@@ -13,6 +13,7 @@ int TrainPredictorCommand(const Flags& flags);
 int EvalCommand(const Flags& flags);
 int LogitsCommand(const Flags& flags);
 int TokenizeCommand(const Flags& flags);
+int SynthCommand(const Flags& flags);
 
 // ModelOptions from --dram-budget, --window and --io-backend.
 StatusOr<ModelOptions> OptionsFromFlags(const Flags& f, const std::string& dir);

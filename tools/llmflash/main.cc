@@ -40,6 +40,9 @@ constexpr char kUsage[] =
     "           [--activation-sparsity 0.5] [--seed S] [--epochs E]\n"
     "  eval     --model DIR --text FILE [--tokens N] [--json FILE] [--compute-window]\n"
     "           predictor vs dense, teacher-forced: perplexity, agreement, recall, I/O per window\n"
+    "  synth    --arch opt|llama --preset tiny|125m|1.3b|6.7b|7b --output DIR\n"
+    "           [--activation-sparsity 0.9] [--activation silu|relu] [--seed S]\n"
+    "           write a synthetic Hugging Face checkpoint (f16) of a real model's shape\n"
     "  verify   --model DIR      check every file's size and checksum\n"
     "  inspect  --model DIR [--dram-budget BYTES|N%] [--window K]\n"
     "           print the model's shapes and how the budget is spent\n";
@@ -223,6 +226,7 @@ int main(int argc, char** argv) {
   if (cmd == "eval") return EvalCommand(flags);
   if (cmd == "logits") return LogitsCommand(flags);
   if (cmd == "tokenize") return TokenizeCommand(flags);
+  if (cmd == "synth") return SynthCommand(flags);
   if (cmd == "inspect") return Inspect(flags);
   std::cerr << "llmflash: unknown command \"" << cmd << "\"\n\n" << kUsage;
   return 2;

@@ -4,6 +4,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "llmflash/convert.h"
 #include "runtime/evaluator.h"
 #include "runtime/predictor_builder.h"
 #include "tools/llmflash/commands.h"
@@ -119,6 +120,38 @@ int EvalCommand(const Flags& f) {
     out << j.dump(1) << "\n";
     if (!out) return Fail(Status::IOError(f.Get("json") + ": write failed"));
   }
+  return 0;
+}
+
+}  // namespace llmflash::tools
+
+namespace llmflash::tools {
+
+int SynthCommand(const Flags& f) {
+  Status st = f.Check({"arch", "preset", "activation", "activation-sparsity", "seed", "output"});
+  for (const char* name : {"arch", "preset", "output"}) if (st.ok()) st = f.Require(name);
+  if (!st.ok()) return Fail(st);
+  SynthOptions o;
+  o.arch = f.Get("arch");
+  o.preset = f.Get("preset");
+  o.activation = f.Get("activation", "");
+  o.output = f.Get("output");
+  auto sparsity = f.GetDouble("activation-sparsity", o.activation_sparsity);
+  auto seed = f.GetInt("seed", 1);
+  if (!sparsity.ok()) return Fail(sparsity.status());
+  if (!seed.ok()) return Fail(seed.status());
+  o.activation_sparsity = *sparsity;
+  o.seed = static_cast<uint64_t>(*seed);
+  int last = -1;
+  o.progress = [&](double x, const std::string& what) {
+    int pct = static_cast<int>(100 * x);
+    if (pct != last) std::fprintf(stderr, "\rsynthesizing: %3d%% %-48s", pct, what.c_str());
+    last = pct;
+  };
+  st = Synthesize(o);
+  std::fprintf(stderr, "\n");
+  if (!st.ok()) return Fail(st);
+  std::printf("wrote %s (%s %s, f16)\n", o.output.c_str(), o.arch.c_str(), o.preset.c_str());
   return 0;
 }
 

@@ -1,6 +1,6 @@
 // UTF-8 decoding and the rough Unicode classes GPT-2's pre-tokenizer needs.
-#ifndef LLMFLASH_MODEL_UTF8_H_
-#define LLMFLASH_MODEL_UTF8_H_
+#ifndef LLMFLASH_UTIL_UTF8_H_
+#define LLMFLASH_UTIL_UTF8_H_
 
 #include <cstdint>
 #include <string>
@@ -74,4 +74,4 @@ inline bool IsLetter(uint32_t c) {
 
 }  // namespace llmflash
 
-#endif  // LLMFLASH_MODEL_UTF8_H_
+#endif  // LLMFLASH_UTIL_UTF8_H_

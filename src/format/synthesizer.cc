@@ -1,0 +1,342 @@
+// llmflash synth: deterministic synthetic checkpoints in the Hugging Face layout.
+#include <sys/stat.h>
+
+#include <Eigen/Core>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "format/safetensors_writer.h"
+#include "llmflash/convert.h"
+#include "util/utf8.h"
+#include "util/file.h"
+#include "util/half.h"
+#include "util/macros.h"
+
+namespace llmflash {
+namespace {
+
+struct Shape { int d, n, layers, heads, vocab, positions; };
+
+const std::map<std::string, Shape>& Presets(const std::string& arch) {
+  static const std::map<std::string, Shape> opt = {
+      {"tiny", {64, 256, 2, 4, 512, 256}},         {"125m", {768, 3072, 12, 12, 50272, 2048}},
+      {"1.3b", {2048, 8192, 24, 32, 50272, 2048}}, {"6.7b", {4096, 16384, 32, 32, 50272, 2048}}};
+  static const std::map<std::string, Shape> llama = {
+      {"tiny", {64, 192, 2, 4, 512, 256}},        {"125m", {768, 2048, 12, 12, 32000, 2048}},
+      {"1.3b", {2048, 5504, 24, 16, 32000, 2048}}, {"6.7b", {4096, 11008, 32, 32, 32000, 4096}},
+      {"7b", {4096, 11008, 32, 32, 32000, 4096}}};
+  return arch == "opt" ? opt : llama;
+}
+
+// xoshiro256** seeded by splitmix64: fast, deterministic per stream.
+class Rng {
+ public:
+  explicit Rng(uint64_t seed) {
+    for (auto& s : s_) {
+      seed += 0x9E3779B97F4A7C15ull;
+      uint64_t z = seed;
+      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+      z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+      s = z ^ (z >> 31);
+    }
+  }
+  uint64_t Next() {
+    uint64_t r = Rotl(s_[1] * 5, 7) * 9, t = s_[1] << 17;
+    s_[2] ^= s_[0]; s_[3] ^= s_[1]; s_[1] ^= s_[2]; s_[0] ^= s_[3]; s_[2] ^= t; s_[3] = Rotl(s_[3], 45);
+    return r;
+  }
+  // Uniform with mean 0 and variance 1 (cheap stand-in for a normal).
+  float Unit() { return (static_cast<float>(Next() >> 40) / 16777216.0f - 0.5f) * 3.4641016f; }
+  double Uniform01() { return (Next() >> 11) * (1.0 / 9007199254740992.0); }
+
+ private:
+  static uint64_t Rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+  uint64_t s_[4];
+};
+
+double InverseNormalCdf(double p) {  // bisection on the CDF; plenty fast here
+  double lo = -10, hi = 10;
+  for (int i = 0; i < 80; ++i) {
+    double mid = (lo + hi) / 2;
+    (0.5 * std::erfc(-mid / std::sqrt(2.0)) < p ? lo : hi) = mid;
+  }
+  return (lo + hi) / 2;
+}
+
+using RowFill = std::function<void(uint64_t row, float* out)>;  // one row of `cols` floats
+
+struct Tensor {
+  TensorSpec spec;
+  RowFill fill;
+};
+
+class Builder {
+ public:
+  Builder(const SynthOptions& o, const Shape& s) : o_(o), s_(s) {}
+
+  uint64_t Stream(uint64_t tag) const { return o_.seed * 1000003ull + tag; }
+
+  Tensor Random(std::string name, std::vector<uint64_t> shape, float scale, uint64_t tag) const {
+    uint64_t cols = shape.back();
+    return {{name, DType::kF16, shape}, [=, this](uint64_t row, float* out) {
+              Rng r(Stream(tag) * 1315423911ull + row);
+              for (uint64_t c = 0; c < cols; ++c) out[c] = scale * r.Unit();
+            }};
+  }
+  Tensor Constant(std::string name, uint64_t n, float v) const {
+    return {{name, DType::kF16, {n}}, [=](uint64_t, float* out) { for (uint64_t i = 0; i < n; ++i) out[i] = v; }};
+  }
+  Tensor Vector(std::string name, uint64_t n, std::function<float(uint64_t)> f) const {
+    return {{name, DType::kF16, {n}}, [=](uint64_t, float* out) { for (uint64_t i = 0; i < n; ++i) out[i] = f(i); }};
+  }
+
+  // An FFN input matrix (n x d): rank-r structure with a decaying spectrum
+  // plus a little noise, rows normalised to unit length, minus shift * u.
+  Tensor LowRank(std::string name, uint64_t tag, const std::vector<float>* shift) const {
+    const int d = s_.d, r = 64;
+    auto basis = std::make_shared<Eigen::MatrixXf>(r, d);  // B: r x d
+    Rng rb(Stream(tag) ^ 0xABCDEF);
+    for (int i = 0; i < r; ++i) for (int j = 0; j < d; ++j) (*basis)(i, j) = rb.Unit() / std::sqrt(float(d));
+    const std::vector<float>* u = &u_;
+    return {{name, DType::kF16, {uint64_t(s_.n), uint64_t(d)}}, [=](uint64_t row, float* out) {
+              Rng ra(Stream(tag) * 2654435761ull + row);
+              Eigen::VectorXf a(r);
+              for (int k = 0; k < r; ++k) a(k) = ra.Unit() * std::pow(0.85f, static_cast<float>(k));
+              Eigen::Map<Eigen::VectorXf> w(out, d);
+              w = basis->transpose() * a;
+              for (int c = 0; c < d; ++c) w(c) += 0.05f * ra.Unit() / std::sqrt(float(d));
+              w /= w.norm();
+              if (shift != nullptr) {
+                for (int c = 0; c < d; ++c) w(c) -= (*shift)[row] * (*u)[c];
+              }
+            }};
+  }
+
+  // Per-neuron inactive probabilities spread around the target (hot and cold
+  // neurons), deterministic per layer.
+  std::vector<float> Sparsities(int layer) const {
+    Rng r(Stream(90000 + layer));
+    std::vector<float> s(s_.n);
+    double logit = std::log(o_.activation_sparsity / (1 - o_.activation_sparsity));
+    for (float& x : s) x = static_cast<float>(1 / (1 + std::exp(-(logit + 0.8 * r.Unit()))));
+    return s;
+  }
+
+  void MakeDirection() {
+    Rng r(Stream(77));
+    u_.resize(s_.d);
+    float norm = 0;
+    for (float& x : u_) { x = r.Unit(); norm += x * x; }
+    for (float& x : u_) x /= std::sqrt(norm);
+  }
+  const std::vector<float>& u() const { return u_; }
+
+ private:
+  const SynthOptions& o_;
+  Shape s_;
+  std::vector<float> u_;
+};
+
+std::vector<Tensor> OptTensors(Builder& b, const Shape& s, std::vector<std::vector<float>>* keep) {
+  const uint64_t d = s.d, n = s.n;
+  const float wd = 1.0f / std::sqrt(float(d));
+  std::vector<Tensor> t;
+  t.push_back(b.Random("model.decoder.embed_tokens.weight", {uint64_t(s.vocab), d}, 1.0f, 1));
+  // Positions vary slowly, so neighbouring tokens see similar ones.
+  t.push_back({{"model.decoder.embed_positions.weight", DType::kF16, {uint64_t(s.positions) + 2, d}},
+               [=](uint64_t row, float* out) {
+                 for (uint64_t c = 0; c < d; ++c) out[c] = 0.3f * std::sin(0.01f * row * (1 + c % 7) + c);
+               }});
+  for (int l = 0; l < s.layers; ++l) {
+    std::string p = "model.decoder.layers." + std::to_string(l) + ".";
+    uint64_t tag = 100 + 20 * l;
+    t.push_back(b.Constant(p + "self_attn_layer_norm.weight", d, 1.0f));
+    t.push_back(b.Constant(p + "self_attn_layer_norm.bias", d, 0.0f));
+    // Small q/k: near-uniform attention that averages over the context.
+    t.push_back(b.Random(p + "self_attn.q_proj.weight", {d, d}, 0.2f * wd, tag + 1));
+    t.push_back(b.Constant(p + "self_attn.q_proj.bias", d, 0.0f));
+    t.push_back(b.Random(p + "self_attn.k_proj.weight", {d, d}, 0.2f * wd, tag + 2));
+    t.push_back(b.Constant(p + "self_attn.k_proj.bias", d, 0.0f));
+    t.push_back(b.Random(p + "self_attn.v_proj.weight", {d, d}, wd, tag + 3));
+    t.push_back(b.Constant(p + "self_attn.v_proj.bias", d, 0.0f));
+    t.push_back(b.Random(p + "self_attn.out_proj.weight", {d, d}, 1.5f * wd, tag + 4));
+    t.push_back(b.Constant(p + "self_attn.out_proj.bias", d, 0.0f));
+    t.push_back(b.Constant(p + "final_layer_norm.weight", d, 1.0f));
+    t.push_back(b.Constant(p + "final_layer_norm.bias", d, 0.0f));
+    t.push_back(b.LowRank(p + "fc1.weight", tag + 5, nullptr));
+    // With unit rows and LayerNorm'd inputs, fc1 . x is about N(0, 1): a
+    // bias of -Phi^-1(s_i) leaves neuron i inactive with probability s_i.
+    keep->push_back(b.Sparsities(l));
+    const std::vector<float>* sp = &keep->back();
+    t.push_back(b.Vector(p + "fc1.bias", n, [sp](uint64_t i) { return float(-InverseNormalCdf((*sp)[i])); }));
+    t.push_back(b.Random(p + "fc2.weight", {d, n}, 0.5f / std::sqrt(float(n) * 0.1f), tag + 6));
+    t.push_back(b.Constant(p + "fc2.bias", d, 0.0f));
+  }
+  t.push_back(b.Constant("model.decoder.final_layer_norm.weight", d, 1.0f));
+  t.push_back(b.Constant("model.decoder.final_layer_norm.bias", d, 0.0f));
+  return t;
+}
+
+std::vector<Tensor> LlamaTensors(Builder& b, const Shape& s, bool relu,
+                                 std::vector<std::vector<float>>* keep) {
+  const uint64_t d = s.d, n = s.n, V = s.vocab;
+  const float wd = 1.0f / std::sqrt(float(d));
+  b.MakeDirection();
+  std::vector<Tensor> t;
+  // Embeddings carry a shared direction u (weight sqrt(d) against unit-variance
+  // token parts), which the gate rows can lean against: the "shift".
+  const std::vector<float>* u = &b.u();
+  const float c = std::sqrt(float(d));
+  // The residual stream's other components (attention outputs) about double
+  // w'.x's spread at the tiny preset; measured by llmflash eval, not assumed.
+  constexpr double kShiftGain = 2.0;
+  t.push_back({{"model.embed_tokens.weight", DType::kF16, {V, d}}, [=, &b](uint64_t row, float* out) {
+                 Rng r(b.Stream(1) * 1315423911ull + row);
+                 for (uint64_t k = 0; k < d; ++k) out[k] = r.Unit() + c * (*u)[k];
+               }});
+  for (int l = 0; l < s.layers; ++l) {
+    std::string p = "model.layers." + std::to_string(l) + ".";
+    uint64_t tag = 100 + 20 * l;
+    t.push_back(b.Constant(p + "input_layernorm.weight", d, 1.0f));
+    t.push_back(b.Random(p + "self_attn.q_proj.weight", {d, d}, 0.2f * wd, tag + 1));
+    t.push_back(b.Random(p + "self_attn.k_proj.weight", {d, d}, 0.2f * wd, tag + 2));
+    t.push_back(b.Random(p + "self_attn.v_proj.weight", {d, d}, wd, tag + 3));
+    t.push_back(b.Random(p + "self_attn.o_proj.weight", {d, d}, 0.5f * wd, tag + 4));
+    t.push_back(b.Constant(p + "post_attention_layernorm.weight", d, 1.0f));
+    // x = h / rms(h) with h ~ g + c u: x.u ~ c / rms and w'.x ~ N(0, 1/rms^2),
+    // so a shift of Phi^-1(s_i) / c along u leaves about s_i inactive.
+    keep->push_back(b.Sparsities(l));
+    for (float& v : keep->back()) v = relu ? static_cast<float>(kShiftGain * InverseNormalCdf(v) / c) : 0.0f;
+    t.push_back(b.LowRank(p + "mlp.gate_proj.weight", tag + 5, &keep->back()));
+    t.push_back(b.LowRank(p + "mlp.up_proj.weight", tag + 6, nullptr));
+    t.push_back(b.Random(p + "mlp.down_proj.weight", {d, n}, 0.5f / std::sqrt(float(n) * 0.1f), tag + 7));
+  }
+  t.push_back(b.Constant("model.norm.weight", d, 1.0f));
+  t.push_back(b.Random("lm_head.weight", {V, d}, wd, 9));
+  return t;
+}
+
+nlohmann::ordered_json Config(const SynthOptions& o, const Shape& s, const std::string& act) {
+  if (o.arch == "opt") {
+    return {{"architectures", {"OPTForCausalLM"}}, {"model_type", "opt"}, {"hidden_size", s.d},
+            {"word_embed_proj_dim", s.d}, {"ffn_dim", s.n}, {"num_hidden_layers", s.layers},
+            {"num_attention_heads", s.heads}, {"vocab_size", s.vocab},
+            {"max_position_embeddings", s.positions}, {"do_layer_norm_before", true},
+            {"enable_bias", true}, {"layer_norm_elementwise_affine", true},
+            {"activation_function", "relu"}, {"bos_token_id", 2}, {"eos_token_id", 2},
+            {"pad_token_id", 1}, {"tie_word_embeddings", true}, {"torch_dtype", "float16"}};
+  }
+  return {{"architectures", {"LlamaForCausalLM"}}, {"model_type", "llama"}, {"hidden_size", s.d},
+          {"intermediate_size", s.n}, {"num_hidden_layers", s.layers},
+          {"num_attention_heads", s.heads}, {"num_key_value_heads", s.heads}, {"vocab_size", s.vocab},
+          {"max_position_embeddings", s.positions}, {"rms_norm_eps", 1e-5}, {"rope_theta", 10000.0},
+          {"hidden_act", act}, {"bos_token_id", 1}, {"eos_token_id", 2}, {"tie_word_embeddings", false},
+          {"rope_scaling", nullptr}, {"torch_dtype", "float16"}};
+}
+
+// A byte-level tokenizer.json: special tokens, the 256 byte symbols, no
+// merges, filler up to the vocabulary size. Any text encodes byte by byte.
+std::string TokenizerJson(const SynthOptions& o, int vocab) {
+  nlohmann::ordered_json v;
+  std::vector<std::string> specials = o.arch == "opt" ? std::vector<std::string>{"<s>", "<pad>", "</s>", "<unk>"}
+                                                      : std::vector<std::string>{"<unk>", "<s>", "</s>"};
+  nlohmann::json added = nlohmann::json::array();
+  for (size_t i = 0; i < specials.size(); ++i) {
+    v[specials[i]] = i;
+    added.push_back({{"id", i}, {"content", specials[i]}, {"special", true}});
+  }
+  int id = static_cast<int>(specials.size()), extra = 0;
+  for (int b = 0; b < 256; ++b) {  // GPT-2's byte -> printable code point map
+    bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+    v[EncodeUtf8(printable ? b : 256 + extra++)] = id++;
+  }
+  while (id < vocab) v["<extra_" + std::to_string(id) + ">"] = id, ++id;
+  nlohmann::ordered_json j = {{"version", "1.0"}, {"added_tokens", added},
+                              {"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}}},
+                              {"decoder", {{"type", "ByteLevel"}}},
+                              {"model", {{"type", "BPE"}, {"vocab", v}, {"merges", nlohmann::json::array()}}}};
+  return j.dump();
+}
+
+Status WriteText(const std::string& path, const std::string& text) {
+  WritableFile f;
+  RETURN_IF_ERROR(f.Open(path));
+  RETURN_IF_ERROR(f.Append(text.data(), text.size()));
+  return f.Close();
+}
+
+}  // namespace
+
+Status Synthesize(const SynthOptions& o) {
+  if (o.arch != "opt" && o.arch != "llama") return Status::InvalidArgument("--arch must be opt or llama");
+  const auto& presets = Presets(o.arch);
+  auto it = presets.find(o.preset);
+  if (it == presets.end()) return Status::InvalidArgument("unknown preset \"" + o.preset + "\" for " + o.arch);
+  if (!(o.activation_sparsity > 0 && o.activation_sparsity < 1)) {
+    return Status::InvalidArgument("activation sparsity must be in (0, 1)");
+  }
+  std::string act = o.activation.empty() ? (o.arch == "opt" ? "relu" : "silu") : o.activation;
+  if (act != "relu" && (o.arch == "opt" || act != "silu")) {
+    return Status::InvalidArgument("activation must be relu (opt) or silu|relu (llama)");
+  }
+  if (o.output.empty()) return Status::InvalidArgument("synth needs an output directory");
+  if (mkdir(o.output.c_str(), 0755) != 0 && errno != EEXIST) {
+    return Status::IOError(o.output + ": cannot create: " + std::strerror(errno));
+  }
+  const Shape& s = it->second;
+  Builder b(o, s);
+  std::vector<std::vector<float>> keep;
+  keep.reserve(s.layers);
+  std::vector<Tensor> tensors = o.arch == "opt" ? OptTensors(b, s, &keep) : LlamaTensors(b, s, act == "relu", &keep);
+
+  // Shards of at most 2 GiB.
+  constexpr uint64_t kShard = 2ull << 30;
+  std::vector<std::vector<size_t>> shards(1);
+  uint64_t in_shard = 0, total = 0;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    uint64_t bytes = tensors[i].spec.bytes();
+    if (in_shard > 0 && in_shard + bytes > kShard) { shards.emplace_back(); in_shard = 0; }
+    shards.back().push_back(i);
+    in_shard += bytes;
+    total += bytes;
+  }
+  nlohmann::ordered_json weight_map;
+  uint64_t written = 0;
+  std::vector<float> row;
+  std::vector<uint16_t> half;
+  for (size_t k = 0; k < shards.size(); ++k) {
+    char name[64];
+    if (shards.size() == 1) std::snprintf(name, sizeof(name), "model.safetensors");
+    else std::snprintf(name, sizeof(name), "model-%05zu-of-%05zu.safetensors", k + 1, shards.size());
+    std::vector<TensorSpec> specs;
+    for (size_t i : shards[k]) { specs.push_back(tensors[i].spec); weight_map[tensors[i].spec.name] = name; }
+    SafetensorsWriter w;
+    RETURN_IF_ERROR(w.Open(JoinPath(o.output, name), specs));
+    for (size_t i : shards[k]) {
+      const Tensor& t = tensors[i];
+      const uint64_t cols = t.spec.shape.back(), rows = t.spec.bytes() / 2 / cols;
+      row.resize(cols);
+      half.resize(cols);
+      for (uint64_t r = 0; r < rows; ++r) {
+        t.fill(r, row.data());
+        for (uint64_t c = 0; c < cols; ++c) half[c] = FloatToF16(row[c]);
+        RETURN_IF_ERROR(w.Write(half.data(), cols * 2));
+        written += cols * 2;
+        if (o.progress && (r % 256 == 0 || r + 1 == rows)) o.progress(double(written) / total, t.spec.name);
+      }
+    }
+    RETURN_IF_ERROR(w.Close());
+  }
+  if (shards.size() > 1) {
+    nlohmann::ordered_json index = {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}};
+    RETURN_IF_ERROR(WriteText(JoinPath(o.output, "model.safetensors.index.json"), index.dump(1)));
+  }
+  RETURN_IF_ERROR(WriteText(JoinPath(o.output, "config.json"), Config(o, s, act).dump(1)));
+  return WriteText(JoinPath(o.output, "tokenizer.json"), TokenizerJson(o, s.vocab));
+}
+
+}  // namespace llmflash

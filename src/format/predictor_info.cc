@@ -11,7 +11,7 @@ uint64_t PredictorInfo::LayerBytes(const std::string& form, bool gated, int dim,
                                    int rank) {
   const uint64_t pair = static_cast<uint64_t>(rank) * dim + static_cast<uint64_t>(n) * rank;
   if (form == "logit") return (pair + n) * sizeof(float);
-  return (gated ? 2 : 1) * pair * sizeof(float);
+  return ((gated ? 2 : 1) * pair + n) * sizeof(float);  // + the up bias
 }
 
 Status ParsePredictorInfo(const nlohmann::json& j, const std::string& path, const Manifest& m,

@@ -54,14 +54,7 @@ class TensorFinder {
 Status ResidentWeights::Load(const Manifest& m, const std::string& dir) {
   std::string path = JoinPath(dir, m.resident_file);
   const FileEntry* f = m.FindFile(m.resident_file);
-  if (!data_.Allocate(f->size, 64)) {
-    return Status::ResourceExhausted(path + ": cannot allocate " + std::to_string(f->size) + " bytes");
-  }
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::IOError(path + ": open failed: " + std::strerror(errno));
-  Status st = PreadExact(fd, path, 0, data_.data(), f->size);
-  close(fd);
-  RETURN_IF_ERROR(st);
+  RETURN_IF_ERROR(ReadFileInto(path, f->size, &data_));
 
   const ModelConfig& c = m.config;
   const uint64_t d = c.dim, V = c.vocab_size, e = c.EmbedDim(), n = c.ffn_dim;

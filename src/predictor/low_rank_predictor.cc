@@ -48,6 +48,7 @@ PredictorWeights MapPredictorWeights(const PredictorShape& s, const float* p) {
     }
     w.au = p;
     w.bu = p + rd;
+    w.up_bias = p + rd + nr;
   }
   return w;
 }
@@ -63,6 +64,7 @@ void LowRankPredictor::Scores(const float* x, float* scores, float* scratch) con
   // gated: scores = up estimate, then combined with the gate estimate.
   MatVec(w_.au, x, s.rank, s.dim, scratch);
   MatVec(w_.bu, scratch, s.n, s.rank, scores);
+  for (int i = 0; i < s.n; ++i) scores[i] += w_.up_bias[i];
   if (!s.gated) {
     for (int i = 0; i < s.n; ++i) {
       float a = Act(scores[i], s.relu);
@@ -93,14 +95,7 @@ Status Predictors::Load(const Manifest& m, const std::string& dir) {
   const PredictorInfo& p = m.predictor;
   std::string path = JoinPath(dir, p.file);
   const FileEntry* f = m.FindFile(p.file);
-  if (!data_.Allocate(f->size, 64)) {
-    return Status::ResourceExhausted(path + ": cannot allocate " + std::to_string(f->size) + " bytes");
-  }
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::IOError(path + ": open failed: " + std::strerror(errno));
-  Status st = PreadExact(fd, path, 0, data_.data(), f->size);
-  close(fd);
-  RETURN_IF_ERROR(st);
+  RETURN_IF_ERROR(ReadFileInto(path, f->size, &data_));
   const ModelConfig& c = m.config;
   for (const PredictorLayerInfo& l : p.layers) {
     PredictorShape s{p.form, c.ffn_gated, c.activation == "relu", c.dim, c.ffn_dim, l.rank};

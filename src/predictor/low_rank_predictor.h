@@ -3,9 +3,10 @@
 // Section 3.1). Two forms, chosen at training time (docs/architecture.md):
 //
 //   "logit": score = B·(A·x) + bias                 (trained classifier)
-//   "gated": score = |act(Bg·Ag·x) * (Bu·Au·x)|     (low-rank estimate of the
-//            neuron's activation; Bg·Ag absent for ungated FFNs, where
-//            score = act(Bu·Au·x) for ReLU and |act(...)| otherwise)
+//   "gated": score = |act(Bg·Ag·x) * (Bu·Au·x + b)|  (low-rank estimate of the
+//            neuron's activation, b the up projection's bias; Bg·Ag absent
+//            for ungated FFNs, where score = act(Bu·Au·x + b) for ReLU and
+//            |act(...)| otherwise)
 //
 // A neuron is predicted active when score > threshold.
 //
@@ -36,6 +37,7 @@ struct PredictorWeights {
   const float* bias = nullptr;  // logit: [n]
   const float* au = nullptr;    // gated: Au [r, d]
   const float* bu = nullptr;    // gated: Bu [n, r]
+  const float* up_bias = nullptr;  // gated: [n] (zeros when the FFN has none)
 };
 
 // Lays out `data` (LayerBytes long) for `shape`.

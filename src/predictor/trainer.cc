@@ -188,6 +188,8 @@ StatusOr<TrainedLayer> TrainLayerPredictor(const PredictorShape& shape, const Ff
     }
     Append(&out.data, a);
     Append(&out.data, b);
+    if (w.up_bias.empty()) out.data.insert(out.data.end(), n, 0.0f);
+    else out.data.insert(out.data.end(), w.up_bias.begin(), w.up_bias.end());
     LowRankPredictor p(s, MapPredictorWeights(s, out.data.data()), 0);
     Mat scores(split.x_test.rows(), n);
     std::vector<float> scratch(2 * r);
@@ -198,6 +200,7 @@ StatusOr<TrainedLayer> TrainLayerPredictor(const PredictorShape& shape, const Ff
   }
   out.form = "logit";
   Logit p{a, b, Vec::Zero(n)};
+  if (!shape.gated && !w.up_bias.empty()) p.bias = Eigen::Map<const Vec>(w.up_bias.data(), n);
   double positives = split.y_train.sum();
   double negatives = static_cast<double>(split.y_train.size()) - positives;
   float wpos = positives > 0 ? static_cast<float>(std::clamp(negatives / positives, 1.0, 50.0)) : 1.0f;

@@ -36,6 +36,7 @@ struct LayerSamples {
 struct FfnMatrices {
   std::vector<float> gate;
   std::vector<float> up;
+  std::vector<float> up_bias;  // n, or empty when the FFN has no biases
 };
 
 struct PredictorTrainOptions {

@@ -48,6 +48,7 @@ class ModelImpl final : public Model {
   const MemoryPlan& plan() const { return plan_; }
   bool has_predictor() const { return !predictors_.empty(); }
   const Predictors& predictors() const { return predictors_; }
+  const ResidentWeights& weights() const { return weights_; }
   const TextTokenizer& tokenizer() const { return *tokenizer_; }
   void Release(SessionState* state);
   // Unsupported when the model has no usable tokenizer.

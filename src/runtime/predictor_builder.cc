@@ -54,6 +54,7 @@ StatusOr<std::vector<PredictorLayerInfo>> BuildPredictor(const BuildPredictorOpt
   RETURN_IF_ERROR(out.Open(JoinPath(o.model_dir, kPredictorFile) + ".tmp"));
   for (int l = 0; l < c.n_layers; ++l) {
     ASSIGN_OR_RETURN(FfnMatrices w, ReadFfnMatrices(m, o.model_dir, l));
+    if (const float* b = model->weights().layers[l].ffn_up_bias) w.up_bias.assign(b, b + c.ffn_dim);
     PredictorShape shape{"", c.ffn_gated, c.activation == "relu", c.dim, c.ffn_dim, 0};
     ASSIGN_OR_RETURN(TrainedLayer t, TrainLayerPredictor(shape, w, rec.layers()[l], o.train));
     rec.layers()[l] = LayerSamples{};  // free the layer's samples

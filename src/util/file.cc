@@ -46,6 +46,17 @@ StatusOr<std::string> ReadFileToString(const std::string& path,
   return out;
 }
 
+Status ReadFileInto(const std::string& path, uint64_t size, AlignedBuffer* buf) {
+  if (!buf->Allocate(size, 64)) {
+    return Status::ResourceExhausted(path + ": cannot allocate " + std::to_string(size) + " bytes");
+  }
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::IOError(path + ": open failed: " + ErrnoText(errno));
+  Status st = PreadExact(fd, path, 0, buf->data(), size);
+  close(fd);
+  return st;
+}
+
 Status PreadExact(int fd, const std::string& path, uint64_t offset, void* dst,
                   uint64_t n) {
   auto* p = static_cast<char*>(dst);

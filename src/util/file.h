@@ -9,6 +9,7 @@
 #include <string>
 
 #include "llmflash/status.h"
+#include "util/aligned_buffer.h"
 
 namespace llmflash {
 
@@ -17,6 +18,10 @@ StatusOr<uint64_t> FileSize(const std::string& path);
 // Reads a whole file, refusing files larger than `max_bytes`.
 StatusOr<std::string> ReadFileToString(const std::string& path,
                                        uint64_t max_bytes);
+
+// Allocates `*buf` (64-byte aligned) and reads the first `size` bytes of
+// `path` into it.
+Status ReadFileInto(const std::string& path, uint64_t size, AlignedBuffer* buf);
 
 // Reads exactly `n` bytes at `offset` with pread; IOError/Corruption if the
 // file is shorter.

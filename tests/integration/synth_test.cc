@@ -4,6 +4,7 @@
 
 #include "llmflash/llmflash.h"
 #include "runtime/evaluator.h"
+#include "runtime/predictor_builder.h"
 #include "testing/test_util.h"
 
 namespace llmflash {
@@ -45,6 +46,20 @@ TEST_P(Synth, TinyPresetConvertsGeneratesAndIsSparse) {
   ASSERT_THAT(r.status(), IsOk());
   EXPECT_GT(r->inactive_fraction, 0.8) << "requested 0.9";
   EXPECT_LT(r->inactive_fraction, 0.97);
+
+  // A predictor (with OPT's fc1 bias in its estimate) reads ~the active tenth.
+  BuildPredictorOptions b;
+  b.model_dir = tmp.File("m");
+  b.calibration_text = "Once upon a time there was a cat who liked to sit in the sun all day long. ";
+  for (int i = 0; i < 3; ++i) b.calibration_text += b.calibration_text;
+  b.train.method = "svd";
+  ASSERT_THAT(BuildPredictor(b).status(), IsOk());
+  auto p = Evaluate(e);
+  ASSERT_THAT(p.status(), IsOk());
+  // 0.99 on held-out calibration rows; on other text a little lower.
+  for (const auto& l : p->layers) EXPECT_GT(l.recall, 0.95);
+  EXPECT_LT(p->computed_fraction, 0.25);
+  EXPECT_GT(p->greedy_agreement, 0.9);
 }
 
 INSTANTIATE_TEST_SUITE_P(Arch, Synth, ::testing::Values("opt", "llama"));

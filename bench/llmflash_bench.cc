@@ -16,7 +16,7 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: llmflash-bench --model DIR [--tokens N] [--prompt TEXT] [--dram-budget BYTES|N%]\n"
-    "                      [--window K] [--no-predictor] [--json FILE]\n";
+    "                      [--window K] [--max-context N (256)] [--no-predictor] [--json FILE]\n";
 
 struct Summary {
   double mean = 0, p50 = 0, p90 = 0;
@@ -40,7 +40,8 @@ int Fail(const Status& st) {
 
 int Main(int argc, char** argv) {
   Flags f(argc, argv, 1, {"no-predictor"});
-  Status st = f.Check({"model", "tokens", "prompt", "dram-budget", "window", "json", "no-predictor"});
+  Status st = f.Check({"model", "tokens", "prompt", "dram-budget", "window", "json", "no-predictor",
+                       "max-context"});
   if (st.ok()) st = f.Require("model");
   if (!st.ok()) {
     std::fputs(kUsage, stderr);
@@ -61,6 +62,9 @@ int Main(int argc, char** argv) {
   if (!window.ok()) return Fail(window.status());
   if (*tokens < 1 || *window < 1) return Fail(Status::InvalidArgument("--tokens and --window must be >= 1"));
   o.window = static_cast<int>(*window);
+  auto context = f.GetInt("max-context", 256);
+  if (!context.ok()) return Fail(context.status());
+  o.max_context = static_cast<int>(*context);
   auto model = Model::Open(dir, o);
   if (!model.ok()) return Fail(model.status());
   auto session = (*model)->NewSession({.use_predictor = !f.Has("no-predictor")});

@@ -33,7 +33,7 @@ constexpr char kUsage[] =
     "           print token ids (space-separated) or the text of ids\n"
     "  generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T]\n"
     "           [--top-p P] [--seed S] [--dram-budget BYTES|N%] [--window K]\n"
-    "           [--io-backend auto|uring|pread] [--stats]\n"
+    "           [--io-backend auto|uring|pread] [--max-context N] [--stats]\n"
     "           [--no-predictor] [--compute-window]\n"
     "  train-predictor --model DIR (--calibration FILE.txt | --self-generate N)\n"
     "           [--rank R] [--target-recall 0.99] [--method svd|trained]\n"
@@ -82,6 +82,10 @@ StatusOr<ModelOptions> OptionsFromFlags(const Flags& f, const std::string& dir) 
     if (*b == 0) return Status::InvalidArgument("--dram-budget must be positive");
     o.dram_budget_bytes = *b;
   }
+  auto context = f.GetInt("max-context", 0);
+  if (!context.ok()) return context.status();
+  if (*context < 0 || *context > (1 << 22)) return Status::InvalidArgument("--max-context must be in [0, 2^22]");
+  o.max_context = static_cast<int>(*context);
   auto window = f.GetInt("window", o.window);
   if (!window.ok()) return window.status();
   if (*window < 1 || *window > 1 << 20) return Status::InvalidArgument("--window must be >= 1");
@@ -125,7 +129,7 @@ void PrintStats(const Stats& s) {
 int Generate(const Flags& f) {
   Status st = f.Check({"model", "prompt", "max-tokens", "temperature", "top-p", "seed",
                        "dram-budget", "window", "io-backend", "stats", "no-predictor",
-                       "compute-window"});
+                       "compute-window", "max-context"});
   if (st.ok()) st = f.Require("model");
   if (!st.ok()) return Fail(st);
   GenerateOptions g;
@@ -184,7 +188,7 @@ int Verify(const Flags& f) {
 }
 
 int Inspect(const Flags& f) {
-  Status st = f.Check({"model", "dram-budget", "window", "io-backend"});
+  Status st = f.Check({"model", "dram-budget", "window", "io-backend", "max-context"});
   if (st.ok()) st = f.Require("model");
   if (!st.ok()) return Fail(st);
   std::string dir = f.Get("model");

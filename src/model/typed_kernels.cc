@@ -7,6 +7,7 @@
 #include "util/half.h"
 
 #if defined(__x86_64__)
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
@@ -62,9 +63,21 @@ LLMFLASH_AVX2 void AxpyAvx2(float a, const uint16_t* r, int n, float* y, bool f1
   for (; i < n; ++i) y[i] += a * Load(r, i, f16);
 }
 
+// CPUID: AVX2 (leaf 7 EBX bit 5), FMA and F16C (leaf 1 ECX bits 12, 29), and
+// the OS saving YMM state (OSXSAVE, XCR0 bits 1-2). Read directly because
+// not every compiler's __builtin_cpu_supports knows "f16c".
 bool HasAvx2() {
-  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c") &&
-                          __builtin_cpu_supports("fma");
+  static const bool has = [] {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return false;
+    const bool fma = c & (1u << 12), f16c = c & (1u << 29), osxsave = c & (1u << 27);
+    if (!fma || !f16c || !osxsave) return false;
+    unsigned lo, hi;
+    __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    if ((lo & 6) != 6) return false;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+    return (b & (1u << 5)) != 0;
+  }();
   return has;
 }
 #else

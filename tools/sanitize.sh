@@ -24,6 +24,20 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# ctest, failing on skipped tests as tools/test.sh does.
+run_ctest() {
+  local log
+  log=$(mktemp)
+  ctest "$@" 2>&1 | tee "$log"
+  local status=${PIPESTATUS[0]}
+  if grep -q '\*\*\*Skipped\|\[  SKIPPED \]' "$log"; then
+    echo "sanitize: some tests were skipped; that is a failure here" >&2
+    status=1
+  fi
+  rm -f "$log"
+  return "$status"
+}
+
 for step in "${steps[@]}"; do
   case "$step" in
     asan)
@@ -31,23 +45,23 @@ for step in "${steps[@]}"; do
       cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLLMFLASH_SANITIZE=ON \
         -DLLMFLASH_BUILD_BENCHMARKS=OFF -DLLMFLASH_SHARED_DIR="$shared" >/dev/null
       cmake --build build-asan -j"$jobs"
-      ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-        ctest --test-dir build-asan --output-on-failure -j"$jobs"
+      export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+      run_ctest --test-dir build-asan --output-on-failure -j"$jobs"
       ;;
     tsan)
       echo "== TSan: concurrency tests"
       cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLLMFLASH_TSAN=ON \
         -DLLMFLASH_BUILD_BENCHMARKS=OFF -DLLMFLASH_SHARED_DIR="$shared" >/dev/null
       cmake --build build-tsan -j"$jobs" --target reliability_test io_test
-      TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan --output-on-failure \
-        -R 'Concurrency|pread' -j"$jobs"
+      export TSAN_OPTIONS=halt_on_error=1
+      run_ctest --test-dir build-tsan --output-on-failure -R 'Concurrency|pread' -j"$jobs"
       ;;
     fuzz)
       echo "== libFuzzer: $fuzz_runs executions per target"
       CXX=clang++ CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
         -DLLMFLASH_FUZZ=ON >/dev/null
       cmake --build build-fuzz -j"$jobs"
-      for target in manifest llama2c_tokenizer llama2c_header; do
+      for target in manifest llama2c_tokenizer llama2c_header safetensors_header hf_tokenizer; do
         work=$(mktemp -d)
         cp tests/fuzz/corpus/"$target"/* "$work"/
         ./build-fuzz/tests/fuzz/fuzz_"$target" -runs="$fuzz_runs" -max_len=8192 -timeout=10 \

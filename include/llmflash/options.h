@@ -59,6 +59,11 @@ struct SessionOptions {
   // window instead of only the predicted ones (no extra reads, more compute,
   // fewer missed neurons). Default: false (docs/architecture.md says why).
   bool compute_window = false;
+
+  // Keep neurons resident between tokens (the window). false drops each
+  // layer's neurons after use, so every token reads the whole FFN: the
+  // paper's naive baseline, for benchmarks. Default: true.
+  bool reuse_resident_neurons = true;
 };
 
 struct GenerateOptions {

@@ -36,6 +36,7 @@ Status FlashFfn::Compute(int l, int64_t t, std::span<const int32_t> active, cons
   up_bias_ = up_bias;
   LayerCache& cache = layers_[l];
   NeuronMatrix& mat = cache.matrix();
+  if (!reuse_) mat.Clear();
   int free;
   {
     ScopedTimer timer(&stats->memory_ms);

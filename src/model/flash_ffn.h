@@ -59,6 +59,8 @@ class FlashFfn {
   // Compute over every resident row (the whole window) rather than only the
   // active neurons: more neurons computed, no extra reads.
   void set_compute_window(bool on) { compute_window_ = on; }
+  // false: every layer starts each token with an empty matrix (naive mode).
+  void set_reuse(bool on) { reuse_ = on; }
   const IoBackend& io() const { return *io_; }
   const LayerCache& layer(int l) const { return layers_[l]; }
   // Test seam: replaces the backend (e.g. with a fault-injecting wrapper).
@@ -83,6 +85,7 @@ class FlashFfn {
   std::vector<int32_t> observed_ids_;
   FfnObserver* observer_ = nullptr;
   bool compute_window_ = false;
+  bool reuse_ = true;
 };
 
 }  // namespace llmflash

@@ -91,10 +91,15 @@ StatusOr<HfTokenizer> HfTokenizer::Load(const std::string& path) {
     }
   }
   ASSIGN_OR_RETURN(std::string text, ReadFileToString(file, 256ull << 20));
+  return FromJson(text, file);
+}
+
+StatusOr<HfTokenizer> HfTokenizer::FromJson(const std::string& text, const std::string& path) {
+  HfTokenizer t;
   try {
-    RETURN_IF_ERROR(t.Init(text, file));
+    RETURN_IF_ERROR(t.Init(text, path));
   } catch (const nlohmann::json::exception& e) {
-    return Status::Corruption(file + ": " + e.what());
+    return Status::Corruption(path + ": " + e.what());
   }
   return t;
 }

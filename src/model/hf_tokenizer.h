@@ -32,6 +32,8 @@ class HfTokenizer {
   // `path`: a tokenizer.json file, or a directory holding tokenizer.json or
   // vocab.json + merges.txt.
   static StatusOr<HfTokenizer> Load(const std::string& path);
+  // Parses tokenizer.json text; `path` names it in errors.
+  static StatusOr<HfTokenizer> FromJson(const std::string& text, const std::string& path);
 
   std::vector<int> Encode(std::string_view text) const;
   // The bytes of one token (for streaming output).

@@ -35,8 +35,22 @@ Status Collect(ModelImpl* model, const BuildPredictorOptions& o, ActivationRecor
 
 }  // namespace
 
+// A new predictor replaces the old one, which is dropped from the manifest
+// first: a stale or damaged predictor must not stop its own replacement.
+static Status DropPredictor(const std::string& dir) {
+  std::string path = JoinPath(dir, kManifestName);
+  ASSIGN_OR_RETURN(std::string text, ReadFileToString(path, kMaxManifestBytes));
+  ASSIGN_OR_RETURN(Manifest m, ParseManifest(text, path));
+  if (!m.predictor.present) return Status::OK();
+  std::string file = m.predictor.file;
+  std::erase_if(m.files, [&](const FileEntry& f) { return f.name == file; });
+  m.predictor = PredictorInfo{};
+  return WriteManifest(m, dir);
+}
+
 StatusOr<std::vector<PredictorLayerInfo>> BuildPredictor(const BuildPredictorOptions& o) {
   auto say = [&](const std::string& line) { if (o.progress) o.progress(line); };
+  RETURN_IF_ERROR(DropPredictor(o.model_dir));
   ASSIGN_OR_RETURN(std::unique_ptr<ModelImpl> model, OpenForAnalysis(o.model_dir, 1));
   Manifest m = model->manifest();
   const ModelConfig& c = m.config;

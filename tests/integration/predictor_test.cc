@@ -74,6 +74,25 @@ TEST_P(TinyRelu, SparseEqualsDenseWhenNoActiveNeuronIsMissed) {
   }
 }
 
+// A damaged predictor is reported at Open, and train-predictor replaces it.
+TEST(TinyReluPredictor, RetrainingReplacesADamagedPredictor) {
+  testing::TempDir tmp;
+  std::string dir = tmp.File("tiny");
+  ASSERT_THAT(testing::WriteTinyModel(dir, {}), IsOk());
+  BuildPredictorOptions o;
+  o.model_dir = dir;
+  o.calibration_text = CalibrationText(400, 4);
+  ASSERT_THAT(BuildPredictor(o).status(), IsOk());
+  std::string bin = testing::ReadFile(dir + "/predictor.bin");
+  testing::WriteFile(dir + "/predictor.bin", bin.substr(0, bin.size() / 2));
+  EXPECT_THAT(Model::Open(dir, {}).status(),
+              testing::StatusIs(StatusCode::kCorruption, ::testing::HasSubstr("predictor.bin")));
+  ASSERT_THAT(BuildPredictor(o).status(), IsOk());
+  auto model = Model::Open(dir, {});
+  ASSERT_THAT(model.status(), IsOk());
+  EXPECT_TRUE((*model)->info().has_predictor);
+}
+
 INSTANTIATE_TEST_SUITE_P(Methods, TinyRelu, ::testing::Values("svd", "trained"));
 
 // stories260K with an svd predictor, built once per process. A failure here

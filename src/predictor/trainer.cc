@@ -13,11 +13,36 @@ namespace {
 using Mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using Vec = Eigen::VectorXf;
 
-// W (n x d) ~ B (n x r) * A (r x d), singular values folded into A.
+// W (n x d) ~ B (n x r) * A (r x d), singular values folded into A. Small
+// matrices get an exact SVD; large ones (a 7B layer is 11008 x 4096, where a
+// full SVD costs O(n d^2)) a randomized one: the range of W times a random
+// (r + 16)-column matrix, refined by two power iterations, then the SVD of
+// W projected on it (Halko, Martinsson and Tropp, 2011).
 void TruncatedSvd(const std::vector<float>& w, int n, int d, int r, Mat* a, Mat* b) {
   Eigen::Map<const Mat> W(w.data(), n, d);
-  Eigen::BDCSVD<Eigen::MatrixXf> svd(W, Eigen::ComputeThinU | Eigen::ComputeThinV);
-  *b = svd.matrixU().leftCols(r);
+  const int k = std::min({r + 16, n, d});
+  if (static_cast<int64_t>(n) * d <= (1 << 20) || k >= std::min(n, d)) {
+    Eigen::BDCSVD<Eigen::MatrixXf> svd(W, Eigen::ComputeThinU | Eigen::ComputeThinV);
+    *b = svd.matrixU().leftCols(r);
+    *a = svd.singularValues().head(r).asDiagonal() * svd.matrixV().leftCols(r).transpose();
+    return;
+  }
+  std::mt19937 rng(12345);
+  std::normal_distribution<float> gauss;
+  Eigen::MatrixXf omega(d, k);
+  for (Eigen::Index i = 0; i < omega.size(); ++i) omega.data()[i] = gauss(rng);
+  auto orthonormal = [](const Eigen::MatrixXf& y) {
+    Eigen::HouseholderQR<Eigen::MatrixXf> qr(y);
+    return Eigen::MatrixXf(qr.householderQ() * Eigen::MatrixXf::Identity(y.rows(), y.cols()));
+  };
+  Eigen::MatrixXf q = orthonormal(W * omega);                 // n x k
+  for (int it = 0; it < 2; ++it) {
+    Eigen::MatrixXf z = orthonormal(W.transpose() * q);        // d x k
+    q = orthonormal(W * z);
+  }
+  Eigen::MatrixXf small = q.transpose() * W;                   // k x d
+  Eigen::BDCSVD<Eigen::MatrixXf> svd(small, Eigen::ComputeThinU | Eigen::ComputeThinV);
+  *b = (q * svd.matrixU()).leftCols(r);
   *a = svd.singularValues().head(r).asDiagonal() * svd.matrixV().leftCols(r).transpose();
 }
 
@@ -144,6 +169,14 @@ void ChooseThreshold(const Mat& scores, const Mat& y, float target, PredictorLay
 }
 
 }  // namespace
+
+void LowRankFactorize(const std::vector<float>& w, int n, int d, int r, std::vector<float>* a,
+                      std::vector<float>* b) {
+  Mat ma, mb;
+  TruncatedSvd(w, n, d, r, &ma, &mb);
+  a->assign(ma.data(), ma.data() + ma.size());
+  b->assign(mb.data(), mb.data() + mb.size());
+}
 
 StatusOr<TrainedLayer> TrainLayerPredictor(const PredictorShape& shape, const FfnMatrices& w,
                                            const LayerSamples& samples,

@@ -59,6 +59,11 @@ struct TrainedLayer {
   std::string form;
 };
 
+// Rank-r factors of W (n x d, row-major): W ~ B (n x r) * A (r x d), both
+// row-major. Exact SVD for small W, randomized SVD for large ones.
+void LowRankFactorize(const std::vector<float>& w, int n, int d, int r, std::vector<float>* a,
+                      std::vector<float>* b);
+
 StatusOr<TrainedLayer> TrainLayerPredictor(const PredictorShape& shape, const FfnMatrices& w,
                                            const LayerSamples& samples,
                                            const PredictorTrainOptions& options);

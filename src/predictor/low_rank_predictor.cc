@@ -31,6 +31,7 @@ float Dot(const float* a, const float* b, int n) {
 
 float Act(float v, bool relu) { return relu ? std::max(v, 0.0f) : v / (1.0f + std::exp(-v)); }
 
+
 }  // namespace
 
 PredictorWeights MapPredictorWeights(const PredictorShape& s, const float* p) {
@@ -65,10 +66,12 @@ void LowRankPredictor::Scores(const float* x, float* scores, float* scratch) con
   MatVec(w_.au, x, s.rank, s.dim, scratch);
   MatVec(w_.bu, scratch, s.n, s.rank, scores);
   for (int i = 0; i < s.n; ++i) scores[i] += w_.up_bias[i];
+  // ReLU scores stay signed (the estimated pre-activation, times |u| when
+  // gated): clipping them at 0 would tie every neuron estimated inactive, and
+  // a threshold for high recall would then have to take all of them.
   if (!s.gated) {
-    for (int i = 0; i < s.n; ++i) {
-      float a = Act(scores[i], s.relu);
-      scores[i] = s.relu ? a : std::fabs(a);
+    if (!s.relu) {
+      for (int i = 0; i < s.n; ++i) scores[i] = std::fabs(Act(scores[i], false));
     }
     return;
   }
@@ -76,7 +79,7 @@ void LowRankPredictor::Scores(const float* x, float* scores, float* scratch) con
   MatVec(w_.a, x, s.rank, s.dim, zg);
   for (int i = 0; i < s.n; ++i) {
     float g = Dot(w_.b + static_cast<size_t>(i) * s.rank, zg, s.rank);
-    scores[i] = std::fabs(Act(g, s.relu) * scores[i]);
+    scores[i] = s.relu ? g * std::fabs(scores[i]) : std::fabs(Act(g, false) * scores[i]);
   }
 }
 

@@ -3,10 +3,11 @@
 // Section 3.1). Two forms, chosen at training time (docs/architecture.md):
 //
 //   "logit": score = B·(A·x) + bias                 (trained classifier)
-//   "gated": score = |act(Bg·Ag·x) * (Bu·Au·x + b)|  (low-rank estimate of the
-//            neuron's activation, b the up projection's bias; Bg·Ag absent
-//            for ungated FFNs, where score = act(Bu·Au·x + b) for ReLU and
-//            |act(...)| otherwise)
+//   "gated": a low-rank estimate of the neuron's activation, with
+//            g = Bg·Ag·x and u = Bu·Au·x + b (b: the up projection's bias):
+//            SiLU: |silu(g)·u| (gated) or |silu(u)| (ungated);
+//            ReLU: g·|u| (gated) or u (ungated), kept signed so that
+//            neurons estimated inactive still rank by how far they are.
 //
 // A neuron is predicted active when score > threshold.
 //

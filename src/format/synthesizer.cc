@@ -102,7 +102,7 @@ class Builder {
     Rng rb(Stream(tag) ^ 0xABCDEF);
     for (int i = 0; i < r; ++i) for (int j = 0; j < d; ++j) (*basis)(i, j) = rb.Unit() / std::sqrt(float(d));
     const std::vector<float>* u = &u_;
-    return {{name, DType::kF16, {uint64_t(s_.n), uint64_t(d)}}, [=](uint64_t row, float* out) {
+    return {{name, DType::kF16, {uint64_t(s_.n), uint64_t(d)}}, [=, this](uint64_t row, float* out) {
               Rng ra(Stream(tag) * 2654435761ull + row);
               Eigen::VectorXf a(r);
               for (int k = 0; k < r; ++k) a(k) = ra.Unit() * std::pow(0.85f, static_cast<float>(k));

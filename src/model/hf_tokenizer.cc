@@ -241,7 +241,9 @@ void HfTokenizer::Bpe(std::vector<std::string> sym, std::vector<int>* out) const
 void HfTokenizer::EncodePlain(std::string_view text, bool first, std::vector<int>* out) const {
   if (text.empty()) return;
   if (byte_level_) {
-    std::string s = (first && prefix_space_ && text[0] != ' ') ? " " + std::string(text) : std::string(text);
+    std::string s;
+    if (first && prefix_space_ && text[0] != ' ') s.push_back(' ');
+    s.append(text);
     const ByteMap& bm = Bytes();
     for (std::string_view word : Gpt2Split(s)) {
       std::vector<std::string> sym;

@@ -45,7 +45,8 @@ Summary Summarize(std::vector<double> v) {
 struct ModeResult {
   std::string mode;
   Summary total;
-  double io = 0, memory = 0, predictor = 0, compute = 0;
+  double io = 0, memory = 0, predictor = 0, compute = 0, hidden = 0;
+  double prefetched = 0, unused = 0;
   double bytes = 0, device = 0, reads = 0, computed = 0;
   uint64_t peak_rss = 0;
   size_t tokens = 0;
@@ -74,8 +75,9 @@ uint64_t PeakRss() {
 void ResetPeakRss() { std::ofstream("/proc/self/clear_refs") << "5\n"; }
 
 StatusOr<ModeResult> RunMode(Model& model, const std::string& mode, const std::string& prompt,
-                             int tokens) {
+                             int tokens, bool lookahead) {
   SessionOptions so;
+  so.lookahead = lookahead;
   so.use_predictor = mode == "llmflash";
   so.reuse_resident_neurons = mode != "naive";
   DropCaches();
@@ -98,6 +100,9 @@ StatusOr<ModeResult> RunMode(Model& model, const std::string& mode, const std::s
     r.memory += t.memory_ms;
     r.predictor += t.predictor_ms;
     r.compute += t.compute_ms;
+    r.hidden += t.io_hidden_ms;
+    r.prefetched += t.neurons_prefetched;
+    r.unused += t.prefetch_unused;
     r.bytes += t.bytes_read;
     r.device += t.device_bytes;
     r.reads += t.read_ops;
@@ -105,16 +110,19 @@ StatusOr<ModeResult> RunMode(Model& model, const std::string& mode, const std::s
   }
   r.tokens = total.size();
   const double n = std::max<size_t>(1, r.tokens);
-  for (double* v : {&r.io, &r.memory, &r.predictor, &r.compute, &r.bytes, &r.device, &r.reads, &r.computed}) *v /= n;
+  for (double* v : {&r.io, &r.memory, &r.predictor, &r.compute, &r.hidden, &r.prefetched, &r.unused,
+                    &r.bytes, &r.device, &r.reads, &r.computed}) {
+    *v /= n;
+  }
   r.per_token = total;
   r.total = Summarize(total);
   return r;
 }
 
 int Main(int argc, char** argv) {
-  Flags f(argc, argv, 1, {"no-predictor"});
+  Flags f(argc, argv, 1, {"no-predictor", "no-lookahead"});
   Status st = f.Check({"model", "modes", "tokens", "prompt", "dram-budget", "window", "json",
-                       "no-predictor", "max-context"});
+                       "no-predictor", "no-lookahead", "max-context", "threads"});
   if (st.ok()) st = f.Require("model");
   if (!st.ok()) {
     std::fputs(kUsage, stderr);
@@ -132,6 +140,9 @@ int Main(int argc, char** argv) {
   auto tokens = f.GetInt("tokens", 64);
   auto window = f.GetInt("window", o.window);
   auto context = f.GetInt("max-context", 256);
+  auto threads = f.GetInt("threads", 0);
+  if (!threads.ok()) return Fail(threads.status());
+  o.threads = static_cast<int>(*threads);
   for (const Status* s : {&tokens.status(), &window.status(), &context.status()}) if (!s->ok()) return Fail(*s);
   if (*tokens < 1 || *window < 1 || *context < 1) {
     return Fail(Status::InvalidArgument("--tokens, --window and --max-context must be >= 1"));
@@ -162,7 +173,7 @@ int Main(int argc, char** argv) {
     if (m == "llmflash" && !info.has_predictor) {
       std::printf("llmflash: no predictor stored, running dense (train one with llmflash train-predictor)\n");
     }
-    auto r = RunMode(**model, m, prompt, static_cast<int>(*tokens));
+    auto r = RunMode(**model, m, prompt, static_cast<int>(*tokens), !f.Has("no-lookahead"));
     if (!r.ok()) return Fail(r.status());
     results.push_back(*r);
   }
@@ -176,12 +187,20 @@ int Main(int argc, char** argv) {
                 r.compute, r.bytes / 1048576.0, r.reads, r.peak_rss / 1048576.0,
                 naive ? naive->total.mean / r.total.mean : 1.0);
   }
+  for (const auto& r : results) {
+    if (r.prefetched > 0) {
+      std::printf("%s: lookahead read %.0f neurons/token (%.0f%% of them unused), %.1f ms/token of reads hidden behind compute\n",
+                  r.mode.c_str(), r.prefetched, 100.0 * r.unused / r.prefetched, r.hidden);
+    }
+  }
   if (f.Has("json")) {
     nlohmann::json list = nlohmann::json::array();
     for (const auto& r : results) {
       list.push_back({{"mode", r.mode}, {"ms_per_token_mean", r.total.mean}, {"ms_per_token_p50", r.total.p50},
                       {"ms_per_token_p90", r.total.p90}, {"io_ms", r.io}, {"memory_ms", r.memory},
                       {"predictor_ms", r.predictor}, {"compute_ms", r.compute},
+                      {"io_hidden_ms", r.hidden}, {"neurons_prefetched_per_token", r.prefetched},
+                      {"prefetch_unused_per_token", r.unused},
                       {"bytes_per_token", r.bytes}, {"device_bytes_per_token", r.device},
                       {"reads_per_token", r.reads}, {"neurons_computed_per_token", r.computed},
                       {"peak_rss_bytes", r.peak_rss}, {"tokens", r.tokens}, {"per_token_ms", r.per_token},

@@ -5,6 +5,7 @@
 #include "llmflash/convert.h"
 #include "llmflash/model.h"
 #include "llmflash/options.h"
+#include "llmflash/profile.h"
 #include "llmflash/stats.h"
 #include "llmflash/status.h"
 

@@ -47,6 +47,11 @@ struct ModelOptions {
   int queue_depth = 64;
 
   IoBackendKind io_backend = IoBackendKind::kAuto;
+
+  // Threads each session computes with (the caller's thread plus helpers).
+  // 0 means one per CPU core. Results depend on the count only for products
+  // big enough to be split. Default: 0.
+  int threads = 0;
 };
 
 struct SessionOptions {
@@ -64,6 +69,11 @@ struct SessionOptions {
   // layer's neurons after use, so every token reads the whole FFN: the
   // paper's naive baseline, for benchmarks. Default: true.
   bool reuse_resident_neurons = true;
+
+  // With a predictor, on pre-norm models: predict each layer's neurons from
+  // its input before attention and read them while attention computes; the
+  // exact prediction then reads only what the guess missed. Default: true.
+  bool lookahead = true;
 };
 
 struct GenerateOptions {

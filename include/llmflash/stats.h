@@ -17,12 +17,15 @@ struct TokenStats {
   double memory_ms = 0;   // window bookkeeping and neuron-matrix updates
   double predictor_ms = 0;  // running the sparsity predictors
   double compute_ms = 0;  // the rest: attention, FFN math, logits
+  double io_hidden_ms = 0;  // read time that overlapped compute (lookahead reads)
   uint64_t bytes_read = 0;     // FFN record bytes requested from the bundle file
   uint64_t device_bytes = 0;   // bytes the device transferred (O_DIRECT spans are
                                // 4 KiB-aligned, so small records cost more)
   uint64_t read_ops = 0;     // read requests submitted to the backend
   uint64_t neurons_loaded = 0;    // neurons copied into neuron matrices
   uint64_t neurons_computed = 0;  // neurons whose FFN contribution was computed
+  uint64_t neurons_prefetched = 0;  // of neurons_loaded: read ahead by the lookahead
+  uint64_t prefetch_unused = 0;     // of those: not among the layer's active neurons
 };
 
 struct Stats {

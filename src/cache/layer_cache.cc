@@ -33,12 +33,12 @@ void LayerCache::BeginToken(int64_t t, std::span<const int32_t> active,
   }
 }
 
-int LayerCache::MakeRoom(int want, int64_t t) {
+int LayerCache::MakeRoom(int want, int64_t t, int64_t keep_since) {
   if (matrix_.free_rows() >= want) return matrix_.free_rows();
   scratch_.clear();
   for (int s = 0; s < matrix_.size(); ++s) {
     int id = matrix_.IdAt(s);
-    if (!window_.UsedAt(id, t)) scratch_.push_back(id);
+    if (!window_.UsedAt(id, t) && window_.last_used(id) < keep_since) scratch_.push_back(id);
   }
   std::sort(scratch_.begin(), scratch_.end(), [&](int32_t a, int32_t b) {
     return window_.last_used(a) < window_.last_used(b);

@@ -34,7 +34,17 @@ class LayerCache {
   // Deletes resident neurons that token `t` does not use, least recently used
   // first, until `want` rows are free or none is left to delete. Returns the
   // number of free rows.
-  int MakeRoom(int want, int64_t t);
+  // `keep_since`: neurons used at or after this token are not deleted either.
+  int MakeRoom(int want, int64_t t, int64_t keep_since = INT64_MAX);
+
+  // Neurons touched for token t on a guess that token t turned out not to
+  // use: they count as used by t-1, so MakeRoom may delete them first among
+  // the window's neurons.
+  void Untouch(std::span<const int32_t> ids, int64_t t) {
+    for (int32_t id : ids) {
+      if (window_.UsedAt(id, t)) window_.Set(id, t - 1);
+    }
+  }
 
   NeuronMatrix& matrix() { return matrix_; }
   const NeuronMatrix& matrix() const { return matrix_; }

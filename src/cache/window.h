@@ -24,6 +24,8 @@ class Window {
   void Touch(std::span<const int32_t> ids, int64_t t) {
     for (int32_t id : ids) last_used_[id] = t;
   }
+  // Sets when `id` was last used (undoes a speculative Touch).
+  void Set(int id, int64_t t) { last_used_[id] = t; }
   bool UsedAt(int id, int64_t t) const { return last_used_[id] == t; }
   // True when `id` was used by one of the tokens t-k+1..t.
   bool InWindow(int id, int64_t t) const {

@@ -2,9 +2,11 @@
 #include "model/flash_ffn.h"
 
 #include <algorithm>
+#include <iterator>
 #include <numeric>
 
 #include "format/bundle_layout.h"
+#include "model/parallel_kernels.h"
 #include "util/file.h"
 #include "util/macros.h"
 #include "util/timer.h"
@@ -13,6 +15,7 @@ namespace llmflash {
 
 Status FlashFfn::Init(const Manifest& m, const std::string& dir, const FlashFfnOptions& o) {
   m_ = &m;
+  pool_ = o.pool;
   const ModelConfig& c = m.config;
   BundleLayout b = ComputeBundleLayout(c.dim, c.ffn_dim, c.n_layers, c.ffn_gated, m.dtype);
   record_ = RecordLayout{c.dim, b.gate_offset, b.up_offset, b.down_offset, c.activation == "relu",
@@ -28,12 +31,105 @@ Status FlashFfn::Init(const Manifest& m, const std::string& dir, const FlashFfnO
   missing_.reserve(c.ffn_dim);
   slots_.reserve(o.capacity);
   requests_.reserve(o.capacity);
+  prefetch_.ids.reserve(o.capacity);
+  prefetch_.guessed.reserve(c.ffn_dim);
+  prefetch_.unused.reserve(c.ffn_dim);
+  prefetch_.requests.reserve(o.capacity);
+  return Status::OK();
+}
+
+Status FlashFfn::Prefetch(int l, int64_t t, std::span<const int32_t> ids, TokenStats* stats) {
+  Drain();
+  LayerCache& cache = layers_[l];
+  NeuronMatrix& mat = cache.matrix();
+  std::vector<int32_t>& todo = prefetch_.ids;
+  {
+    ScopedTimer timer(&stats->memory_ms);
+    cache.BeginToken(t, ids, &resident_slots_, &todo);
+    // A guess never displaces what the previous token used.
+    const int free = cache.MakeRoom(static_cast<int>(todo.size()), t, t - 1);
+    if (static_cast<int>(todo.size()) > free) todo.resize(free);
+  }
+  prefetch_.guessed.assign(ids.begin(), ids.end());
+  prefetch_.t = t;
+  if (todo.empty()) {
+    prefetch_.layer = l;  // nothing to read; the guess is still undone in Compute
+    return Status::OK();
+  }
+  const int first = mat.size();
+  for (int32_t id : todo) mat.Append(id);
+  BuildRequests(l, todo, first, &prefetch_.requests);
+  prefetch_.layer = l;
+  prefetch_.counters = IoCounters{};
+  prefetch_.worker.Start([this] {
+    Timer timer;
+    Status st = io_->ReadBatch(prefetch_.requests, &prefetch_.counters);
+    prefetch_.busy_ms = timer.ElapsedMs();
+    return st;
+  });
+  return Status::OK();
+}
+
+void FlashFfn::Drain() {
+  if (prefetch_.layer < 0) return;
+  if (!prefetch_.worker.Wait().ok()) {  // rows that never landed must not look resident
+    for (int32_t id : prefetch_.ids) layers_[prefetch_.layer].matrix().Remove(id);
+  }
+  prefetch_.layer = -1;
+}
+
+Status FlashFfn::FinishPrefetch(int l, std::span<const int32_t> active, TokenStats* stats) {
+  if (prefetch_.layer < 0) return Status::OK();
+  const int layer = prefetch_.layer;
+  Status st;
+  double waited = 0;
+  const bool read = prefetch_.worker.busy();
+  {
+    ScopedTimer timer(&waited);
+    st = prefetch_.worker.Wait();
+  }
+  prefetch_.layer = -1;
+  if (layer == l) {  // the guessed neurons token t does not use are not "used by t"
+    std::vector<int32_t>& unused = prefetch_.unused;
+    unused.clear();
+    std::set_difference(prefetch_.guessed.begin(), prefetch_.guessed.end(), active.begin(),
+                        active.end(), std::back_inserter(unused));
+    layers_[l].Untouch(unused, prefetch_.t);
+  }
+  if (!read) return Status::OK();
+  stats->io_ms += waited;
+  stats->io_hidden_ms += std::max(0.0, prefetch_.busy_ms - waited);
+  stats->bytes_read += prefetch_.counters.requested;
+  stats->device_bytes += prefetch_.counters.bytes;
+  stats->read_ops += prefetch_.counters.ops;
+  NeuronMatrix& mat = layers_[layer].matrix();
+  if (!st.ok()) {
+    for (int32_t id : prefetch_.ids) mat.Remove(id);
+    return st;
+  }
+  const auto n = prefetch_.ids.size();
+  stats->neurons_loaded += n;
+  stats->neurons_prefetched += n;
+  if (layer == l) {
+    size_t used = 0;  // both sorted
+    for (size_t i = 0, j = 0; i < n && j < active.size();) {
+      if (prefetch_.ids[i] < active[j]) {
+        ++i;
+      } else if (active[j] < prefetch_.ids[i]) {
+        ++j;
+      } else {
+        ++used, ++i, ++j;
+      }
+    }
+    stats->prefetch_unused += n - used;
+  }
   return Status::OK();
 }
 
 Status FlashFfn::Compute(int l, int64_t t, std::span<const int32_t> active, const float* x,
                          float* out, TokenStats* stats, const float* up_bias) {
   up_bias_ = up_bias;
+  RETURN_IF_ERROR(FinishPrefetch(l, active, stats));
   LayerCache& cache = layers_[l];
   NeuronMatrix& mat = cache.matrix();
   if (!reuse_) mat.Clear();
@@ -67,11 +163,14 @@ Status FlashFfn::Compute(int l, int64_t t, std::span<const int32_t> active, cons
 }
 
 // More missing neurons than rows: compute what is resident, then read and
-// compute the rest in chunks that reuse the rows. The first chunk is sized
-// so that the last one fills the matrix, leaving as many neurons resident as
-// fit for the next token.
+// compute the rest in chunks through a stream region at the end of the
+// matrix (the free rows, grown to at least kMinStreamRows by deleting
+// resident neurons already computed). Each chunk is deleted after use (the
+// last rows: nothing moves) except the last, which is full, so the matrix
+// ends as full as it began and keeps the window's neurons for the next token.
 Status FlashFfn::Stream(int l, int64_t t, std::span<const int32_t> active, const float* x,
                         float* out, TokenStats* stats) {
+  constexpr int kMinStreamRows = 64;
   NeuronMatrix& mat = layers_[l].matrix();
   slots_.clear();
   for (int32_t id : active) {
@@ -79,10 +178,14 @@ Status FlashFfn::Stream(int l, int64_t t, std::span<const int32_t> active, const
   }
   ComputeSlots(l, x, out, stats);
   const int total = static_cast<int>(missing_.size());
-  const int cap = mat.capacity();
-  int chunk = total % cap == 0 ? cap : total % cap;
-  for (int pos = 0; pos < total; pos += chunk, chunk = std::min(cap, total - pos)) {
-    if (mat.free_rows() < chunk) mat.Clear();  // rows hold neurons already computed
+  const int region = std::min(mat.capacity(), std::max(kMinStreamRows, mat.free_rows()));
+  {
+    ScopedTimer timer(&stats->memory_ms);
+    while (mat.free_rows() < region) mat.Remove(mat.IdAt(mat.size() - 1));
+  }
+  // The first chunk takes the remainder, so that the last one is full.
+  int chunk = total % region == 0 ? region : total % region;
+  for (int pos = 0; pos < total; pos += chunk, chunk = region) {
     const int first = mat.size();
     std::span<const int32_t> ids(missing_.data() + pos, chunk);
     for (int32_t id : ids) mat.Append(id);
@@ -95,6 +198,9 @@ Status FlashFfn::Stream(int l, int64_t t, std::span<const int32_t> active, const
     slots_.resize(chunk);
     std::iota(slots_.begin(), slots_.end(), first);
     ComputeSlots(l, x, out, stats);
+    if (pos + chunk < total) {
+      for (int k = chunk - 1; k >= 0; --k) mat.Remove(ids[k]);  // last rows first: no moves
+    }
   }
   return Status::OK();
 }
@@ -112,7 +218,7 @@ void FlashFfn::ComputeSlots(int l, const float* x, float* out, TokenStats* stats
     for (size_t k = 0; k < slots_.size(); ++k) bias_[k] = up_bias_[mat.IdAt(slots_[k])];
     bias = bias_.data();
   }
-  FfnRows(record_, mat.Row(0), mat.row_bytes(), slots_, x, out, h, bias);
+  FfnRows(pool_, record_, mat.Row(0), mat.row_bytes(), slots_, x, out, h, bias, &scratch_);
   stats->neurons_computed += slots_.size();
   if (observer_ != nullptr) {
     observed_ids_.clear();
@@ -121,18 +227,23 @@ void FlashFfn::ComputeSlots(int l, const float* x, float* out, TokenStats* stats
   }
 }
 
-Status FlashFfn::ReadRows(int l, std::span<const int32_t> ids, int first_slot,
-                          TokenStats* stats) {
+void FlashFfn::BuildRequests(int l, std::span<const int32_t> ids, int first_slot,
+                             std::vector<ReadRequest>* requests) {
   NeuronMatrix& mat = layers_[l].matrix();
   const uint64_t stride = m_->bundle.record_stride;
-  requests_.clear();
+  requests->clear();
   for (size_t i = 0; i < ids.size();) {  // coalesce runs of consecutive neurons
     size_t j = i + 1;
     while (j < ids.size() && ids[j] == ids[j - 1] + 1) ++j;
-    requests_.push_back({m_->RecordOffset(l, ids[i]), (j - i) * stride,
+    requests->push_back({m_->RecordOffset(l, ids[i]), (j - i) * stride,
                          mat.Row(first_slot + static_cast<int>(i))});
     i = j;
   }
+}
+
+Status FlashFfn::ReadRows(int l, std::span<const int32_t> ids, int first_slot,
+                          TokenStats* stats) {
+  BuildRequests(l, ids, first_slot, &requests_);
   IoCounters c;
   Status st;
   {
@@ -146,6 +257,7 @@ Status FlashFfn::ReadRows(int l, std::span<const int32_t> ids, int first_slot,
 }
 
 void FlashFfn::Reset() {
+  Drain();
   for (auto& layer : layers_) layer.Reset();
 }
 

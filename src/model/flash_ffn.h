@@ -22,6 +22,7 @@
 #include "io/io_backend.h"
 #include "llmflash/stats.h"
 #include "model/kernels.h"
+#include "util/thread_pool.h"
 
 namespace llmflash {
 
@@ -37,6 +38,7 @@ class FfnObserver {
 struct FlashFfnOptions {
   int capacity = 0;  // neuron-matrix rows per layer
   int window = 4;    // tokens a used neuron stays resident
+  ThreadPool* pool = nullptr;  // splits the FFN math (optional)
   IoBackendKind backend = IoBackendKind::kAuto;
   IoOptions io;
 };
@@ -53,6 +55,13 @@ class FlashFfn {
   Status Compute(int layer, int64_t t, std::span<const int32_t> active, const float* x,
                  float* out, TokenStats* stats, const float* up_bias = nullptr);
 
+  // Starts reading, on a background thread, the neurons of `ids` (sorted,
+  // unique) that layer l does not hold, for token t; they count as used by t.
+  // Compute(l, t, ...) waits for them and reads only what is still missing.
+  // Rows are taken only from neurons token t does not use.
+  Status Prefetch(int layer, int64_t t, std::span<const int32_t> ids, TokenStats* stats);
+  bool can_prefetch() const { return reuse_; }
+
   const std::vector<int32_t>& all_ids() const { return all_ids_; }
   void Reset();
   void set_observer(FfnObserver* o) { observer_ = o; }
@@ -64,10 +73,23 @@ class FlashFfn {
   const IoBackend& io() const { return *io_; }
   const LayerCache& layer(int l) const { return layers_[l]; }
   // Test seam: replaces the backend (e.g. with a fault-injecting wrapper).
-  void set_io(std::unique_ptr<IoBackend> io) { io_ = std::move(io); }
-  std::unique_ptr<IoBackend> release_io() { return std::move(io_); }
+  void set_io(std::unique_ptr<IoBackend> io) {
+    Drain();
+    io_ = std::move(io);
+  }
+  std::unique_ptr<IoBackend> release_io() {
+    Drain();
+    return std::move(io_);
+  }
+  ~FlashFfn() { Drain(); }
 
  private:
+  // Waits for layer l's prefetch, if one is in flight, and accounts for it.
+  Status FinishPrefetch(int layer, std::span<const int32_t> active, TokenStats* stats);
+  // Waits for any prefetch and drops its rows if it failed.
+  void Drain();
+  void BuildRequests(int layer, std::span<const int32_t> ids, int first_slot,
+                     std::vector<ReadRequest>* requests);
   Status ReadRows(int layer, std::span<const int32_t> ids, int first_slot, TokenStats* stats);
   Status Stream(int layer, int64_t t, std::span<const int32_t> active, const float* x,
                 float* out, TokenStats* stats);
@@ -81,7 +103,19 @@ class FlashFfn {
   RecordLayout record_;
   std::vector<int32_t> all_ids_, resident_slots_, missing_, slots_;
   std::vector<ReadRequest> requests_;
-  std::vector<float> h_, bias_;
+  std::vector<float> h_, bias_, scratch_;
+  ThreadPool* pool_ = nullptr;
+  struct Prefetching {
+    Worker worker;
+    int layer = -1;  // layer whose rows are being read, -1: none
+    std::vector<int32_t> ids;       // being read
+    std::vector<int32_t> guessed;   // the whole guess, resident or not
+    std::vector<int32_t> unused;    // scratch: guessed but not active
+    int64_t t = 0;
+    std::vector<ReadRequest> requests;
+    IoCounters counters;
+    double busy_ms = 0;  // the read's duration on the worker
+  } prefetch_;
   std::vector<int32_t> observed_ids_;
   FfnObserver* observer_ = nullptr;
   bool compute_window_ = false;

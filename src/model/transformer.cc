@@ -17,18 +17,21 @@ uint64_t Transformer::StateBytes(const ModelConfig& c, int max_context) {
   uint64_t cache = 2ull * c.n_layers * max_context * kv;
   uint64_t wide = std::max<uint64_t>({static_cast<uint64_t>(c.dim), q, static_cast<uint64_t>(c.EmbedDim())});
   uint64_t scratch = 2ull * c.dim + wide + q + 2 * kv + static_cast<uint64_t>(c.n_heads) * max_context +
-                     c.vocab_size + c.head_dim;
+                     c.vocab_size + c.head_dim + c.ffn_dim;  // + lookahead ids
   return (cache + scratch) * sizeof(float);
 }
 
 void Transformer::Init(const ModelConfig& c, const ResidentWeights* w,
-                       const Predictors* predictors, FlashFfn* ffn, int max_context) {
+                       const Predictors* predictors, FlashFfn* ffn, int max_context,
+                       ThreadPool* pool) {
   c_ = c;
+  pool_ = pool;
   w_ = w;
   predictors_ = predictors;
   set_use_predictor(true);
   if (predictors_ != nullptr) {
     active_.reserve(c.ffn_dim);
+    lookahead_ids_.reserve(c.ffn_dim);
     pred_scores_.assign(c.ffn_dim, 0);
     pred_scratch_.assign(2 * predictors_->max_rank(), 0);
   }
@@ -71,9 +74,9 @@ void Transformer::Attention(int l, int pos) {
   const LayerWeights& w = w_->layers[l];
   const int hs = c_.head_dim, kv_dim = c_.n_kv_heads * hs, q_dim = c_.n_heads * hs;
   const int kv_mul = c_.n_heads / c_.n_kv_heads;
-  MatVec(w.wq, xb_.data(), q_dim, c_.dim, q_.data());
-  MatVec(w.wk, xb_.data(), kv_dim, c_.dim, k_.data());
-  MatVec(w.wv, xb_.data(), kv_dim, c_.dim, v_.data());
+  MatVec(pool_, w.wq, xb_.data(), q_dim, c_.dim, q_.data());
+  MatVec(pool_, w.wk, xb_.data(), kv_dim, c_.dim, k_.data());
+  MatVec(pool_, w.wv, xb_.data(), kv_dim, c_.dim, v_.data());
   if (w.bq != nullptr) {
     Axpy(1.0f, w.bq, q_dim, q_.data());
     Axpy(1.0f, w.bk, kv_dim, k_.data());
@@ -103,7 +106,7 @@ void Transformer::Attention(int l, int pos) {
     std::memset(out, 0, hs * sizeof(float));
     for (int t = first; t <= pos; ++t) Axpy(att[t], vc + static_cast<size_t>(t) * kv_dim + kv_off, hs, out);
   }
-  MatVec(w.wo, xb_.data(), c_.dim, q_dim, xb2_.data());
+  MatVec(pool_, w.wo, xb_.data(), c_.dim, q_dim, xb2_.data());
   if (w.bo != nullptr) Axpy(1.0f, w.bo, c_.dim, xb2_.data());
 }
 
@@ -120,7 +123,7 @@ void Transformer::Embed(int token, int pos) {
   const WeightRef& emb = w_->tok_embeddings;
   if (w_->project_in) {
     ToFloat(emb.At(static_cast<size_t>(token) * e), emb.dtype, e, xb_.data());
-    MatVec(w_->project_in, xb_.data(), d, e, x_.data());
+    MatVec(pool_, w_->project_in, xb_.data(), d, e, x_.data());
   } else {
     ToFloat(emb.At(static_cast<size_t>(token) * e), emb.dtype, d, x_.data());
   }
@@ -130,12 +133,24 @@ void Transformer::Embed(int token, int pos) {
   }
 }
 
+// The layer's FFN input is Norm(x + Attn(x)); Norm(x) is a cheap guess of it.
+Status Transformer::Lookahead(int l, TokenStats* stats) {
+  const LayerWeights& w = w_->layers[l];
+  Norm(x_.data(), w.ffn_norm, w.ffn_norm_bias, xb_.data());
+  {
+    ScopedTimer timer(&stats->predictor_ms);
+    predictors_->layer(l).Predict(xb_.data(), &lookahead_ids_, pred_scores_.data(),
+                                  pred_scratch_.data(), pool_);
+  }
+  return ffn_->Prefetch(l, step_, lookahead_ids_, stats);
+}
+
 Status Transformer::Ffn(int l, const float* in, TokenStats* stats) {
   std::fill(xb2_.begin(), xb2_.end(), 0.0f);
   std::span<const int32_t> active = ffn_->all_ids();
   if (use_predictor_) {
     ScopedTimer timer(&stats->predictor_ms);
-    predictors_->layer(l).Predict(in, &active_, pred_scores_.data(), pred_scratch_.data());
+    predictors_->layer(l).Predict(in, &active_, pred_scores_.data(), pred_scratch_.data(), pool_);
     active = active_;
   }
   Status st = ffn_->Compute(l, step_, active, in, xb2_.data(), stats, w_->layers[l].ffn_up_bias);
@@ -158,6 +173,10 @@ StatusOr<const float*> Transformer::Forward(int token, int pos, TokenStats* stat
   for (int l = 0; l < c_.n_layers; ++l) {
     const LayerWeights& w = w_->layers[l];
     if (c_.pre_norm) {  // x += Attn(Norm(x)); x += FFN(Norm(x))
+      if (lookahead_ && use_predictor_ && ffn_->can_prefetch()) {
+        Status st = Lookahead(l, stats);
+        if (!st.ok()) return st;
+      }
       Norm(x_.data(), w.attention_norm, w.attention_norm_bias, xb_.data());
       Attention(l, pos);
       Axpy(1.0f, xb2_.data(), d, x_.data());
@@ -179,10 +198,10 @@ StatusOr<const float*> Transformer::Forward(int token, int pos, TokenStats* stat
   if (w_->norm != nullptr) Norm(x_.data(), w_->norm, w_->norm_bias, x_.data());
   const float* final = x_.data();
   if (w_->project_out) {
-    MatVec(w_->project_out, x_.data(), c_.EmbedDim(), d, xb_.data());
+    MatVec(pool_, w_->project_out, x_.data(), c_.EmbedDim(), d, xb_.data());
     final = xb_.data();
   }
-  MatVec(w_->output, final, c_.vocab_size, c_.EmbedDim(), logits_.data());
+  MatVec(pool_, w_->output, final, c_.vocab_size, c_.EmbedDim(), logits_.data());
   ++step_;
   stats->total_ms = total.ElapsedMs();
   stats->compute_ms = stats->total_ms - stats->io_ms - stats->memory_ms - stats->predictor_ms;

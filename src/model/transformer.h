@@ -13,6 +13,7 @@
 #include "format/manifest.h"
 #include "llmflash/stats.h"
 #include "model/flash_ffn.h"
+#include "model/parallel_kernels.h"
 #include "model/weights.h"
 #include "predictor/low_rank_predictor.h"
 
@@ -24,10 +25,16 @@ class Transformer {
   static uint64_t StateBytes(const ModelConfig& c, int max_context);
 
   // `predictors` may be null or empty (dense model).
+  // `pool` (may be null) splits the large products.
   void Init(const ModelConfig& c, const ResidentWeights* w, const Predictors* predictors,
-            FlashFfn* ffn, int max_context);
+            FlashFfn* ffn, int max_context, ThreadPool* pool = nullptr);
   void set_use_predictor(bool on) { use_predictor_ = on && predictors_ && !predictors_->empty(); }
   bool use_predictor() const { return use_predictor_; }
+  // Lookahead (pre-norm models with a predictor): before a layer's attention,
+  // predict its FFN neurons from the layer's input and start reading them, so
+  // the reads overlap the attention; the exact prediction after attention
+  // then reads only what the lookahead missed.
+  void set_lookahead(bool on) { lookahead_ = on; }
 
   // Runs `token` at position `pos` (< max_context) and returns the logits.
   StatusOr<const float*> Forward(int token, int pos, TokenStats* stats);
@@ -37,6 +44,7 @@ class Transformer {
   void Embed(int token, int pos);   // -> x_
   void Norm(const float* x, const float* weight, const float* bias, float* out) const;
   Status Ffn(int l, const float* in, TokenStats* stats);  // -> xb2_
+  Status Lookahead(int l, TokenStats* stats);  // starts layer l's reads; uses xb_
   void Rope(float* vec, int n, int pos) const;
 
   ModelConfig c_;
@@ -44,7 +52,9 @@ class Transformer {
   FlashFfn* ffn_ = nullptr;
   const Predictors* predictors_ = nullptr;
   bool use_predictor_ = false;
-  std::vector<int32_t> active_;
+  bool lookahead_ = true;
+  ThreadPool* pool_ = nullptr;
+  std::vector<int32_t> active_, lookahead_ids_;
   std::vector<float> pred_scores_, pred_scratch_;
   int max_context_ = 0;
   int64_t step_ = 0;  // forward passes so far: the window's clock

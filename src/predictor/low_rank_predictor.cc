@@ -25,6 +25,17 @@ void MatVec(const float* w, const float* x, int rows, int cols, float* out) {
       Eigen::Map<const RowMat>(w, rows, cols) * Eigen::Map<const Eigen::VectorXf>(x, cols);
 }
 
+// Rows split over `pool` when the product is large (bit-identical to serial).
+void ParallelMatVec(ThreadPool* pool, const float* w, const float* x, int rows, int cols, float* out) {
+  if (pool == nullptr || pool->size() == 1 || static_cast<int64_t>(rows) * cols < (1 << 18)) {
+    MatVec(w, x, rows, cols, out);
+    return;
+  }
+  pool->ParallelFor(rows, [&](int, int begin, int end) {
+    if (end > begin) MatVec(w + static_cast<size_t>(begin) * cols, x, end - begin, cols, out + begin);
+  });
+}
+
 float Dot(const float* a, const float* b, int n) {
   return Eigen::Map<const Eigen::VectorXf>(a, n).dot(Eigen::Map<const Eigen::VectorXf>(b, n));
 }
@@ -54,8 +65,11 @@ PredictorWeights MapPredictorWeights(const PredictorShape& s, const float* p) {
   return w;
 }
 
-void LowRankPredictor::Scores(const float* x, float* scores, float* scratch) const {
+void LowRankPredictor::Scores(const float* x, float* scores, float* scratch, ThreadPool* pool) const {
   const PredictorShape& s = shape_;
+  auto MatVec = [pool](const float* w, const float* v, int rows, int cols, float* out) {
+    ParallelMatVec(pool, w, v, rows, cols, out);
+  };
   if (s.form == "logit") {
     MatVec(w_.a, x, s.rank, s.dim, scratch);
     MatVec(w_.b, scratch, s.n, s.rank, scores);
@@ -84,8 +98,8 @@ void LowRankPredictor::Scores(const float* x, float* scores, float* scratch) con
 }
 
 void LowRankPredictor::Predict(const float* x, std::vector<int32_t>* active, float* scores,
-                               float* scratch) const {
-  Scores(x, scores, scratch);
+                               float* scratch, ThreadPool* pool) const {
+  Scores(x, scores, scratch, pool);
   active->clear();
   for (int i = 0; i < shape_.n; ++i) {
     if (scores[i] > threshold_) active->push_back(i);

@@ -21,6 +21,7 @@
 
 #include "format/manifest.h"
 #include "util/aligned_buffer.h"
+#include "util/thread_pool.h"
 
 namespace llmflash {
 
@@ -49,10 +50,12 @@ class LowRankPredictor {
   LowRankPredictor(PredictorShape shape, PredictorWeights w, float threshold)
       : shape_(std::move(shape)), w_(w), threshold_(threshold) {}
 
-  // scores[n]; scratch must hold 2 * rank floats.
-  void Scores(const float* x, float* scores, float* scratch) const;
+  // scores[n]; scratch must hold 2 * rank floats. `pool` (optional) splits
+  // the products.
+  void Scores(const float* x, float* scores, float* scratch, ThreadPool* pool = nullptr) const;
   // Sorted ids with score > threshold; `scores` (n) and `scratch` (2 rank) are work space.
-  void Predict(const float* x, std::vector<int32_t>* active, float* scores, float* scratch) const;
+  void Predict(const float* x, std::vector<int32_t>* active, float* scores, float* scratch,
+               ThreadPool* pool = nullptr) const;
 
   const PredictorShape& shape() const { return shape_; }
   float threshold() const { return threshold_; }

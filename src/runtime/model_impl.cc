@@ -1,6 +1,9 @@
 // Model::Open: manifest, weights, tokenizer, plan, preallocated sessions.
 #include "runtime/model_impl.h"
 
+#include <algorithm>
+#include <thread>
+
 #include "format/llama2c_tokenizer_file.h"
 #include "runtime/session_impl.h"
 #include "util/file.h"
@@ -15,6 +18,7 @@ Status ValidateOptions(const ModelOptions& o) {
   if (o.max_context < 0) return bad("max_context must be >= 0");
   if (o.window < 1 || o.window > 1 << 20) return bad("window must be in [1, 2^20] tokens");
   if (o.queue_depth < 1 || o.queue_depth > 4096) return bad("queue_depth must be in [1, 4096]");
+  if (o.threads < 0 || o.threads > 256) return bad("threads must be in [0, 256]");
   return Status::OK();
 }
 
@@ -81,10 +85,15 @@ Status ModelImpl::Load(const std::string& dir, const ModelOptions& options,
   ffn.backend = options.io_backend;
   ffn.io = plan_.io;
   ffn.io.faults = faults;
+  const int threads = options.threads > 0
+                          ? options.threads
+                          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   for (int i = 0; i < options.max_sessions; ++i) {
-    auto state = std::make_unique<SessionState>();
+    auto state = std::make_unique<SessionState>(threads);
+    ffn.pool = &state->pool;
     RETURN_IF_ERROR(state->ffn.Init(manifest_, dir, ffn));
-    state->transformer.Init(c, &weights_, &predictors_, &state->ffn, plan_.max_context);
+    state->transformer.Init(c, &weights_, &predictors_, &state->ffn, plan_.max_context,
+                            &state->pool);
     states_.push_back(std::move(state));
   }
 

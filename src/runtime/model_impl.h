@@ -27,6 +27,8 @@ namespace llmflash {
 
 // Everything one session mutates.
 struct SessionState {
+  explicit SessionState(int threads) : pool(threads) {}
+  ThreadPool pool;
   FlashFfn ffn;
   Transformer transformer;
   bool in_use = false;

@@ -26,6 +26,7 @@ SessionImpl::SessionImpl(ModelImpl* model, SessionState* state, const SessionOpt
   state_->ffn.set_compute_window(options.compute_window);
   state_->ffn.set_reuse(options.reuse_resident_neurons);
   state_->transformer.set_use_predictor(options.use_predictor);
+  state_->transformer.set_lookahead(options.lookahead);
   stats_.io_backend = state_->ffn.io().name();
   stats_.direct_io = state_->ffn.io().direct_io();
 }

@@ -148,7 +148,7 @@ TEST_F(Stories260KPredictor, GenerationReadsFewerBytesThanDense) {
   ASSERT_THAT(model.status(), IsOk());
   EXPECT_TRUE((*model)->info().has_predictor);
   auto bytes = [&](bool predictor) {
-    auto s = (*model)->NewSession({.use_predictor = predictor});
+    auto s = (*model)->NewSession({.use_predictor = predictor, .lookahead = false});
     EXPECT_THAT((*s)->Generate("Once upon a time", {.max_tokens = 40}, nullptr), IsOk());
     uint64_t total = 0;
     for (const TokenStats& t : (*s)->stats().tokens) total += t.bytes_read;

@@ -1,0 +1,60 @@
+// Device profiles: what the flash device, DRAM and CPU of this machine can do,
+// measured once by CalibrateDevice (CLI: `llmflash calibrate`) and used by the
+// planner and cost model (docs/cost-model.md).
+#ifndef LLMFLASH_PROFILE_H_
+#define LLMFLASH_PROFILE_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "llmflash/export.h"
+#include "llmflash/status.h"
+
+namespace llmflash {
+
+struct DeviceProfile {
+  std::string measured_file;             // the file whose device was read
+  std::vector<uint64_t> chunk_bytes;     // read sizes measured, increasing
+  std::vector<int> queue_depths;         // queue depths measured, increasing
+  // read_bytes_per_s[c][q]: O_DIRECT throughput through io_uring with reads
+  // of chunk_bytes[c] and queue_depths[q] reads in flight.
+  std::vector<std::vector<double>> read_bytes_per_s;
+  double read_latency_us = 0;            // one 4 KiB read at queue depth 1
+  double memcpy_bytes_per_s = 0;         // DRAM copy bandwidth
+  // Matrix-vector throughput in bytes of weights per second, with the
+  // session's threads, for weights stored as f32, f16 and bf16.
+  double matvec_f32_bytes_per_s = 0, matvec_f16_bytes_per_s = 0, matvec_bf16_bytes_per_s = 0;
+  int threads = 1;                       // threads the matvec figures used
+  bool quick = false;                    // measured by Open's short calibration
+
+  // Read throughput for reads of `bytes` at `queue_depth`, interpolated in
+  // log-log space between measured points and clamped at the edges.
+  double ReadThroughput(double bytes, int queue_depth) const;
+  // Seconds to read `ops` reads of `bytes_per_read` each at `queue_depth`.
+  double ReadSeconds(double ops, double bytes_per_read, int queue_depth) const;
+  double MatVecBytesPerSecond(const std::string& dtype) const;  // "f32", "f16", "bf16"
+};
+
+struct CalibrateOptions {
+  // A file on the device to measure. Empty: a scratch file of `size_bytes`
+  // is written in `scratch_dir` and removed afterwards.
+  std::string file;
+  std::string scratch_dir = ".";
+  uint64_t size_bytes = 256ull << 20;
+  bool quick = false;  // ~0.5 s instead of ~10 s: fewer points, fewer bytes
+  int threads = 0;     // for the matvec figures; 0: one per core
+  std::function<void(const std::string&)> progress;
+};
+
+LLMFLASH_EXPORT StatusOr<DeviceProfile> CalibrateDevice(const CalibrateOptions& options);
+LLMFLASH_EXPORT Status SaveDeviceProfile(const DeviceProfile& profile, const std::string& path);
+LLMFLASH_EXPORT StatusOr<DeviceProfile> LoadDeviceProfile(const std::string& path);
+// $LLMFLASH_DEVICE_PROFILE, else $XDG_CACHE_HOME/llmflash/device.json, else
+// $HOME/.cache/llmflash/device.json.
+LLMFLASH_EXPORT std::string DefaultDeviceProfilePath();
+
+}  // namespace llmflash
+
+#endif  // LLMFLASH_PROFILE_H_

@@ -1,0 +1,42 @@
+// Parallel MatVec and FfnRows.
+#include "model/parallel_kernels.h"
+
+#include <algorithm>
+
+namespace llmflash {
+
+void MatVec(ThreadPool* pool, WeightRef w, const float* x, int rows, int cols, float* out) {
+  if (pool == nullptr || pool->size() == 1 || static_cast<int64_t>(rows) * cols < kMinParallelWork) {
+    MatVec(w, x, rows, cols, out);
+    return;
+  }
+  pool->ParallelFor(rows, [&](int, int begin, int end) {
+    if (end > begin) {
+      MatVec(WeightRef{w.At(static_cast<size_t>(begin) * cols), w.dtype}, x, end - begin, cols,
+             out + begin);
+    }
+  });
+}
+
+void FfnRows(ThreadPool* pool, const RecordLayout& layout, const char* base, uint64_t row_bytes,
+             std::span<const int32_t> slots, const float* x, float* out, float* h_out,
+             const float* up_bias, std::vector<float>* scratch) {
+  const int n = static_cast<int>(slots.size());
+  if (pool == nullptr || pool->size() == 1 ||
+      static_cast<int64_t>(n) * layout.dim * 2 < kMinParallelWork) {
+    FfnRows(layout, base, row_bytes, slots, x, out, h_out, up_bias);
+    return;
+  }
+  const int d = layout.dim, parts = pool->size();
+  scratch->assign(static_cast<size_t>(parts - 1) * d, 0.0f);
+  pool->ParallelFor(n, [&](int chunk, int begin, int end) {
+    if (end <= begin) return;
+    float* acc = chunk == 0 ? out : scratch->data() + static_cast<size_t>(chunk - 1) * d;
+    FfnRows(layout, base, row_bytes, slots.subspan(begin, end - begin), x, acc,
+            h_out != nullptr ? h_out + begin : nullptr,
+            up_bias != nullptr ? up_bias + begin : nullptr);
+  });
+  for (int c = 1; c < parts; ++c) Axpy(1.0f, scratch->data() + static_cast<size_t>(c - 1) * d, d, out);
+}
+
+}  // namespace llmflash

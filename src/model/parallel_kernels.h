@@ -1,0 +1,32 @@
+// The large products of a forward pass split over a ThreadPool: matrix rows
+// (bit-identical to the serial kernel) and FFN neuron rows (each chunk sums
+// into its own buffer, then the buffers are added in chunk order, so the
+// result depends only on the pool size). Work below kMinParallelWork
+// elements runs serially: tiny models give exactly the serial results.
+//
+// Thread-safety: a call uses the pool; one caller per pool at a time.
+#ifndef LLMFLASH_MODEL_PARALLEL_KERNELS_H_
+#define LLMFLASH_MODEL_PARALLEL_KERNELS_H_
+
+#include <span>
+#include <vector>
+
+#include "model/kernels.h"
+#include "model/typed_kernels.h"
+#include "util/thread_pool.h"
+
+namespace llmflash {
+
+inline constexpr int64_t kMinParallelWork = 1 << 18;
+
+// out[rows] = W * x; `pool` may be null.
+void MatVec(ThreadPool* pool, WeightRef w, const float* x, int rows, int cols, float* out);
+
+// FfnRows over `pool`. `scratch` holds the per-chunk partial sums.
+void FfnRows(ThreadPool* pool, const RecordLayout& layout, const char* base, uint64_t row_bytes,
+             std::span<const int32_t> slots, const float* x, float* out, float* h_out,
+             const float* up_bias, std::vector<float>* scratch);
+
+}  // namespace llmflash
+
+#endif  // LLMFLASH_MODEL_PARALLEL_KERNELS_H_

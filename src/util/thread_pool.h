@@ -1,0 +1,79 @@
+// ThreadPool: splits a loop over [0, n) into contiguous chunks run by the
+// caller and `threads - 1` persistent workers (the compute of one Session).
+//
+// Worker: one background thread that runs one job at a time, so the caller
+// can overlap a job (a batch of flash reads) with its own work and collect
+// the job's Status later.
+//
+// Thread-safety: a ThreadPool or Worker is driven by one thread at a time.
+#ifndef LLMFLASH_UTIL_THREAD_POOL_H_
+#define LLMFLASH_UTIL_THREAD_POOL_H_
+
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "llmflash/status.h"
+
+namespace llmflash {
+
+class ThreadPool {
+ public:
+  // threads <= 1: no workers; ParallelFor runs inline.
+  explicit ThreadPool(int threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int size() const { return static_cast<int>(workers_.size()) + 1; }
+
+  // Calls fn(chunk, begin, end) for size() contiguous chunks of [0, n) (some
+  // possibly empty), in parallel, and returns when all are done. The split
+  // depends only on n and size(), so results are deterministic.
+  void ParallelFor(int n, const std::function<void(int chunk, int begin, int end)>& fn);
+
+ private:
+  void Run(int index);
+
+  std::vector<std::thread> workers_;
+  std::mutex mu_;
+  std::condition_variable start_, done_;
+  const std::function<void(int, int, int)>* fn_ = nullptr;
+  int n_ = 0;
+  uint64_t generation_ = 0;
+  int pending_ = 0;
+  bool stop_ = false;
+};
+
+class Worker {
+ public:
+  Worker();
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Starts `job` on the background thread. At most one job at a time: call
+  // Wait() before the next Start().
+  void Start(std::function<Status()> job);
+  // Blocks until the started job finished; returns its Status (OK when no
+  // job was started).
+  Status Wait();
+  bool busy() const { return busy_; }
+
+ private:
+  void Loop();
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::function<Status()> job_;
+  Status result_;
+  bool has_job_ = false, finished_ = false, stop_ = false;
+  bool busy_ = false;  // touched only by the driving thread
+  std::thread thread_;  // last: starts after the members it uses exist
+};
+
+}  // namespace llmflash
+
+#endif  // LLMFLASH_UTIL_THREAD_POOL_H_

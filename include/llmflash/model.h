@@ -21,6 +21,7 @@
 
 #include "llmflash/export.h"
 #include "llmflash/options.h"
+#include "llmflash/profile.h"
 #include "llmflash/stats.h"
 #include "llmflash/status.h"
 
@@ -49,6 +50,15 @@ struct ModelInfo {
   int neuron_capacity = 0;   // neuron-matrix rows per layer per session
   bool streams_layers = false;  // capacity < ffn_dim: layers are streamed in parts
   bool has_predictor = false;   // a sparsity predictor is stored with the model
+  // The plan (docs/cost-model.md).
+  int window = 0;               // window size k in force
+  std::string profile_source;   // where the device profile came from
+  double weight_bytes_per_token = 0;     // resident weights one token reads
+  double predictor_bytes_per_token = 0;  // predictor weights one token reads
+  double planned_ms_per_token = 0;  // the cost model's expected latency (llmflash mode)
+  double planned_io_ms = 0, planned_compute_ms = 0, planned_predictor_ms = 0;
+  double planned_reads_per_token = 0, planned_bytes_per_token = 0;
+  double floor_ms = 0;          // the floor for that expected token
 };
 
 class Session;
@@ -66,6 +76,8 @@ class LLMFLASH_EXPORT Model {
       const SessionOptions& options) = 0;
 
   virtual const ModelInfo& info() const = 0;
+  // The device profile the plan was made with.
+  virtual const DeviceProfile& device_profile() const = 0;
 
   // Tokenizer access, for tools and tests.
   virtual StatusOr<std::vector<TokenId>> Encode(std::string_view text,

@@ -16,6 +16,9 @@ enum class IoBackendKind {
   kAuto,   // io_uring when the kernel allows it, else pread (said once on stderr)
   kUring,  // io_uring only; Open fails if it is unavailable
   kPread,  // a small pool of threads calling pread(2)
+  kMmap,   // copies from a memory mapping through the page cache: a baseline
+           // for benchmarks only (the page cache holds the model outside the
+           // budget and outside O_DIRECT's guarantees)
 };
 
 struct ModelOptions {
@@ -35,8 +38,9 @@ struct ModelOptions {
   int max_context = 0;
 
   // Window size k: neurons used by any of the last k tokens stay resident
-  // when the budget allows. Default: 4.
-  int window = 4;
+  // when the budget allows. 0: the planner chooses k from the budget and
+  // the predictor's active fraction (docs/cost-model.md). Default: 0.
+  int window = 0;
 
   // Read FFN neurons with O_DIRECT so the page cache never holds the model.
   // When the file system refuses O_DIRECT (tmpfs), reads fall back to
@@ -47,6 +51,11 @@ struct ModelOptions {
   int queue_depth = 64;
 
   IoBackendKind io_backend = IoBackendKind::kAuto;
+
+  // A device profile written by `llmflash calibrate`. Empty: the default
+  // location (DefaultDeviceProfilePath()); when none is there, Open
+  // calibrates quickly on the model's FFN file and saves the result.
+  std::string device_profile;
 
   // Threads each session computes with (the caller's thread plus helpers).
   // 0 means one per CPU core. Results depend on the count only for products
@@ -72,8 +81,9 @@ struct SessionOptions {
 
   // With a predictor, on pre-norm models: predict each layer's neurons from
   // its input before attention and read them while attention computes; the
-  // exact prediction then reads only what the guess missed. Default: true.
-  bool lookahead = true;
+  // exact prediction then reads only what the guess missed. Default: false:
+  // on the machines measured so far it read more than it hid (docs/cost-model.md).
+  bool lookahead = false;
 };
 
 struct GenerateOptions {

@@ -48,6 +48,38 @@ struct CalibrateOptions {
   std::function<void(const std::string&)> progress;
 };
 
+// What one token costs, by the cost model of docs/cost-model.md.
+struct TokenWorkload {
+  double read_ops = 0;          // read requests issued to the device
+  double device_bytes = 0;      // bytes the device transfers
+  int queue_depth = 64;         // reads in flight
+  double weight_bytes = 0;      // weight bytes the compute streams from DRAM
+  std::string dtype = "f32";    // their storage type
+  double predictor_bytes = 0;   // f32 predictor weights evaluated
+  double moved_bytes = 0;       // neuron-matrix bytes copied (deletions)
+  double overlapped_ms = 0;     // I/O the schedule runs during compute
+};
+
+struct CostEstimate {
+  double io_ms = 0, memory_ms = 0, predictor_ms = 0, compute_ms = 0;
+  double total_ms = 0;  // io + memory + predictor + compute - overlap
+};
+
+LLMFLASH_EXPORT CostEstimate EstimateTokenCost(const DeviceProfile& profile, const TokenWorkload& w);
+
+// The floor for a token: max(bytes it must read ÷ the profile's throughput
+// at that read size, weight bytes it must touch ÷ DRAM read bandwidth).
+LLMFLASH_EXPORT double FloorMs(const DeviceProfile& profile, double must_read_bytes,
+                               double read_size, int queue_depth, double weight_bytes);
+
+// The fastest streaming read of DRAM the profile saw (its best matvec rate).
+inline double DramReadBytesPerSecond(const DeviceProfile& p) {
+  double best = p.matvec_f32_bytes_per_s;
+  if (p.matvec_f16_bytes_per_s > best) best = p.matvec_f16_bytes_per_s;
+  if (p.matvec_bf16_bytes_per_s > best) best = p.matvec_bf16_bytes_per_s;
+  return best > 0 ? best : 1e9;
+}
+
 LLMFLASH_EXPORT StatusOr<DeviceProfile> CalibrateDevice(const CalibrateOptions& options);
 LLMFLASH_EXPORT Status SaveDeviceProfile(const DeviceProfile& profile, const std::string& path);
 LLMFLASH_EXPORT StatusOr<DeviceProfile> LoadDeviceProfile(const std::string& path);

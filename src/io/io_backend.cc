@@ -11,6 +11,7 @@ namespace llmflash {
 StatusOr<std::unique_ptr<IoBackend>> OpenIoBackend(const std::string& path, IoBackendKind kind,
                                                    const IoOptions& options) {
   if (kind == IoBackendKind::kPread) return OpenPreadReader(path, options);
+  if (kind == IoBackendKind::kMmap) return OpenMmapReader(path);
   auto uring = OpenUringReader(path, options);
   if (uring.ok() || kind == IoBackendKind::kUring ||
       uring.status().code() != StatusCode::kUnsupported) {

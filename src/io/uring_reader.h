@@ -21,6 +21,8 @@ StatusOr<std::unique_ptr<IoBackend>> OpenUringReader(const std::string& path,
 
 // The pread(2) backend (io/pread_reader.cc): the same pieces, issued by a
 // small pool of threads.
+// Copies from a read-only mapping (the page cache): the bench's mmap baseline.
+StatusOr<std::unique_ptr<IoBackend>> OpenMmapReader(const std::string& path);
 StatusOr<std::unique_ptr<IoBackend>> OpenPreadReader(const std::string& path,
                                                      const IoOptions& options);
 

@@ -1,4 +1,7 @@
 // DeviceProfile: interpolation, JSON load and save, the default location.
+#include <unistd.h>
+
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -59,6 +62,24 @@ double DeviceProfile::MatVecBytesPerSecond(const std::string& dtype) const {
   double v = dtype == "f16" ? matvec_f16_bytes_per_s : dtype == "bf16" ? matvec_bf16_bytes_per_s
                                                                         : matvec_f32_bytes_per_s;
   return v > 0 ? v : 1e9;
+}
+
+CostEstimate EstimateTokenCost(const DeviceProfile& p, const TokenWorkload& w) {
+  CostEstimate e;
+  if (w.read_ops > 0) e.io_ms = 1e3 * p.ReadSeconds(w.read_ops, w.device_bytes / w.read_ops, w.queue_depth);
+  e.memory_ms = 1e3 * w.moved_bytes / std::max(1.0, p.memcpy_bytes_per_s);
+  e.predictor_ms = 1e3 * w.predictor_bytes / p.MatVecBytesPerSecond("f32");
+  e.compute_ms = 1e3 * w.weight_bytes / p.MatVecBytesPerSecond(w.dtype);
+  e.total_ms = e.io_ms + e.memory_ms + e.predictor_ms + e.compute_ms -
+               std::min(w.overlapped_ms, std::min(e.io_ms, e.compute_ms));
+  return e;
+}
+
+double FloorMs(const DeviceProfile& p, double must_read_bytes, double read_size, int queue_depth,
+               double weight_bytes) {
+  double io = must_read_bytes > 0 ? 1e3 * must_read_bytes / p.ReadThroughput(read_size, queue_depth) : 0;
+  double dram = 1e3 * weight_bytes / DramReadBytesPerSecond(p);
+  return std::max(io, dram);
 }
 
 Status SaveDeviceProfile(const DeviceProfile& p, const std::string& path) {

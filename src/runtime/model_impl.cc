@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "format/llama2c_tokenizer_file.h"
+#include "runtime/planner.h"
 #include "runtime/session_impl.h"
 #include "util/file.h"
 #include "util/macros.h"
@@ -16,7 +17,7 @@ Status ValidateOptions(const ModelOptions& o) {
   auto bad = [](const std::string& what) { return Status::InvalidArgument("ModelOptions." + what); };
   if (o.max_sessions < 1 || o.max_sessions > 256) return bad("max_sessions must be in [1, 256]");
   if (o.max_context < 0) return bad("max_context must be >= 0");
-  if (o.window < 1 || o.window > 1 << 20) return bad("window must be in [1, 2^20] tokens");
+  if (o.window < 0 || o.window > 1 << 20) return bad("window must be in [0, 2^20] tokens (0: planned)");
   if (o.queue_depth < 1 || o.queue_depth > 4096) return bad("queue_depth must be in [1, 4096]");
   if (o.threads < 0 || o.threads > 256) return bad("threads must be in [0, 256]");
   return Status::OK();
@@ -79,9 +80,16 @@ Status ModelImpl::Load(const std::string& dir, const ModelOptions& options,
   RETURN_IF_ERROR(weights_.Load(manifest_, dir));
   RETURN_IF_ERROR(predictors_.Load(manifest_, dir));
 
+  const FileEntry* bundle = manifest_.FindFile(manifest_.bundle.file);
+  Status profile_error;
+  profile_ = ResolveDeviceProfile(options, JoinPath(dir, manifest_.bundle.file), bundle->size,
+                                  &info_.profile_source, &profile_error);
+  RETURN_IF_ERROR(profile_error);
+  const LoaderPlan loader = PlanLoader(manifest_, plan_, profile_, options);
+
   FlashFfnOptions ffn;
   ffn.capacity = plan_.capacity;
-  ffn.window = options.window;
+  ffn.window = loader.window;
   ffn.backend = options.io_backend;
   ffn.io = plan_.io;
   ffn.io.faults = faults;
@@ -97,7 +105,16 @@ Status ModelImpl::Load(const std::string& dir, const ModelOptions& options,
     states_.push_back(std::move(state));
   }
 
-  const FileEntry* bundle = manifest_.FindFile(manifest_.bundle.file);
+  info_.window = loader.window;
+  info_.weight_bytes_per_token = loader.weight_bytes_per_token;
+  info_.predictor_bytes_per_token = loader.expected.predictor_bytes;
+  info_.planned_ms_per_token = loader.estimate.total_ms;
+  info_.planned_io_ms = loader.estimate.io_ms;
+  info_.planned_compute_ms = loader.estimate.compute_ms;
+  info_.planned_predictor_ms = loader.estimate.predictor_ms;
+  info_.planned_reads_per_token = loader.expected.read_ops;
+  info_.planned_bytes_per_token = loader.expected.device_bytes;
+  info_.floor_ms = loader.floor_ms;
   info_.architecture = c.architecture;
   info_.dtype = DTypeName(manifest_.dtype);
   info_.n_layers = c.n_layers;

@@ -43,6 +43,7 @@ class ModelImpl final : public Model {
 
   StatusOr<std::unique_ptr<Session>> NewSession(const SessionOptions& options) override;
   const ModelInfo& info() const override { return info_; }
+  const DeviceProfile& device_profile() const override { return profile_; }
   StatusOr<std::vector<TokenId>> Encode(std::string_view text, bool add_bos) const override;
   std::string Decode(TokenId prev, TokenId token) const override;
 
@@ -66,6 +67,7 @@ class ModelImpl final : public Model {
   std::unique_ptr<TextTokenizer> tokenizer_;
   MemoryPlan plan_;
   ModelInfo info_;
+  DeviceProfile profile_;
   std::mutex mu_;
   std::vector<std::unique_ptr<SessionState>> states_;
 };

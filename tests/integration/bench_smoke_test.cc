@@ -2,6 +2,8 @@
 // (how fast is for benchmarks, not tests).
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
@@ -14,12 +16,19 @@ TEST(BenchSmoke, EveryModeRunsAndReports) {
   testing::TempDir tmp;
   std::string cmd = std::string(LLMFLASH_BENCH_PATH) + " --model " + testing::Stories260KModel() +
                     " --modes naive,hybrid,mmap,llmflash --tokens 6 --dram-budget 140% --json " +
-                    tmp.File("b.json") + " > " + tmp.File("out") + " 2>&1";
+                    tmp.File("b.json") + " --plot " + tmp.File("p.svg") + " > " + tmp.File("out") + " 2>&1";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << testing::ReadFile(tmp.File("out"));
   std::string out = testing::ReadFile(tmp.File("out"));
-  EXPECT_NE(out.find("mmap: skipped"), std::string::npos) << out;
+  // mmap runs inside a memory cgroup when the bench can make one (root,
+  // cgroup v1), and says it was skipped otherwise.
+  const bool cgroup = ::geteuid() == 0 && ::access("/sys/fs/cgroup/memory", W_OK) == 0;
   auto j = nlohmann::json::parse(testing::ReadFile(tmp.File("b.json")));
-  ASSERT_EQ(j["modes"].size(), 3u);
+  if (cgroup) {
+    ASSERT_EQ(j["modes"].size(), 4u) << out;
+  } else {
+    EXPECT_NE(out.find("mmap: skipped"), std::string::npos) << out;
+    ASSERT_EQ(j["modes"].size(), 3u);
+  }
   std::map<std::string, nlohmann::json> by;
   for (const auto& m : j["modes"]) {
     for (const char* key : {"ms_per_token_mean", "ms_per_token_p50", "ms_per_token_p90", "io_ms",
@@ -36,6 +45,14 @@ TEST(BenchSmoke, EveryModeRunsAndReports) {
   EXPECT_DOUBLE_EQ(by["naive"]["bytes_per_token"].get<double>(), 5.0 * 172 * 768);
   EXPECT_LT(by["hybrid"]["bytes_per_token"].get<double>(), by["naive"]["bytes_per_token"].get<double>());
   EXPECT_TRUE(j.contains("budget_bytes"));
+  if (cgroup) EXPECT_DOUBLE_EQ(by["mmap"]["bytes_per_token"].get<double>(), 5.0 * 172 * 768);
+  // The cost model's prediction and the floor, for the llmflash mode.
+  EXPECT_GT(j["predicted_ms"].get<double>(), 0.0);
+  EXPECT_GT(j["floor_ms"].get<double>(), 0.0);
+  EXPECT_LE(j["floor_ms"].get<double>(), j["predicted_ms"].get<double>() + 1e-9);
+  std::string svg = testing::ReadFile(tmp.File("p.svg"));
+  EXPECT_EQ(svg.rfind("<svg", 0), 0u);
+  for (const char* mode : {"naive", "hybrid", "llmflash"}) EXPECT_NE(svg.find(mode), std::string::npos);
 }
 
 }  // namespace

@@ -44,8 +44,11 @@ constexpr char kUsage[] =
     "           [--activation-sparsity 0.9] [--activation silu|relu] [--seed S]\n"
     "           write a synthetic Hugging Face checkpoint (f16) of a real model's shape\n"
     "  verify   --model DIR      check every file's size and checksum\n"
-    "  inspect  --model DIR [--dram-budget BYTES|N%] [--window K]\n"
-    "           print the model's shapes and how the budget is spent\n";
+    "  inspect  --model DIR [--dram-budget BYTES|N%] [--window K] [--device-profile F]\n"
+    "           print the model's shapes, how the budget is spent, the plan and its\n"
+    "           predicted latency\n"
+    "  calibrate [--file PATH | --size BYTES] [--output PROFILE.json] [--quick]\n"
+    "           measure flash reads (chunk size x queue depth), DRAM and matvec speed\n";
 
 
 int Convert(const Flags& f) {
@@ -88,8 +91,13 @@ StatusOr<ModelOptions> OptionsFromFlags(const Flags& f, const std::string& dir) 
   o.max_context = static_cast<int>(*context);
   auto window = f.GetInt("window", o.window);
   if (!window.ok()) return window.status();
-  if (*window < 1 || *window > 1 << 20) return Status::InvalidArgument("--window must be >= 1");
+  if (*window < 0 || *window > 1 << 20) return Status::InvalidArgument("--window must be in [0, 2^20] (0: planned)");
   o.window = static_cast<int>(*window);
+  auto threads = f.GetInt("threads", 0);
+  if (!threads.ok()) return threads.status();
+  if (*threads < 0 || *threads > 256) return Status::InvalidArgument("--threads must be in [0, 256]");
+  o.threads = static_cast<int>(*threads);
+  o.device_profile = f.Get("device-profile", "");
   std::string backend = f.Get("io-backend", "auto");
   if (backend == "auto") o.io_backend = IoBackendKind::kAuto;
   else if (backend == "uring") o.io_backend = IoBackendKind::kUring;
@@ -128,7 +136,7 @@ void PrintStats(const Stats& s) {
 
 int Generate(const Flags& f) {
   Status st = f.Check({"model", "prompt", "max-tokens", "temperature", "top-p", "seed",
-                       "dram-budget", "window", "io-backend", "stats", "no-predictor",
+                       "dram-budget", "window", "io-backend", "device-profile", "threads", "stats", "no-predictor",
                        "compute-window", "max-context"});
   if (st.ok()) st = f.Require("model");
   if (!st.ok()) return Fail(st);
@@ -187,8 +195,33 @@ int Verify(const Flags& f) {
   return 0;
 }
 
+int CalibrateCommand(const Flags& f) {
+  Status st = f.Check({"file", "size", "output", "quick", "threads"});
+  if (!st.ok()) return Fail(st);
+  CalibrateOptions o;
+  o.file = f.Get("file", "");
+  o.quick = f.Has("quick");
+  if (f.Has("size")) {
+    auto size = ParseByteSize(f.Get("size"), 0);
+    if (!size.ok()) return Fail(Status::InvalidArgument("--size: " + size.status().message()));
+    o.size_bytes = *size;
+  }
+  auto threads = f.GetInt("threads", 0);
+  if (!threads.ok()) return Fail(threads.status());
+  o.threads = static_cast<int>(*threads);
+  const std::string out = f.Get("output", DefaultDeviceProfilePath());
+  o.scratch_dir = ".";  // without --file: a scratch file in the current directory
+  o.progress = [](const std::string& s) { std::fprintf(stderr, "calibrate: %s\n", s.c_str()); };
+  auto profile = CalibrateDevice(o);
+  if (!profile.ok()) return Fail(profile.status());
+  st = SaveDeviceProfile(*profile, out);
+  if (!st.ok()) return Fail(st);
+  std::printf("device profile written to %s\n", out.c_str());
+  return 0;
+}
+
 int Inspect(const Flags& f) {
-  Status st = f.Check({"model", "dram-budget", "window", "io-backend", "max-context"});
+  Status st = f.Check({"model", "dram-budget", "window", "io-backend", "device-profile", "threads", "max-context"});
   if (st.ok()) st = f.Require("model");
   if (!st.ok()) return Fail(st);
   std::string dir = f.Get("model");
@@ -209,6 +242,19 @@ int Inspect(const Flags& f) {
   std::printf("neuron matrix    %d of %d neurons per layer (%.1f%%)%s\n", i.neuron_capacity,
               i.ffn_dim, 100.0 * i.neuron_capacity / i.ffn_dim,
               i.streams_layers ? ", layers are streamed in parts" : "");
+  const DeviceProfile& p = (*model)->device_profile();
+  std::printf("device profile   %s\n", i.profile_source.c_str());
+  std::printf("                 reads %.0f MB/s (4 KiB, QD1) .. %.0f MB/s (1 MiB, QD64); DRAM read %.1f GB/s\n",
+              p.ReadThroughput(4096, 1) / 1e6, p.ReadThroughput(1 << 20, 64) / 1e6,
+              DramReadBytesPerSecond(p) / 1e9);
+  std::printf("plan             window k = %d; %s\n", i.window,
+              i.has_predictor ? "predictor on" : "no predictor: every neuron is computed");
+  std::printf("expected token   %.1f reads, %.2f MiB read, %.2f MiB of resident weights + %.2f MiB of predictors streamed\n",
+              i.planned_reads_per_token, i.planned_bytes_per_token / 1048576.0,
+              i.weight_bytes_per_token / 1048576.0, i.predictor_bytes_per_token / 1048576.0);
+  std::printf("predicted        %.2f ms/token = I/O %.2f + compute %.2f + predictor %.2f (+ memory); floor %.2f ms\n",
+              i.planned_ms_per_token, i.planned_io_ms, i.planned_compute_ms, i.planned_predictor_ms,
+              i.floor_ms);
   return 0;
 }
 
@@ -222,7 +268,7 @@ int main(int argc, char** argv) {
     return argc < 2 ? 2 : 0;
   }
   std::string cmd = argv[1];
-  Flags flags(argc, argv, 2, {"stats", "no-predictor", "compute-window"});
+  Flags flags(argc, argv, 2, {"stats", "no-predictor", "compute-window", "quick"});
   if (cmd == "convert") return Convert(flags);
   if (cmd == "generate") return Generate(flags);
   if (cmd == "verify") return Verify(flags);
@@ -232,6 +278,7 @@ int main(int argc, char** argv) {
   if (cmd == "tokenize") return TokenizeCommand(flags);
   if (cmd == "synth") return SynthCommand(flags);
   if (cmd == "inspect") return Inspect(flags);
+  if (cmd == "calibrate") return CalibrateCommand(flags);
   std::cerr << "llmflash: unknown command \"" << cmd << "\"\n\n" << kUsage;
   return 2;
 }

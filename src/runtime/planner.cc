@@ -1,0 +1,114 @@
+// Planner and profile resolution.
+#include "runtime/planner.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "util/file.h"
+
+namespace llmflash {
+namespace {
+
+// Used only for bundles too small to measure: a modest NVMe-class device
+// and one core's worth of DRAM bandwidth.
+DeviceProfile NominalProfile() {
+  DeviceProfile p;
+  p.measured_file = "(nominal)";
+  p.chunk_bytes = {4096, 1 << 20};
+  p.queue_depths = {1, 64};
+  p.read_bytes_per_s = {{50e6, 400e6}, {500e6, 2000e6}};
+  p.read_latency_us = 80;
+  p.memcpy_bytes_per_s = 5e9;
+  p.matvec_f32_bytes_per_s = p.matvec_f16_bytes_per_s = p.matvec_bf16_bytes_per_s = 8e9;
+  return p;
+}
+
+}  // namespace
+
+DeviceProfile ResolveDeviceProfile(const ModelOptions& o, const std::string& bundle_path,
+                                   uint64_t bundle_bytes, std::string* source, Status* error) {
+  *error = Status::OK();
+  if (!o.device_profile.empty()) {
+    auto p = LoadDeviceProfile(o.device_profile);
+    if (p.ok()) {
+      *source = o.device_profile;
+      return *p;
+    }
+    *error = p.status();
+    return DeviceProfile{};
+  }
+  const std::string path = DefaultDeviceProfilePath();
+  if (FileSize(path).ok()) {
+    auto p = LoadDeviceProfile(path);
+    if (p.ok()) {
+      *source = path;
+      return *p;
+    }
+    // A damaged cached profile is replaced below rather than failing Open.
+  }
+  if (bundle_bytes >= kMinQuickCalibrationBytes) {
+    CalibrateOptions c;
+    c.file = bundle_path;
+    c.quick = true;
+    c.threads = o.threads;
+    auto p = CalibrateDevice(c);
+    if (p.ok()) {
+      *source = "quick calibration on " + bundle_path;
+      if (SaveDeviceProfile(*p, path).ok()) *source += ", saved to " + path;
+      return *p;
+    }
+  }
+  *source = "nominal (no profile; run llmflash calibrate)";
+  return NominalProfile();
+}
+
+double ResidentWeightBytesPerToken(const Manifest& m) {
+  const ModelConfig& c = m.config;
+  const double es = DTypeSize(m.dtype);
+  const double q = static_cast<double>(c.n_heads) * c.head_dim;
+  const double kv = static_cast<double>(c.n_kv_heads) * c.head_dim;
+  double per_layer = (2 * q * c.dim + 2 * kv * c.dim) * es;
+  double classifier = static_cast<double>(c.vocab_size) * c.EmbedDim() * es;
+  double proj = c.embed_dim != 0 ? 2.0 * c.dim * c.EmbedDim() * es : 0;
+  return c.n_layers * per_layer + classifier + proj;
+}
+
+LoaderPlan PlanLoader(const Manifest& m, const MemoryPlan& memory, const DeviceProfile& profile,
+                      const ModelOptions& o) {
+  const ModelConfig& c = m.config;
+  LoaderPlan plan;
+  const double n = c.ffn_dim, cap = memory.capacity;
+  double frac = 0;
+  if (m.predictor.present && !m.predictor.layers.empty()) {
+    for (const auto& l : m.predictor.layers) frac += l.predicted_fraction;
+    frac /= m.predictor.layers.size();
+  }
+  plan.active_fraction = frac > 0 ? frac : 1.0;
+  const double active = plan.active_fraction * n;
+  // k: how many tokens' active sets the matrix can hold, 1..8.
+  plan.window = o.window > 0 ? o.window
+                             : static_cast<int>(std::clamp(std::floor(cap / std::max(1.0, active)), 1.0, 8.0));
+  plan.churn = plan.active_fraction < 1 ? kDefaultChurn : 0;
+  // Neurons read per layer: what the window misses, plus what does not fit.
+  double reads = active <= cap ? active * plan.churn : (active - cap) + cap * plan.churn;
+  if (cap >= n) reads = 0;  // everything stays resident after the first token
+  const double stride = m.bundle.record_stride;
+  plan.weight_bytes_per_token = ResidentWeightBytesPerToken(m);
+  TokenWorkload& w = plan.expected;
+  w.read_ops = reads * c.n_layers;  // one request per neuron at this sparsity
+  w.device_bytes = w.read_ops * stride;
+  w.queue_depth = o.queue_depth;
+  w.dtype = DTypeName(m.dtype);
+  w.weight_bytes = plan.weight_bytes_per_token + active * c.n_layers * stride;
+  if (m.predictor.present) {
+    for (const auto& l : m.predictor.layers) {
+      w.predictor_bytes += 4.0 * l.rank * (c.dim + n) * (c.ffn_gated ? 2 : 1);
+    }
+  }
+  w.moved_bytes = reads * c.n_layers * stride;  // each deletion moves about one row
+  plan.estimate = EstimateTokenCost(profile, w);
+  plan.floor_ms = FloorMs(profile, w.device_bytes, stride, o.queue_depth, w.weight_bytes);
+  return plan;
+}
+
+}  // namespace llmflash

@@ -1,0 +1,52 @@
+// Planner: turns a DRAM budget and a device profile into the loader's
+// choices (window size k; the neuron-matrix capacity comes from MemoryPlan)
+// and the cost model's expected latency per token (docs/cost-model.md).
+//
+// Thread-safety: plain values and pure functions.
+#ifndef LLMFLASH_RUNTIME_PLANNER_H_
+#define LLMFLASH_RUNTIME_PLANNER_H_
+
+#include <string>
+
+#include "format/manifest.h"
+#include "llmflash/options.h"
+#include "llmflash/profile.h"
+#include "runtime/memory_plan.h"
+
+namespace llmflash {
+
+// Bundles smaller than this are not worth calibrating on at Open: the
+// nominal profile is used instead.
+inline constexpr uint64_t kMinQuickCalibrationBytes = 64ull << 20;
+
+// The profile Open uses: ModelOptions::device_profile, else the default
+// location, else a quick calibration on the model's FFN bundle (saved to the
+// default location), else (small bundles) a nominal profile. `source` says
+// which.
+DeviceProfile ResolveDeviceProfile(const ModelOptions& options, const std::string& bundle_path,
+                                   uint64_t bundle_bytes, std::string* source, Status* error);
+
+struct LoaderPlan {
+  int window = 1;
+  double active_fraction = 1;      // expected neurons per token, of ffn_dim
+  double churn = 0;                // assumed share of a token's neurons not resident
+  double weight_bytes_per_token = 0;  // resident weights a token streams (attention, classifier)
+  TokenWorkload expected;          // steady-state token, llmflash mode
+  CostEstimate estimate;
+  double floor_ms = 0;
+};
+
+// The fraction of a token's active neurons that the previous tokens did not
+// use, when nothing better is known (measured: synthetic OPT-6.7B ~9%,
+// stories260K with its predictor ~20%). docs/cost-model.md.
+inline constexpr double kDefaultChurn = 0.15;
+
+LoaderPlan PlanLoader(const Manifest& m, const MemoryPlan& memory, const DeviceProfile& profile,
+                      const ModelOptions& options);
+
+// Bytes of resident weights one token's forward pass reads.
+double ResidentWeightBytesPerToken(const Manifest& m);
+
+}  // namespace llmflash
+
+#endif  // LLMFLASH_RUNTIME_PLANNER_H_

@@ -244,7 +244,7 @@ TEST(Session, SeededSamplingIsReproducible) {
 TEST(Model, OpenReportsBadDirectoriesAndOptions) {
   EXPECT_THAT(Model::Open("/nonexistent/model", {}).status(),
               StatusIs(StatusCode::kNotFound, HasSubstr("/nonexistent/model/manifest.json")));
-  EXPECT_THAT(Model::Open(testing::Stories260KModel(), {.window = 0}).status(),
+  EXPECT_THAT(Model::Open(testing::Stories260KModel(), {.window = -1}).status(),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("window")));
   EXPECT_THAT(Model::Open(testing::Stories260KModel(), {.dram_budget_bytes = 1000}).status(),
               StatusIs(StatusCode::kResourceExhausted, HasSubstr("DRAM budget")));

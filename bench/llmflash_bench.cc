@@ -34,7 +34,7 @@ namespace {
 constexpr char kUsage[] =
     "usage: llmflash-bench --model DIR [--modes naive,hybrid,mmap,llmflash] [--tokens N]\n"
     "                      [--prompt TEXT] [--dram-budget BYTES|N%] [--window K]\n"
-    "                      [--max-context N (256)] [--no-predictor] [--no-lookahead]\n"
+    "                      [--max-context N (256)] [--no-predictor] [--lookahead]\n"
     "                      [--threads N] [--device-profile FILE] [--json FILE] [--plot FILE.svg]\n";
 
 struct Summary {
@@ -265,9 +265,9 @@ int MmapChild(const Flags& f, const std::string& dir, ModelOptions o, int tokens
 }
 
 int Main(int argc, char** argv) {
-  Flags f(argc, argv, 1, {"no-predictor", "no-lookahead"});
+  Flags f(argc, argv, 1, {"no-predictor", "lookahead"});
   Status st = f.Check({"model", "modes", "tokens", "prompt", "dram-budget", "window", "json",
-                       "no-predictor", "no-lookahead", "max-context", "threads", "plot",
+                       "no-predictor", "lookahead", "max-context", "threads", "plot",
                        "device-profile", "mmap-child", "child-budget", "child-json"});
   if (st.ok()) st = f.Require("model");
   if (!st.ok()) {
@@ -322,7 +322,7 @@ int Main(int argc, char** argv) {
     }
     StatusOr<ModeResult> r = m == "mmap" ? RunMmapMode(argc, argv, info, info.budget_bytes)
                                          : RunMode(**model, m, prompt, static_cast<int>(*tokens),
-                                                   !f.Has("no-lookahead"));
+                                                   f.Has("lookahead"));
     if (!r.ok() && m == "mmap") {
       std::printf("%s\n", r.status().message().c_str());
       continue;

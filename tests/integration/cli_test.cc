@@ -70,6 +70,30 @@ TEST(Cli, ErrorsAreOneClearLineAndNonZero) {
   EXPECT_EQ(RunCli("generate --model " + testing::Stories260KModel() + " --dram-budget 1K").exit_code, 1);
 }
 
+TEST(Cli, CalibrateWritesAProfileThatInspectPlansWith) {
+  testing::TempDir tmp;
+  Result r = RunCli("calibrate --quick --size 8M --threads 1 --output " + tmp.File("device.json"),
+                    tmp.File("err"));
+  ASSERT_EQ(r.exit_code, 0) << testing::ReadFile(tmp.File("err"));
+  EXPECT_NE(testing::ReadFile(tmp.File("err")).find("queue depth 64"), std::string::npos);
+  auto j = nlohmann::json::parse(testing::ReadFile(tmp.File("device.json")));
+  EXPECT_EQ(j["format"], "llmflash-device-profile");
+  r = RunCli("inspect --model " + testing::Stories260KModel() + " --dram-budget 140% --device-profile " +
+             tmp.File("device.json"));
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("device profile   " + tmp.File("device.json")), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("predicted "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("window k = "), std::string::npos) << r.out;
+  // A profile that is not one is an error naming it.
+  std::string bad = tmp.File("bad.json");
+  FILE* f = std::fopen(bad.c_str(), "w");
+  std::fputs("{\"format\": 1}", f);
+  std::fclose(f);
+  r = RunCli("inspect --model " + testing::Stories260KModel() + " --device-profile " + bad, tmp.File("err"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(testing::ReadFile(tmp.File("err")).find("bad.json"), std::string::npos);
+}
+
 TEST(Cli, ConvertThenVerify) {
   testing::TempDir tmp;
   Result r = RunCli("convert --input " + testing::Stories260KBin() + " --tokenizer " +

@@ -37,6 +37,13 @@ LLMFLASH_AVX2 inline __m256 Load8(const uint16_t* p, bool f16) {
   return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
 }
 
+LLMFLASH_AVX2 inline float Sum8(__m256 acc) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+  return _mm_cvtss_f32(s);
+}
+
 LLMFLASH_AVX2 float DotAvx2(const uint16_t* a, const float* x, int n, bool f16) {
   __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
   int i = 0;
@@ -45,13 +52,36 @@ LLMFLASH_AVX2 float DotAvx2(const uint16_t* a, const float* x, int n, bool f16) 
     acc1 = _mm256_fmadd_ps(Load8(a + i + 8, f16), _mm256_loadu_ps(x + i + 8), acc1);
   }
   for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(Load8(a + i, f16), _mm256_loadu_ps(x + i), acc0);
-  __m256 acc = _mm256_add_ps(acc0, acc1);
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-  float sum = _mm_cvtss_f32(s);
+  float sum = Sum8(_mm256_add_ps(acc0, acc1));
   for (; i < n; ++i) sum += Load(a, i, f16) * x[i];
   return sum;
+}
+
+// Four rows at once, sharing each load of x. Every row is summed exactly as
+// DotAvx2 sums it (same accumulators, same order), so results do not depend
+// on how rows are grouped.
+LLMFLASH_AVX2 void Dot4Avx2(const uint16_t* a, size_t stride, const float* x, int n, bool f16,
+                            float* out) {
+  const uint16_t* r[4] = {a, a + stride, a + 2 * stride, a + 3 * stride};
+  __m256 e[4], o[4];
+  for (int k = 0; k < 4; ++k) e[k] = o[k] = _mm256_setzero_ps();
+  int i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256 x0 = _mm256_loadu_ps(x + i), x1 = _mm256_loadu_ps(x + i + 8);
+    for (int k = 0; k < 4; ++k) {
+      e[k] = _mm256_fmadd_ps(Load8(r[k] + i, f16), x0, e[k]);
+      o[k] = _mm256_fmadd_ps(Load8(r[k] + i + 8, f16), x1, o[k]);
+    }
+  }
+  for (; i + 8 <= n; i += 8) {
+    const __m256 x0 = _mm256_loadu_ps(x + i);
+    for (int k = 0; k < 4; ++k) e[k] = _mm256_fmadd_ps(Load8(r[k] + i, f16), x0, e[k]);
+  }
+  for (int k = 0; k < 4; ++k) {
+    float sum = Sum8(_mm256_add_ps(e[k], o[k]));
+    for (int j = i; j < n; ++j) sum += Load(r[k], j, f16) * x[j];
+    out[k] = sum;
+  }
 }
 
 LLMFLASH_AVX2 void AxpyAvx2(float a, const uint16_t* r, int n, float* y, bool f16) {
@@ -83,6 +113,9 @@ bool HasAvx2() {
 #else
 bool HasAvx2() { return false; }
 float DotAvx2(const uint16_t* a, const float* x, int n, bool f16) { return DotPortable(a, x, n, f16); }
+void Dot4Avx2(const uint16_t* a, size_t stride, const float* x, int n, bool f16, float* out) {
+  for (int k = 0; k < 4; ++k) out[k] = DotPortable(a + k * stride, x, n, f16);
+}
 void AxpyAvx2(float a, const uint16_t* r, int n, float* y, bool f16) { AxpyPortable(a, r, n, y, f16); }
 #endif
 
@@ -124,7 +157,14 @@ void MatVec(WeightRef w, const float* x, int rows, int cols, float* out) {
         Eigen::Map<const Eigen::VectorXf>(x, cols);
     return;
   }
-  for (int r = 0; r < rows; ++r) out[r] = DotTyped(w.At(static_cast<size_t>(r) * cols), w.dtype, x, cols);
+  int r = 0;
+  if (HasAvx2()) {
+    const auto* p = static_cast<const uint16_t*>(w.data);
+    for (; r + 4 <= rows; r += 4) {
+      Dot4Avx2(p + static_cast<size_t>(r) * cols, cols, x, cols, w.dtype == DType::kF16, out + r);
+    }
+  }
+  for (; r < rows; ++r) out[r] = DotTyped(w.At(static_cast<size_t>(r) * cols), w.dtype, x, cols);
 }
 
 }  // namespace llmflash

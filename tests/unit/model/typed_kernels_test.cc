@@ -82,6 +82,28 @@ TEST_P(TypedKernels, MatchF32OnTheRoundedWeights) {
   }
 }
 
+// MatVec takes rows four at a time; each row must equal DotTyped of that row
+// bit for bit, wherever the split into threads or groups of four falls.
+TEST_P(TypedKernels, MatVecRowsEqualDotsExactly) {
+  const DType t = GetParam();
+  std::mt19937 rng(9);
+  std::normal_distribution<float> d;
+  for (int cols : {5, 16, 37, 256}) {
+    const int rows = 11;
+    std::vector<uint16_t> m(rows * cols);
+    std::vector<float> x(cols), out(rows), part(rows);
+    for (auto& v : m) v = t == DType::kF16 ? FloatToF16(d(rng)) : FloatToBf16(d(rng));
+    for (auto& v : x) v = d(rng);
+    MatVec(WeightRef{m.data(), t}, x.data(), rows, cols, out.data());
+    for (int r = 0; r < rows; ++r) {
+      EXPECT_EQ(out[r], DotTyped(m.data() + r * cols, t, x.data(), cols)) << r << " " << cols;
+    }
+    // Starting at row 3 shifts every group of four.
+    MatVec(WeightRef{m.data() + 3 * cols, t}, x.data(), rows - 3, cols, part.data());
+    for (int r = 3; r < rows; ++r) EXPECT_EQ(part[r - 3], out[r]) << r << " " << cols;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Types, TypedKernels, ::testing::Values(DType::kF16, DType::kBF16),
                          [](const auto& info) { return std::string(DTypeName(info.param)); });
 

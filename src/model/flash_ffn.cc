@@ -141,6 +141,12 @@ Status FlashFfn::Compute(int l, int64_t t, std::span<const int32_t> active, cons
   }
   if (static_cast<int>(missing_.size()) > free) return Stream(l, t, active, x, out, stats);
 
+  // Big layers: compute the resident rows while the missing ones are read.
+  const bool overlap = pool_ != nullptr && observer_ == nullptr && !compute_window_ &&
+                       !missing_.empty() &&
+                       static_cast<int64_t>(active.size() - missing_.size()) * record_.dim >=
+                           kMinParallelWork;
+  if (overlap) return ComputeWhileReading(l, active, x, out, stats);
   const int first = mat.size();
   for (int32_t id : missing_) mat.Append(id);
   if (!missing_.empty()) {
@@ -158,6 +164,51 @@ Status FlashFfn::Compute(int l, int64_t t, std::span<const int32_t> active, cons
   } else {
     for (int32_t id : active) slots_.push_back(mat.SlotOf(id));
   }
+  ComputeSlots(l, x, out, stats);
+  return Status::OK();
+}
+
+// The missing rows are read on the I/O worker while the resident active rows
+// are computed; then the new rows are computed. The sum runs over resident
+// neurons first (each part in neuron order): for layers this big the result
+// depends on residency at the level of float rounding, as it does on the
+// thread count.
+Status FlashFfn::ComputeWhileReading(int l, std::span<const int32_t> active, const float* x,
+                                     float* out, TokenStats* stats) {
+  NeuronMatrix& mat = layers_[l].matrix();
+  slots_.clear();
+  for (int32_t id : active) {
+    if (mat.Contains(id)) slots_.push_back(mat.SlotOf(id));
+  }
+  const int first = mat.size();
+  for (int32_t id : missing_) mat.Append(id);
+  BuildRequests(l, missing_, first, &requests_);
+  IoCounters c;
+  double busy = 0, waited = 0;
+  prefetch_.worker.Start([this, &c, &busy] {
+    Timer timer;
+    Status st = io_->ReadBatch(requests_, &c);
+    busy = timer.ElapsedMs();
+    return st;
+  });
+  ComputeSlots(l, x, out, stats);
+  Status st;
+  {
+    ScopedTimer timer(&waited);
+    st = prefetch_.worker.Wait();
+  }
+  stats->io_ms += waited;
+  stats->io_hidden_ms += std::max(0.0, busy - waited);
+  stats->bytes_read += c.requested;
+  stats->device_bytes += c.bytes;
+  stats->read_ops += c.ops;
+  if (!st.ok()) {
+    for (int32_t id : missing_) mat.Remove(id);
+    return st;
+  }
+  stats->neurons_loaded += missing_.size();
+  slots_.resize(missing_.size());
+  std::iota(slots_.begin(), slots_.end(), first);
   ComputeSlots(l, x, out, stats);
   return Status::OK();
 }

@@ -91,6 +91,8 @@ class FlashFfn {
   void BuildRequests(int layer, std::span<const int32_t> ids, int first_slot,
                      std::vector<ReadRequest>* requests);
   Status ReadRows(int layer, std::span<const int32_t> ids, int first_slot, TokenStats* stats);
+  Status ComputeWhileReading(int layer, std::span<const int32_t> active, const float* x,
+                             float* out, TokenStats* stats);
   Status Stream(int layer, int64_t t, std::span<const int32_t> active, const float* x,
                 float* out, TokenStats* stats);
   const float* up_bias_ = nullptr;  // of the layer being computed

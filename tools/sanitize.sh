@@ -52,7 +52,7 @@ for step in "${steps[@]}"; do
       echo "== TSan: concurrency tests"
       cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLLMFLASH_TSAN=ON \
         -DLLMFLASH_BUILD_BENCHMARKS=OFF -DLLMFLASH_SHARED_DIR="$shared" >/dev/null
-      cmake --build build-tsan -j"$jobs" --target reliability_test io_test
+      cmake --build build-tsan -j"$jobs" --target reliability_test io_test util_test
       export TSAN_OPTIONS=halt_on_error=1
       run_ctest --test-dir build-tsan --output-on-failure -R 'Concurrency|pread' -j"$jobs"
       ;;

@@ -74,6 +74,50 @@ TEST_P(TinyRelu, SparseEqualsDenseWhenNoActiveNeuronIsMissed) {
   }
 }
 
+// The lookahead reads guessed neurons early and the exact prediction reads
+// the rest: what is computed, and so the logits, must not change; with a
+// tight budget the guesses are really read (and some go unused).
+TEST(TinyReluPredictor, LookaheadChangesReadsNotResults) {
+  testing::TempDir tmp;
+  std::string dir = tmp.File("tiny");
+  ASSERT_THAT(testing::WriteTinyModel(dir, {}), IsOk());
+  BuildPredictorOptions o;
+  o.model_dir = dir;
+  o.calibration_text = CalibrationText(400, 4);
+  ASSERT_THAT(BuildPredictor(o).status(), IsOk());
+  // A budget for half of each layer's neurons: the fixed part plus half the rows.
+  auto full = Model::Open(dir, {.max_context = 64});
+  ASSERT_THAT(full.status(), IsOk());
+  const ModelInfo& i = (*full)->info();
+  const uint64_t rows = static_cast<uint64_t>(i.ffn_dim) * i.n_layers * i.record_bytes;
+  uint64_t budget = i.resident_bytes + i.session_bytes - rows / 2;
+  auto model = Model::Open(dir, {.dram_budget_bytes = budget, .max_context = 64});
+  // Tight budgets also get smaller I/O buffers: step down until rows are short.
+  while (model.ok() && (*model)->info().neuron_capacity == i.ffn_dim) {
+    budget -= rows / 16;
+    model = Model::Open(dir, {.dram_budget_bytes = budget, .max_context = 64});
+  }
+  ASSERT_THAT(model.status(), IsOk());
+  ASSERT_LT((*model)->info().neuron_capacity, (*model)->info().ffn_dim);
+  auto ids = (*model)->Encode(CalibrationText(40, 9), true);
+  ASSERT_THAT(ids.status(), IsOk());
+  ids->resize(std::min<size_t>(ids->size(), 60));
+  auto run = [&](bool lookahead, uint64_t* prefetched) {
+    auto s = (*model)->NewSession({.lookahead = lookahead});
+    auto logits = (*s)->Logits(*ids);
+    EXPECT_THAT(logits.status(), IsOk());
+    *prefetched = 0;
+    for (const TokenStats& t : (*s)->stats().tokens) *prefetched += t.neurons_prefetched;
+    return *logits;
+  };
+  uint64_t with = 0, without = 0;
+  auto a = run(true, &with);
+  auto b = run(false, &without);
+  EXPECT_EQ(a, b);
+  EXPECT_GT(with, 0u);
+  EXPECT_EQ(without, 0u);
+}
+
 // A damaged predictor is reported at Open, and train-predictor replaces it.
 TEST(TinyReluPredictor, RetrainingReplacesADamagedPredictor) {
   testing::TempDir tmp;

@@ -11,6 +11,7 @@
 #include "llmflash/llmflash.h"
 #include "runtime/model_impl.h"
 #include "testing/fault_injector.h"
+#include "testing/tiny_model.h"
 #include "testing/test_util.h"
 
 namespace llmflash {
@@ -120,6 +121,49 @@ TEST(Reliability, PreadBackendGivesIdenticalOutput) {
     ASSERT_THAT(text.status(), IsOk());
     EXPECT_EQ(*text, g.text) << g.prompt;
   }
+}
+
+// A model with layers big enough for the thread pool (split products) and
+// for reading a layer's missing neurons while its resident ones compute:
+// results match one thread to float rounding, and the overlap is reported.
+// Run under TSan in CI.
+TEST(Concurrency, BigLayersSplitOverThreadsAndOverlapReads) {
+  testing::TempDir tmp;
+  const std::string dir = tmp.File("wide");
+  testing::TinyModelSpec spec;
+  spec.dim = 512;
+  spec.ffn_dim = 1024;
+  spec.n_heads = 8;
+  spec.n_kv_heads = 8;
+  spec.gated = true;
+  spec.activation = "silu";
+  ASSERT_THAT(testing::WriteTinyModel(dir, spec), IsOk());
+  auto whole = ModelWeightBytes(dir);
+  ASSERT_THAT(whole.status(), IsOk());
+  auto logits = [&](int threads, double* hidden, uint64_t* loaded) {
+    auto model = Model::Open(dir, {.dram_budget_bytes = *whole * 3 / 4, .max_context = 16,
+                                   .threads = threads});
+    EXPECT_THAT(model.status(), IsOk());
+    EXPECT_LT((*model)->info().neuron_capacity, spec.ffn_dim);
+    auto s = (*model)->NewSession({});
+    auto out = (*s)->Logits({1, 5, 9, 3, 7, 2});
+    EXPECT_THAT(out.status(), IsOk());
+    *hidden = 0;
+    *loaded = 0;
+    for (const TokenStats& t : (*s)->stats().tokens) {
+      *hidden += t.io_hidden_ms;
+      *loaded += t.neurons_loaded;
+    }
+    return *out;
+  };
+  double hidden1, hidden2;
+  uint64_t loaded1, loaded2;
+  std::vector<float> one = logits(1, &hidden1, &loaded1), two = logits(2, &hidden2, &loaded2);
+  ASSERT_EQ(one.size(), two.size());
+  for (size_t i = 0; i < one.size(); ++i) ASSERT_NEAR(one[i], two[i], 1e-3f * (1 + std::fabs(one[i]))) << i;
+  EXPECT_EQ(loaded1, loaded2);  // the same reads either way
+  EXPECT_GT(loaded2, 0u);
+  EXPECT_GE(hidden2, 0.0);
 }
 
 // One model, four sessions on four threads, each with its own KV cache and

@@ -7,6 +7,7 @@
 #include "llmflash/status.h"
 #include "util/checked_math.h"
 #include "util/crc32c.h"
+#include "util/thread_pool.h"
 
 namespace llmflash {
 namespace {
@@ -50,6 +51,50 @@ TEST(CheckedMath, DetectsOverflow) {
   EXPECT_FALSE(CheckedMul(1ull << 33, 1ull << 31, &out));
   EXPECT_FALSE(CheckedAdd(~0ull, 1, &out));
   EXPECT_EQ(RoundUp(4097, 4096), 8192u);
+}
+
+}  // namespace
+}  // namespace llmflash
+
+namespace llmflash {
+namespace {
+
+// Named Concurrency.* so the TSan build runs them.
+TEST(Concurrency, ThreadPoolCoversEveryIndexOnceInFixedChunks) {
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    EXPECT_EQ(pool.size(), threads);
+    for (int n : {0, 1, 2, 7, 1000}) {
+      std::vector<int> hits(n, 0), chunk_of(n, -1);
+      for (int round = 0; round < 20; ++round) {
+        pool.ParallelFor(n, [&](int chunk, int begin, int end) {
+          for (int i = begin; i < end; ++i) {
+            ++hits[i];
+            chunk_of[i] = chunk;
+          }
+        });
+      }
+      for (int i = 0; i < n; ++i) EXPECT_EQ(hits[i], 20) << threads << " " << n;
+      for (int i = 1; i < n; ++i) EXPECT_LE(chunk_of[i - 1], chunk_of[i]);  // contiguous, in order
+    }
+  }
+}
+
+TEST(Concurrency, WorkerRunsJobsOneAtATimeAndReturnsTheirStatus) {
+  Worker w;
+  EXPECT_TRUE(w.Wait().ok());  // nothing started
+  int value = 0;
+  for (int i = 0; i < 100; ++i) {
+    w.Start([&value, i] {
+      value += i;
+      return i == 50 ? Status::IOError("job 50") : Status::OK();
+    });
+    EXPECT_TRUE(w.busy());
+    Status st = w.Wait();
+    EXPECT_EQ(st.ok(), i != 50) << i;
+    EXPECT_FALSE(w.busy());
+  }
+  EXPECT_EQ(value, 99 * 100 / 2);
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include "runtime/predictor_builder.h"
 #include "testing/test_util.h"
 #include "testing/tiny_model.h"
+#include "util/macros.h"
 
 namespace llmflash {
 namespace {
@@ -31,6 +32,14 @@ std::vector<float> LogitsOf(const std::string& dir, bool use_predictor,
   auto logits = (*session)->Logits(ids);
   EXPECT_THAT(logits.status(), IsOk());
   return *logits;
+}
+
+// The default tiny ReLU model with an svd predictor; `o` is how it was built.
+Status WriteTinyWithPredictor(const std::string& dir, BuildPredictorOptions* o) {
+  RETURN_IF_ERROR(testing::WriteTinyModel(dir, {}));
+  o->model_dir = dir;
+  o->calibration_text = CalibrationText(400, 4);
+  return BuildPredictor(*o).status();
 }
 
 class TinyRelu : public ::testing::TestWithParam<std::string> {};
@@ -80,11 +89,8 @@ TEST_P(TinyRelu, SparseEqualsDenseWhenNoActiveNeuronIsMissed) {
 TEST(TinyReluPredictor, LookaheadChangesReadsNotResults) {
   testing::TempDir tmp;
   std::string dir = tmp.File("tiny");
-  ASSERT_THAT(testing::WriteTinyModel(dir, {}), IsOk());
   BuildPredictorOptions o;
-  o.model_dir = dir;
-  o.calibration_text = CalibrationText(400, 4);
-  ASSERT_THAT(BuildPredictor(o).status(), IsOk());
+  ASSERT_THAT(WriteTinyWithPredictor(dir, &o), IsOk());
   // A budget for half of each layer's neurons: the fixed part plus half the rows.
   auto full = Model::Open(dir, {.max_context = 64});
   ASSERT_THAT(full.status(), IsOk());
@@ -122,11 +128,8 @@ TEST(TinyReluPredictor, LookaheadChangesReadsNotResults) {
 TEST(TinyReluPredictor, RetrainingReplacesADamagedPredictor) {
   testing::TempDir tmp;
   std::string dir = tmp.File("tiny");
-  ASSERT_THAT(testing::WriteTinyModel(dir, {}), IsOk());
   BuildPredictorOptions o;
-  o.model_dir = dir;
-  o.calibration_text = CalibrationText(400, 4);
-  ASSERT_THAT(BuildPredictor(o).status(), IsOk());
+  ASSERT_THAT(WriteTinyWithPredictor(dir, &o), IsOk());
   std::string bin = testing::ReadFile(dir + "/predictor.bin");
   testing::WriteFile(dir + "/predictor.bin", bin.substr(0, bin.size() / 2));
   EXPECT_THAT(Model::Open(dir, {}).status(),

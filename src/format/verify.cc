@@ -44,7 +44,7 @@ Status VerifyModel(const std::string& dir, const Progress& progress) {
   for (const FileEntry& f : m.files) total += f.size;
   for (const FileEntry& f : m.files) {
     std::string path = JoinPath(dir, f.name);
-    uint32_t crc;
+    uint32_t crc = 0;
     RETURN_IF_ERROR(ChecksumFile(path, f.size, &crc, progress, &done, total, f.name));
     if (crc != f.crc32c) {
       char buf[96];

@@ -218,8 +218,10 @@ StatusOr<ModeResult> RunMmapMode(int argc, char** argv, const ModelInfo& info, u
   }
   // The child keeps 64 neuron rows per layer: the rest of the budget is left
   // to the page cache, the mmap engine's only cache.
-  const uint64_t rows_given_up = static_cast<uint64_t>(std::max(0, info.neuron_capacity - 64)) *
-                                 info.n_layers * info.record_bytes;
+  uint64_t rows_given_up = 0;
+  for (int cap : info.layer_neuron_capacity) {
+    rows_given_up += static_cast<uint64_t>(std::max(0, cap - 64)) * info.record_bytes;
+  }
   const uint64_t child_budget = budget - std::min(budget, rows_given_up);
   // The budget plus the fixed overhead the budget does not cover (code,
   // libraries, tokenizer, stacks: docs/cost-model.md).
@@ -314,7 +316,7 @@ int Main(int argc, char** argv) {
   if (!model.ok()) return Fail(model.status());
   const ModelInfo& info = (*model)->info();
   const DeviceProfile& profile = (*model)->device_profile();
-  std::printf("model %s: %.2f MiB, budget %.2f MiB, %d of %d neurons/layer fit, window %d, %s\n",
+  std::printf("model %s: %.2f MiB, budget %.2f MiB, %d of %d neurons/layer fit (mean), window %d, %s\n",
               dir.c_str(), *whole / 1048576.0, info.budget_bytes / 1048576.0, info.neuron_capacity,
               info.ffn_dim, info.window, info.has_predictor ? "with predictor" : "no predictor");
   std::printf("device profile: %s\n\n", info.profile_source.c_str());

@@ -47,8 +47,11 @@ struct ModelInfo {
   uint64_t record_bytes = 0;    // bytes one neuron occupies in the bundle
   uint64_t budget_bytes = 0;    // the DRAM budget in force
   uint64_t session_bytes = 0;   // per session: KV cache, scratch, I/O buffers
-  int neuron_capacity = 0;   // neuron-matrix rows per layer per session
-  bool streams_layers = false;  // capacity < ffn_dim: layers are streamed in parts
+  // Neuron-matrix rows per session: per layer, in proportion to each layer's
+  // expected active neurons (docs/cost-model.md), and their mean.
+  std::vector<int> layer_neuron_capacity;
+  int neuron_capacity = 0;
+  bool streams_layers = false;  // fewer rows than ffn_dim somewhere: parts are streamed
   bool has_predictor = false;   // a sparsity predictor is stored with the model
   // The plan (docs/cost-model.md).
   int window = 0;               // window size k in force

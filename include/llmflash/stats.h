@@ -26,6 +26,7 @@ struct TokenStats {
   uint64_t neurons_computed = 0;  // neurons whose FFN contribution was computed
   uint64_t neurons_prefetched = 0;  // of neurons_loaded: read ahead by the lookahead
   uint64_t prefetch_unused = 0;     // of those: not among the layer's active neurons
+  uint64_t rows_rebalanced = 0;     // neuron-matrix rows given to other layers before this token
 };
 
 struct Stats {

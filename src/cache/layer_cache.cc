@@ -2,14 +2,30 @@
 #include "cache/layer_cache.h"
 
 #include <algorithm>
+#include <cstring>
 
 namespace llmflash {
 
-Status LayerCache::Init(int n_neurons, int capacity, uint64_t row_bytes, int window_k) {
+Status LayerCache::Init(int n_neurons, int capacity, uint64_t row_bytes, int window_k,
+                        char* rows) {
   if (window_k < 1) return Status::InvalidArgument("window must be at least 1 token");
   window_.Init(n_neurons, window_k);
-  scratch_.reserve(capacity);
-  return matrix_.Init(n_neurons, capacity, row_bytes);
+  scratch_.reserve(rows != nullptr ? n_neurons : capacity);
+  return rows != nullptr ? matrix_.InitView(n_neurons, capacity, row_bytes, rows)
+                         : matrix_.Init(n_neurons, capacity, row_bytes);
+}
+
+void LayerCache::EvictTo(int rows) {
+  if (matrix_.size() <= rows) return;
+  scratch_.clear();
+  for (int s = 0; s < matrix_.size(); ++s) scratch_.push_back(matrix_.IdAt(s));
+  std::sort(scratch_.begin(), scratch_.end(), [&](int32_t a, int32_t b) {
+    return window_.last_used(a) < window_.last_used(b);
+  });
+  for (int32_t id : scratch_) {
+    if (matrix_.size() <= rows) break;
+    matrix_.Remove(id);
+  }
 }
 
 void LayerCache::BeginToken(int64_t t, std::span<const int32_t> active,
@@ -53,6 +69,37 @@ int LayerCache::MakeRoom(int want, int64_t t, int64_t keep_since) {
 void LayerCache::Reset() {
   matrix_.Clear();
   window_.Reset();
+}
+
+// Only each layer's first size() rows hold data. Layers moving left are
+// moved first, in increasing order, then those moving right, in decreasing
+// order: no move overwrites rows not yet moved (a layer's new place ends
+// before the next layer's new place and, moving left, before its own old
+// end; moving right, it starts after the previous layer's old end).
+void ResizeLayers(std::span<LayerCache> layers, char* arena, uint64_t stride,
+                  std::span<const int> rows) {
+  const size_t n = layers.size();
+  std::vector<uint64_t> old_at(n), new_at(n);
+  uint64_t o = 0, w = 0;
+  for (size_t l = 0; l < n; ++l) {
+    layers[l].EvictTo(rows[l]);
+    old_at[l] = o;
+    new_at[l] = w;
+    o += layers[l].matrix().capacity();
+    w += rows[l];
+  }
+  auto move = [&](size_t l) {
+    NeuronMatrix& mat = layers[l].matrix();
+    char* dst = arena + new_at[l] * stride;
+    if (mat.size() > 0) std::memmove(dst, mat.Row(0), static_cast<size_t>(mat.size()) * stride);
+    mat.Rebase(dst, rows[l]);
+  };
+  for (size_t l = 0; l < n; ++l) {
+    if (new_at[l] <= old_at[l]) move(l);
+  }
+  for (size_t l = n; l-- > 0;) {
+    if (new_at[l] > old_at[l]) move(l);
+  }
 }
 
 }  // namespace llmflash

@@ -22,7 +22,9 @@ namespace llmflash {
 
 class LayerCache {
  public:
-  Status Init(int n_neurons, int capacity, uint64_t row_bytes, int window_k);
+  // `rows` (optional): the matrix is a view of `capacity` rows there.
+  Status Init(int n_neurons, int capacity, uint64_t row_bytes, int window_k,
+              char* rows = nullptr);
 
   // Starts token `t` needing `active` (sorted, unique ids). Fills
   // `resident_slots` with the rows of active neurons already resident and
@@ -36,6 +38,9 @@ class LayerCache {
   // number of free rows.
   // `keep_since`: neurons used at or after this token are not deleted either.
   int MakeRoom(int want, int64_t t, int64_t keep_since = INT64_MAX);
+
+  // Deletes the least recently used neurons until at most `rows` remain.
+  void EvictTo(int rows);
 
   // Neurons touched for token t on a guess that token t turned out not to
   // use: they count as used by t-1, so MakeRoom may delete them first among
@@ -56,6 +61,13 @@ class LayerCache {
   Window window_;
   std::vector<int32_t> scratch_;
 };
+
+// Gives layer l rows[l] rows, the layers' rows lying one after another in
+// `arena` (stride bytes each) as they did before: layers that shrink drop
+// their least recently used neurons, and each layer's rows are moved to its
+// new place. Allocates nothing; the arena must hold the sum of rows.
+void ResizeLayers(std::span<LayerCache> layers, char* arena, uint64_t stride,
+                  std::span<const int> rows);
 
 }  // namespace llmflash
 

@@ -24,6 +24,12 @@ class NeuronMatrix {
  public:
   // Allocates `capacity` rows of `row_bytes` for neuron ids in [0, n_neurons).
   Status Init(int n_neurons, int capacity, uint64_t row_bytes);
+  // The same over `capacity` rows at `rows`, owned by the caller (a session's
+  // arena shared by all layers; aligned as above).
+  Status InitView(int n_neurons, int capacity, uint64_t row_bytes, char* rows);
+  // Views: the rows now live at `rows` (the caller moved the first size()
+  // rows there) and number `capacity` >= size(). Allocates nothing.
+  void Rebase(char* rows, int capacity);
 
   int size() const { return size_; }
   int capacity() const { return capacity_; }
@@ -33,10 +39,8 @@ class NeuronMatrix {
   bool Contains(int id) const { return slot_of_[id] >= 0; }
   int SlotOf(int id) const { return slot_of_[id]; }  // -1: not resident
   int IdAt(int slot) const { return id_at_[slot]; }
-  char* Row(int slot) { return rows_.data() + static_cast<uint64_t>(slot) * row_bytes_; }
-  const char* Row(int slot) const {
-    return rows_.data() + static_cast<uint64_t>(slot) * row_bytes_;
-  }
+  char* Row(int slot) { return base_ + static_cast<uint64_t>(slot) * row_bytes_; }
+  const char* Row(int slot) const { return base_ + static_cast<uint64_t>(slot) * row_bytes_; }
 
   // Claims the next free row for `id` (not resident; free_rows() > 0) and
   // returns its slot. The caller fills the row.
@@ -48,11 +52,13 @@ class NeuronMatrix {
 
   // Bytes copied by Remove since Init: the cost of keeping rows dense.
   uint64_t bytes_moved() const { return bytes_moved_; }
-  // The allocation's address, to check that it never changes.
-  const void* storage() const { return rows_.data(); }
+  // The rows' address, to check that it never changes between rebases.
+  const void* storage() const { return base_; }
 
  private:
-  AlignedBuffer rows_;
+  Status Shape(int n_neurons, int capacity, uint64_t row_bytes);
+  AlignedBuffer rows_;  // owned rows (Init), empty for views
+  char* base_ = nullptr;
   std::vector<int32_t> slot_of_;  // per neuron id
   std::vector<int32_t> id_at_;    // per slot
   uint64_t row_bytes_ = 0;

@@ -2,9 +2,11 @@
 #include "model/flash_ffn.h"
 
 #include <algorithm>
+#include <cstring>
 #include <iterator>
 #include <numeric>
 
+#include "cache/row_split.h"
 #include "format/bundle_layout.h"
 #include "model/parallel_kernels.h"
 #include "util/file.h"
@@ -21,21 +23,69 @@ Status FlashFfn::Init(const Manifest& m, const std::string& dir, const FlashFfnO
   record_ = RecordLayout{c.dim, b.gate_offset, b.up_offset, b.down_offset, c.activation == "relu",
                          m.dtype};
   ASSIGN_OR_RETURN(io_, OpenIoBackend(JoinPath(dir, m.bundle.file), o.backend, o.io));
-  layers_.resize(c.n_layers);
-  for (auto& layer : layers_) {
-    RETURN_IF_ERROR(layer.Init(c.ffn_dim, o.capacity, m.bundle.record_stride, o.window));
+  if (!o.capacities.empty() && static_cast<int>(o.capacities.size()) != c.n_layers) {
+    return Status::InvalidArgument("FlashFfn: " + std::to_string(o.capacities.size()) +
+                                   " capacities for " + std::to_string(c.n_layers) + " layers");
   }
+  layers_.resize(c.n_layers);
+  const uint64_t stride = m.bundle.record_stride;
+  uint64_t total = 0;
+  for (int l = 0; l < c.n_layers; ++l) {
+    const int cap = o.capacities.empty() ? o.capacity : o.capacities[l];
+    if (cap < 1 || cap > c.ffn_dim) {
+      return Status::InvalidArgument("FlashFfn: layer " + std::to_string(l) + " capacity " +
+                                     std::to_string(cap) + " is outside 1.." +
+                                     std::to_string(c.ffn_dim));
+    }
+    total += cap;
+  }
+  if (!arena_.Allocate(total * stride, stride % 4096 == 0 ? 4096 : 64)) {
+    return Status::ResourceExhausted("FlashFfn: cannot allocate " + std::to_string(total * stride) +
+                                     " bytes of neuron rows");
+  }
+  uint64_t at = 0;
+  demand_.assign(c.n_layers, 0);
+  demand_seen_ = false;
+  for (int l = 0; l < c.n_layers; ++l) {
+    const int cap = o.capacities.empty() ? o.capacity : o.capacities[l];
+    RETURN_IF_ERROR(layers_[l].Init(c.ffn_dim, cap, stride, o.window, arena_.data() + at * stride));
+    at += cap;
+  }
+  const int most = c.ffn_dim;
   all_ids_.resize(c.ffn_dim);
   std::iota(all_ids_.begin(), all_ids_.end(), 0);
   resident_slots_.reserve(c.ffn_dim);
   missing_.reserve(c.ffn_dim);
-  slots_.reserve(o.capacity);
-  requests_.reserve(o.capacity);
-  prefetch_.ids.reserve(o.capacity);
+  slots_.reserve(most);
+  requests_.reserve(most);
+  prefetch_.ids.reserve(most);
   prefetch_.guessed.reserve(c.ffn_dim);
   prefetch_.unused.reserve(c.ffn_dim);
-  prefetch_.requests.reserve(o.capacity);
+  prefetch_.requests.reserve(most);
   return Status::OK();
+}
+
+std::vector<int> FlashFfn::capacities() const {
+  std::vector<int> caps;
+  for (const LayerCache& l : layers_) caps.push_back(l.matrix().capacity());
+  return caps;
+}
+
+void FlashFfn::BeginToken(int64_t t, TokenStats* stats) {
+  const bool due = t == 1 || t == 2 || t == 4 || t == 8 || (t > 0 && t % 16 == 0);
+  if (!due || !demand_seen_ || !reuse_ || layers_.size() < 2) return;
+  uint64_t total = 0;
+  for (const LayerCache& l : layers_) total += l.matrix().capacity();
+  std::vector<int> want = SplitRows(total, demand_, m_->config.ffn_dim);
+  uint64_t moved = 0;
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    moved += std::max(0, want[l] - layers_[l].matrix().capacity());
+  }
+  if (moved * 20 <= total) return;  // less than 5% of the rows would change hands
+  ScopedTimer timer(&stats->memory_ms);
+  Drain();
+  ResizeLayers(layers_, arena_.data(), m_->bundle.record_stride, want);
+  stats->rows_rebalanced += moved;
 }
 
 Status FlashFfn::Prefetch(int l, int64_t t, std::span<const int32_t> ids, TokenStats* stats) {
@@ -46,8 +96,9 @@ Status FlashFfn::Prefetch(int l, int64_t t, std::span<const int32_t> ids, TokenS
   {
     ScopedTimer timer(&stats->memory_ms);
     cache.BeginToken(t, ids, &resident_slots_, &todo);
-    // A guess never displaces what the previous token used.
-    const int free = cache.MakeRoom(static_cast<int>(todo.size()), t, t - 1);
+    // Least recently used first, as for an exact prediction: the guess is
+    // right about most of what it reads, and what it misses is read exactly.
+    const int free = cache.MakeRoom(static_cast<int>(todo.size()), t);
     if (static_cast<int>(todo.size()) > free) todo.resize(free);
   }
   prefetch_.guessed.assign(ids.begin(), ids.end());
@@ -130,6 +181,9 @@ Status FlashFfn::Compute(int l, int64_t t, std::span<const int32_t> active, cons
                          float* out, TokenStats* stats, const float* up_bias) {
   up_bias_ = up_bias;
   RETURN_IF_ERROR(FinishPrefetch(l, active, stats));
+  // What this layer has been needing lately: the rows' next share.
+  demand_[l] = demand_seen_ ? 0.7 * demand_[l] + 0.3 * active.size() : active.size();
+  if (l + 1 == static_cast<int>(layers_.size())) demand_seen_ = true;
   LayerCache& cache = layers_[l];
   NeuronMatrix& mat = cache.matrix();
   if (!reuse_) mat.Clear();

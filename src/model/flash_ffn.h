@@ -22,6 +22,7 @@
 #include "io/io_backend.h"
 #include "llmflash/stats.h"
 #include "model/kernels.h"
+#include "util/aligned_buffer.h"
 #include "util/thread_pool.h"
 
 namespace llmflash {
@@ -37,6 +38,7 @@ class FfnObserver {
 
 struct FlashFfnOptions {
   int capacity = 0;  // neuron-matrix rows per layer
+  std::vector<int> capacities;  // per layer; when set, overrides `capacity`
   int window = 4;    // tokens a used neuron stays resident
   ThreadPool* pool = nullptr;  // splits the FFN math (optional)
   IoBackendKind backend = IoBackendKind::kAuto;
@@ -54,6 +56,16 @@ class FlashFfn {
   // `up_bias` (optional, ffn_dim floats) is the up projection's bias.
   Status Compute(int layer, int64_t t, std::span<const int32_t> active, const float* x,
                  float* out, TokenStats* stats, const float* up_bias = nullptr);
+
+  // Call before token t's first layer. Every so often (tokens 1, 2, 4, 8,
+  // then every 16) the rows are re-shared between layers in proportion to
+  // the active neurons each layer has been seeing, when that would move more
+  // than 5% of them: layers that shrink drop their least recently used
+  // neurons, and the layers' rows are moved within the session's arena
+  // (nothing is allocated). Time goes to stats->memory_ms.
+  void BeginToken(int64_t t, TokenStats* stats);
+  // Rows of each layer now.
+  std::vector<int> capacities() const;
 
   // Starts reading, on a background thread, the neurons of `ids` (sorted,
   // unique) that layer l does not hold, for token t; they count as used by t.
@@ -96,6 +108,9 @@ class FlashFfn {
   Status Stream(int layer, int64_t t, std::span<const int32_t> active, const float* x,
                 float* out, TokenStats* stats);
   const float* up_bias_ = nullptr;  // of the layer being computed
+  AlignedBuffer arena_;             // every layer's rows, layer after layer
+  std::vector<double> demand_;      // per layer: recent active neurons per token
+  bool demand_seen_ = false;
   // Computes rows `slots_` of layer l, reporting them to the observer.
   void ComputeSlots(int layer, const float* x, float* out, TokenStats* stats);
 

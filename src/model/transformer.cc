@@ -18,7 +18,8 @@ uint64_t Transformer::StateBytes(const ModelConfig& c, int max_context) {
   uint64_t wide = std::max<uint64_t>({static_cast<uint64_t>(c.dim), q, static_cast<uint64_t>(c.EmbedDim())});
   uint64_t scratch = 2ull * c.dim + wide + q + 2 * kv + static_cast<uint64_t>(c.n_heads) * max_context +
                      c.vocab_size + c.head_dim + c.ffn_dim;  // + lookahead ids
-  return (cache + scratch) * sizeof(float);
+  uint64_t prev_attn = static_cast<uint64_t>(c.n_layers) * c.dim;  // lookahead's guess
+  return (cache + scratch + prev_attn) * sizeof(float);
 }
 
 void Transformer::Init(const ModelConfig& c, const ResidentWeights* w,
@@ -46,6 +47,8 @@ void Transformer::Init(const ModelConfig& c, const ResidentWeights* w,
   logits_.assign(c.vocab_size, 0);
   key_cache_.assign(static_cast<size_t>(c.n_layers) * max_context * kv, 0);
   value_cache_.assign(key_cache_.size(), 0);
+  prev_attn_.assign(static_cast<size_t>(c.n_layers) * c.dim, 0);
+  prev_attn_pos_ = -1;
   rope_freq_.resize(c.head_dim / 2);
   for (int i = 0; i < c.head_dim / 2; ++i) {
     rope_freq_[i] = 1.0f / std::pow(c.rope_theta, static_cast<float>(2 * i) / c.head_dim);
@@ -133,10 +136,18 @@ void Transformer::Embed(int token, int pos) {
   }
 }
 
-// The layer's FFN input is Norm(x + Attn(x)); Norm(x) is a cheap guess of it.
-Status Transformer::Lookahead(int l, TokenStats* stats) {
+// The layer's FFN input is Norm(x + Attn(x)). Before attention runs, the
+// guess is Norm(x + a), a being what attention added for the previous token
+// at this layer (attention outputs of neighbouring tokens are alike: both
+// mostly weigh the same context), or Norm(x) at the first position.
+Status Transformer::Lookahead(int l, int pos, TokenStats* stats) {
   const LayerWeights& w = w_->layers[l];
-  Norm(x_.data(), w.ffn_norm, w.ffn_norm_bias, xb_.data());
+  const int d = c_.dim;
+  std::memcpy(xb2_.data(), x_.data(), d * sizeof(float));
+  if (prev_attn_pos_ == pos - 1 && pos > 0) {
+    Axpy(1.0f, prev_attn_.data() + static_cast<size_t>(l) * d, d, xb2_.data());
+  }
+  Norm(xb2_.data(), w.ffn_norm, w.ffn_norm_bias, xb_.data());
   {
     ScopedTimer timer(&stats->predictor_ms);
     predictors_->layer(l).Predict(xb_.data(), &lookahead_ids_, pred_scores_.data(),
@@ -170,15 +181,20 @@ StatusOr<const float*> Transformer::Forward(int token, int pos, TokenStats* stat
   Timer total;
   const int d = c_.dim;
   Embed(token, pos);
+  ffn_->BeginToken(step_, stats);
   for (int l = 0; l < c_.n_layers; ++l) {
     const LayerWeights& w = w_->layers[l];
     if (c_.pre_norm) {  // x += Attn(Norm(x)); x += FFN(Norm(x))
-      if (lookahead_ && use_predictor_ && ffn_->can_prefetch()) {
-        Status st = Lookahead(l, stats);
+      const bool lookahead = lookahead_ && use_predictor_ && ffn_->can_prefetch();
+      if (lookahead) {
+        Status st = Lookahead(l, pos, stats);
         if (!st.ok()) return st;
       }
       Norm(x_.data(), w.attention_norm, w.attention_norm_bias, xb_.data());
       Attention(l, pos);
+      if (lookahead) {
+        std::memcpy(prev_attn_.data() + static_cast<size_t>(l) * d, xb2_.data(), d * sizeof(float));
+      }
       Axpy(1.0f, xb2_.data(), d, x_.data());
       Norm(x_.data(), w.ffn_norm, w.ffn_norm_bias, xb_.data());
       Status st = Ffn(l, xb_.data(), stats);
@@ -202,6 +218,7 @@ StatusOr<const float*> Transformer::Forward(int token, int pos, TokenStats* stat
     final = xb_.data();
   }
   MatVec(pool_, w_->output, final, c_.vocab_size, c_.EmbedDim(), logits_.data());
+  prev_attn_pos_ = lookahead_ && use_predictor_ && ffn_->can_prefetch() ? pos : -1;
   ++step_;
   stats->total_ms = total.ElapsedMs();
   stats->compute_ms = stats->total_ms - stats->io_ms - stats->memory_ms - stats->predictor_ms;

@@ -44,7 +44,7 @@ class Transformer {
   void Embed(int token, int pos);   // -> x_
   void Norm(const float* x, const float* weight, const float* bias, float* out) const;
   Status Ffn(int l, const float* in, TokenStats* stats);  // -> xb2_
-  Status Lookahead(int l, TokenStats* stats);  // starts layer l's reads; uses xb_
+  Status Lookahead(int l, int pos, TokenStats* stats);  // starts layer l's reads; uses xb_, xb2_
   void Rope(float* vec, int n, int pos) const;
 
   ModelConfig c_;
@@ -60,6 +60,10 @@ class Transformer {
   int64_t step_ = 0;  // forward passes so far: the window's clock
   std::vector<float> x_, xb_, xb2_, q_, k_, v_, att_, logits_;
   std::vector<float> key_cache_, value_cache_;  // [layer][pos][kv_dim]
+  // The previous token's attention output per layer [layer][dim]: the
+  // lookahead's guess of what this token's attention will add.
+  std::vector<float> prev_attn_;
+  int prev_attn_pos_ = -1;  // position of the token that wrote prev_attn_
   std::vector<float> rope_freq_;                // per pair within a head
 };
 

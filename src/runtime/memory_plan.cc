@@ -4,7 +4,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 
+#include "cache/row_split.h"
 #include "model/transformer.h"
 
 namespace llmflash {
@@ -17,6 +19,15 @@ std::string Mib(uint64_t b) {
 }
 
 }  // namespace
+
+std::vector<int> PlanLayerRows(const Manifest& m, uint64_t total_rows) {
+  const ModelConfig& c = m.config;
+  std::vector<double> want(c.n_layers, 1.0);
+  if (m.predictor.present && static_cast<int>(m.predictor.layers.size()) == c.n_layers) {
+    for (int l = 0; l < c.n_layers; ++l) want[l] = m.predictor.layers[l].predicted_fraction;
+  }
+  return SplitRows(total_rows, want, c.ffn_dim);
+}
 
 StatusOr<MemoryPlan> PlanMemory(const Manifest& m, uint64_t resident_bytes,
                                 const ModelOptions& o) {
@@ -45,7 +56,7 @@ StatusOr<MemoryPlan> PlanMemory(const Manifest& m, uint64_t resident_bytes,
 
   const uint64_t per_session_fixed = p.state_bytes + p.bookkeeping_bytes + p.io_bytes;
   if (budget == 0) {
-    p.capacity = c.ffn_dim;
+    p.capacities.assign(c.n_layers, c.ffn_dim);
   } else {
     uint64_t need = resident_bytes + o.max_sessions * (per_session_fixed + stride * c.n_layers);
     if (budget < need) {
@@ -56,10 +67,12 @@ StatusOr<MemoryPlan> PlanMemory(const Manifest& m, uint64_t resident_bytes,
           " tokens, I/O buffers), plus one neuron per layer; lower max_context or raise the budget");
     }
     uint64_t per_session_matrix = (budget - resident_bytes) / o.max_sessions - per_session_fixed;
-    uint64_t rows = per_session_matrix / (stride * c.n_layers);
-    p.capacity = static_cast<int>(std::min<uint64_t>(rows, c.ffn_dim));
+    p.capacities = PlanLayerRows(m, per_session_matrix / stride);
   }
-  p.matrix_bytes = stride * p.capacity * c.n_layers;
+  uint64_t total_rows = 0;
+  for (int cap : p.capacities) total_rows += cap;
+  p.capacity = static_cast<int>(total_rows / c.n_layers);
+  p.matrix_bytes = stride * total_rows;
   // An unlimited budget still has to fit the machine: a manifest's context
   // length alone can ask for terabytes of KV cache.
   const uint64_t total = resident_bytes + o.max_sessions * p.SessionBytes();
@@ -70,7 +83,7 @@ StatusOr<MemoryPlan> PlanMemory(const Manifest& m, uint64_t resident_bytes,
         std::to_string(p.max_context) + " tokens: " + Mib(p.state_bytes) + " per session), more than the " +
         Mib(ram) + " this machine has; set max_context (--max-context) or a DRAM budget");
   }
-  p.streams = p.capacity < c.ffn_dim;
+  p.streams = total_rows < static_cast<uint64_t>(c.ffn_dim) * c.n_layers;
   p.budget_bytes = budget == 0 ? resident_bytes + o.max_sessions * p.SessionBytes() : budget;
   return p;
 }

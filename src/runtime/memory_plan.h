@@ -8,6 +8,7 @@
 #define LLMFLASH_RUNTIME_MEMORY_PLAN_H_
 
 #include <cstdint>
+#include <vector>
 
 #include "format/manifest.h"
 #include "io/io_backend.h"
@@ -23,13 +24,19 @@ struct MemoryPlan {
   uint64_t io_bytes = 0;        // per session: I/O staging buffers
   uint64_t bookkeeping_bytes = 0;  // per session: window and slot maps
   uint64_t matrix_bytes = 0;    // per session: all layers' neuron matrices
-  int capacity = 0;             // neuron-matrix rows per layer
+  std::vector<int> capacities;  // neuron-matrix rows of each layer
+  int capacity = 0;             // rows per layer on average (total / layers)
   int max_context = 0;
   bool streams = false;         // capacity < ffn_dim
   IoOptions io;
 
   uint64_t SessionBytes() const { return state_bytes + io_bytes + bookkeeping_bytes + matrix_bytes; }
 };
+
+// Splits `total_rows` neuron-matrix rows between layers in proportion to each
+// layer's expected active neurons (the predictor's per-layer fraction;
+// uniform without one). Sessions then follow what they observe (FlashFfn).
+std::vector<int> PlanLayerRows(const Manifest& m, uint64_t total_rows);
 
 StatusOr<MemoryPlan> PlanMemory(const Manifest& m, uint64_t resident_bytes,
                                 const ModelOptions& options);

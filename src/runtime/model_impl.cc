@@ -88,7 +88,7 @@ Status ModelImpl::Load(const std::string& dir, const ModelOptions& options,
   const LoaderPlan loader = PlanLoader(manifest_, plan_, profile_, options);
 
   FlashFfnOptions ffn;
-  ffn.capacity = plan_.capacity;
+  ffn.capacities = plan_.capacities;
   ffn.window = loader.window;
   ffn.backend = options.io_backend;
   ffn.io = plan_.io;
@@ -130,6 +130,7 @@ Status ModelImpl::Load(const std::string& dir, const ModelOptions& options,
   info_.budget_bytes = plan_.budget_bytes;
   info_.session_bytes = plan_.SessionBytes();
   info_.neuron_capacity = plan_.capacity;
+  info_.layer_neuron_capacity = plan_.capacities;
   info_.streams_layers = plan_.streams;
   return Status::OK();
 }

@@ -77,29 +77,42 @@ LoaderPlan PlanLoader(const Manifest& m, const MemoryPlan& memory, const DeviceP
                       const ModelOptions& o) {
   const ModelConfig& c = m.config;
   LoaderPlan plan;
-  const double n = c.ffn_dim, cap = memory.capacity;
+  const double n = c.ffn_dim;
+  const bool predicted = m.predictor.present &&
+                         static_cast<int>(m.predictor.layers.size()) == c.n_layers;
   double frac = 0;
-  if (m.predictor.present && !m.predictor.layers.empty()) {
+  if (predicted) {
     for (const auto& l : m.predictor.layers) frac += l.predicted_fraction;
-    frac /= m.predictor.layers.size();
+    frac /= c.n_layers;
   }
   plan.active_fraction = frac > 0 ? frac : 1.0;
-  const double active = plan.active_fraction * n;
   plan.churn = plan.active_fraction < 1 ? kDefaultChurn : 0;
+  // Per layer: its expected active neurons and its rows (MemoryPlan gives
+  // rows in proportion to the first, so the layers fill alike).
+  double active_sum = 0, added_sum = 0, cap_sum = 0, reads = 0;
+  for (int l = 0; l < c.n_layers; ++l) {
+    const double f = predicted && frac > 0 ? m.predictor.layers[l].predicted_fraction : plan.active_fraction;
+    const double active = f * n;
+    const double cap = l < static_cast<int>(memory.capacities.size()) ? memory.capacities[l]
+                                                                       : memory.capacity;
+    active_sum += active;
+    added_sum += std::max(1.0, active * plan.churn);
+    cap_sum += cap;
+    // Neurons read: what the window misses, plus what does not fit.
+    if (cap < n) reads += active <= cap ? active * plan.churn : (active - cap) + cap * plan.churn;
+  }
   // k: the tokens whose new neurons (churn x active each) the matrix can hold,
   // 1..8. Rows are preallocated and eviction under pressure is least recently
   // used, so a longer window never reads more; it only stops the matrix from
   // dropping neurons early (measured on the synthetic OPT-6.7B at 50%: bytes
   // per token 112, 105, 100, 98 MiB for k = 1, 2, 4, 8).
-  const double added = std::max(1.0, active * plan.churn);
-  plan.window = o.window > 0 ? o.window : static_cast<int>(std::clamp(std::floor(cap / added), 1.0, 8.0));
-  // Neurons read per layer: what the window misses, plus what does not fit.
-  double reads = active <= cap ? active * plan.churn : (active - cap) + cap * plan.churn;
-  if (cap >= n) reads = 0;  // everything stays resident after the first token
+  plan.window = o.window > 0 ? o.window
+                             : static_cast<int>(std::clamp(std::floor(cap_sum / added_sum), 1.0, 8.0));
+  const double active = active_sum / c.n_layers;
   const double stride = m.bundle.record_stride;
   plan.weight_bytes_per_token = ResidentWeightBytesPerToken(m);
   TokenWorkload& w = plan.expected;
-  w.read_ops = reads * c.n_layers;  // one request per neuron at this sparsity
+  w.read_ops = reads;  // one request per neuron at this sparsity
   w.device_bytes = w.read_ops * stride;
   w.queue_depth = o.queue_depth;
   w.dtype = DTypeName(m.dtype);
@@ -109,7 +122,7 @@ LoaderPlan PlanLoader(const Manifest& m, const MemoryPlan& memory, const DeviceP
       w.predictor_bytes += 4.0 * l.rank * (c.dim + n) * (c.ffn_gated ? 2 : 1);
     }
   }
-  w.moved_bytes = reads * c.n_layers * stride;  // each deletion moves about one row
+  w.moved_bytes = reads * stride;  // each deletion moves about one row
   plan.estimate = EstimateTokenCost(profile, w);
   plan.floor_ms = FloorMs(profile, w.device_bytes, stride, o.queue_depth, w.weight_bytes);
   return plan;

@@ -2,7 +2,9 @@
 // stories260K.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <random>
 
 #include "llmflash/llmflash.h"
@@ -120,8 +122,66 @@ TEST(TinyReluPredictor, LookaheadChangesReadsNotResults) {
   auto a = run(true, &with);
   auto b = run(false, &without);
   EXPECT_EQ(a, b);
+  // Nor does the budget: rows re-shared between layers, streamed parts.
+  EXPECT_EQ(a, LogitsOf(dir, true, *ids));
   EXPECT_GT(with, 0u);
   EXPECT_EQ(without, 0u);
+}
+
+// Rows are first shared by the predictor's stored per-layer fractions; a
+// session then follows the active neurons it sees. Here the stored fractions
+// are made wrong (layer 0 "needs" 50x layer 1), so the session must move rows
+// to layer 1, and nothing it computes may change.
+TEST(TinyReluPredictor, SessionsMoveRowsToTheLayersThatNeedThem) {
+  testing::TempDir tmp;
+  std::string dir = tmp.File("tiny");
+  BuildPredictorOptions o;
+  testing::TinyModelSpec spec;
+  spec.n_layers = 3;
+  ASSERT_THAT(testing::WriteTinyModel(dir, spec), IsOk());
+  o.model_dir = dir;
+  o.calibration_text = CalibrationText(400, 4);
+  ASSERT_THAT(BuildPredictor(o).status(), IsOk());
+  const std::string manifest = dir + "/manifest.json";
+  auto j = nlohmann::json::parse(testing::ReadFile(manifest));
+  auto& layers = j["predictor"]["layers"];
+  ASSERT_EQ(layers.size(), 3u);
+  layers[0]["predicted_fraction"] = 0.5;
+  layers[1]["predicted_fraction"] = 0.01;
+  layers[2]["predicted_fraction"] = 0.2;
+  testing::WriteFile(manifest, j.dump(1));
+
+  auto full = Model::Open(dir, {.max_context = 64});
+  ASSERT_THAT(full.status(), IsOk());
+  const ModelInfo& i = (*full)->info();
+  const uint64_t rows = static_cast<uint64_t>(i.ffn_dim) * i.n_layers * i.record_bytes;
+  uint64_t budget = i.resident_bytes + i.session_bytes - rows / 2;
+  auto model = Model::Open(dir, {.dram_budget_bytes = budget, .max_context = 64});
+  // Tight budgets also get smaller I/O buffers: step down until rows are short.
+  while (model.ok() && (*model)->info().layer_neuron_capacity[0] == i.ffn_dim) {
+    budget -= rows / 32;
+    model = Model::Open(dir, {.dram_budget_bytes = budget, .max_context = 64});
+  }
+  ASSERT_THAT(model.status(), IsOk());
+  const std::vector<int> planned = (*model)->info().layer_neuron_capacity;
+  ASSERT_EQ(planned.size(), 3u);
+  EXPECT_GT(planned[0], 5 * planned[1]);  // as the (wrong) manifest says
+  auto ids = (*model)->Encode(CalibrationText(40, 9), true);
+  ASSERT_THAT(ids.status(), IsOk());
+  auto s = (*model)->NewSession({});
+  auto logits = (*s)->Logits(*ids);
+  ASSERT_THAT(logits.status(), IsOk());
+  uint64_t moved = 0;
+  for (const TokenStats& t : (*s)->stats().tokens) moved += t.rows_rebalanced;
+  EXPECT_GT(moved, 0u);
+  // As with an unlimited budget, up to the order of the sums: streamed layers
+  // add their resident neurons first (a moved row holding the wrong neuron
+  // would be off by far more).
+  const std::vector<float> roomy = LogitsOf(dir, true, *ids);
+  ASSERT_EQ(logits->size(), roomy.size());
+  for (size_t k = 0; k < roomy.size(); ++k) {
+    EXPECT_NEAR((*logits)[k], roomy[k], 1e-4f * (1 + std::fabs(roomy[k]))) << k;
+  }
 }
 
 // A damaged predictor is reported at Open, and train-predictor replaces it.

@@ -1,6 +1,7 @@
 // The `llmflash` command line: a thin layer that parses flags and calls the
 // library. Each subcommand prints one clear message and exits non-zero on
 // error.
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -239,9 +240,19 @@ int Inspect(const Flags& f) {
   std::printf("neuron record    %llu bytes\n", (unsigned long long)i.record_bytes);
   std::printf("DRAM budget      %.3f MiB: resident %.3f MiB + session %.3f MiB\n",
               mib(i.budget_bytes), mib(i.resident_bytes), mib(i.session_bytes));
-  std::printf("neuron matrix    %d of %d neurons per layer (%.1f%%)%s\n", i.neuron_capacity,
+  std::printf("neuron matrix    %d of %d neurons per layer on average (%.1f%%)%s\n", i.neuron_capacity,
               i.ffn_dim, 100.0 * i.neuron_capacity / i.ffn_dim,
-              i.streams_layers ? ", layers are streamed in parts" : "");
+              i.streams_layers ? "; what does not fit is streamed" : "");
+  if (!i.layer_neuron_capacity.empty()) {
+    auto [lo, hi] = std::minmax_element(i.layer_neuron_capacity.begin(), i.layer_neuron_capacity.end());
+    if (*lo != *hi) {
+      std::printf("                 per layer %d .. %d rows, by each layer's predicted active neurons:", *lo, *hi);
+      for (size_t l = 0; l < i.layer_neuron_capacity.size(); ++l) {
+        std::printf("%s%d", l % 16 == 0 ? "\n                   " : " ", i.layer_neuron_capacity[l]);
+      }
+      std::printf("\n");
+    }
+  }
   const DeviceProfile& p = (*model)->device_profile();
   std::printf("device profile   %s\n", i.profile_source.c_str());
   std::printf("                 reads %.0f MB/s (4 KiB, QD1) .. %.0f MB/s (1 MiB, QD64); DRAM read %.1f GB/s\n",

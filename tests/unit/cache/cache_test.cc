@@ -10,8 +10,10 @@
 
 #include "cache/layer_cache.h"
 #include "cache/neuron_matrix.h"
+#include "cache/row_split.h"
 #include "cache/window.h"
 #include "testing/test_util.h"
+#include "util/aligned_buffer.h"
 
 namespace llmflash {
 namespace {
@@ -141,6 +143,81 @@ TEST(LayerCache, MakeRoomEvictsLeastRecentlyUsedButNeverTheCurrentToken) {
   EXPECT_TRUE(c.matrix().Contains(12));   // needed now
   EXPECT_TRUE(c.matrix().Contains(13));
   EXPECT_EQ(c.MakeRoom(4, 4), 3);  // 12 is protected: at most 3 rows can be freed
+}
+
+
+TEST(SplitRows, SharesRowsByWantWithinBounds) {
+  std::vector<double> want = {1, 3, 0, 4};
+  std::vector<int> rows = SplitRows(800, want, 1000);
+  EXPECT_EQ(std::accumulate(rows.begin(), rows.end(), 0), 800);
+  EXPECT_EQ(rows[2], 1);  // wants nothing: the one-row minimum
+  // Past the one-row minimum each, the other 796 rows go 1 : 3 : 0 : 4.
+  EXPECT_NEAR(rows[0], 1 + 796 * 1 / 8.0, 2);
+  EXPECT_NEAR(rows[1], 1 + 796 * 3 / 8.0, 2);
+  EXPECT_NEAR(rows[3], 1 + 796 * 4 / 8.0, 2);
+  // A layer that would pass its neuron count is filled and the rest re-shared.
+  rows = SplitRows(700, std::vector<double>{1, 1, 8}, 300);
+  EXPECT_EQ(rows, (std::vector<int>{200, 200, 300}));
+  // More rows than neurons: every layer is full.
+  EXPECT_EQ(SplitRows(5000, std::vector<double>{1, 2}, 300), (std::vector<int>{300, 300}));
+  // Uniform wants split evenly, the remainder a row each in layer order.
+  EXPECT_EQ(SplitRows(10, std::vector<double>{1, 1, 1}, 100), (std::vector<int>{4, 3, 3}));
+}
+
+// Layers as views of one arena, re-sized back and forth at random: every
+// resident neuron keeps its row, shrinking layers drop their least recently
+// used neurons, and the rows stay inside the arena in layer order.
+TEST(ResizeLayers, MovesRowsWithoutLosingThemAndEvictsLeastRecentlyUsed) {
+  const int n = 200, layers = 5, total = 400;
+  const uint64_t stride = 256;
+  AlignedBuffer arena;
+  ASSERT_TRUE(arena.Allocate(total * stride, 64));
+  std::vector<LayerCache> cache(layers);
+  std::vector<int> rows(layers, total / layers);
+  for (int l = 0, at = 0; l < layers; at += rows[l], ++l) {
+    ASSERT_THAT(cache[l].Init(n, rows[l], stride, 1000, arena.data() + at * stride), IsOk());
+  }
+  std::mt19937 rng(5);
+  std::vector<std::set<int>> resident(layers);
+  std::vector<int32_t> slots, missing;
+  for (int64_t t = 0; t < 40; ++t) {
+    for (int l = 0; l < layers; ++l) {  // a token: some neurons, read if missing
+      std::set<int> want;
+      const int k = static_cast<int>(rng() % std::min(cache[l].matrix().capacity(), 60)) + 1;
+      while (static_cast<int>(want.size()) < k) want.insert(static_cast<int>(rng() % n));
+      std::vector<int32_t> active(want.begin(), want.end());
+      cache[l].BeginToken(t, active, &slots, &missing);
+      ASSERT_GE(cache[l].MakeRoom(static_cast<int>(missing.size()), t), static_cast<int>(missing.size()));
+      for (int32_t id : missing) Fill(cache[l].matrix(), cache[l].matrix().Append(id), id);
+      resident[l].clear();
+      for (int s = 0; s < cache[l].matrix().size(); ++s) resident[l].insert(cache[l].matrix().IdAt(s));
+    }
+    std::vector<double> w(layers);
+    for (double& x : w) x = 1 + rng() % 20;
+    std::vector<int> next = SplitRows(total, w, n);
+    ResizeLayers(cache, arena.data(), stride, next);
+    for (int l = 0, at = 0; l < layers; at += next[l], ++l) {
+      const NeuronMatrix& m = cache[l].matrix();
+      ASSERT_EQ(m.capacity(), next[l]);
+      ASSERT_EQ(m.storage(), arena.data() + at * stride) << "layer " << l;
+      std::set<int> now;
+      for (int s = 0; s < m.size(); ++s) now.insert(m.IdAt(s));
+      ASSERT_EQ(now.size(), std::min<size_t>(resident[l].size(), next[l]));
+      for (int id : now) ASSERT_TRUE(resident[l].count(id));
+      // Only neurons at least as recent as the ones dropped survive.
+      if (now.size() < resident[l].size()) {
+        int64_t newest_dropped = -1, oldest_kept = INT64_MAX;
+        for (int id : resident[l]) {
+          int64_t u = cache[l].window().last_used(id);
+          if (now.count(id)) oldest_kept = std::min(oldest_kept, u);
+          else newest_dropped = std::max(newest_dropped, u);
+        }
+        ASSERT_LE(newest_dropped, oldest_kept);
+      }
+      ExpectConsistent(m, now, n);
+      resident[l] = now;
+    }
+  }
 }
 
 }  // namespace

@@ -353,6 +353,7 @@ int Main(int argc, char** argv) {
     w.dtype = info.dtype;
     w.weight_bytes = info.weight_bytes_per_token + flash->computed * info.record_bytes;
     w.predictor_bytes = info.has_predictor ? info.predictor_bytes_per_token : 0;
+    w.predictor_dtype = info.predictor_dtype;
     w.moved_bytes = flash->bytes;  // each new row moves at most one row on deletion
     w.overlapped_ms = flash->hidden;
     CostEstimate e = EstimateTokenCost(profile, w);

@@ -58,6 +58,7 @@ struct ModelInfo {
   std::string profile_source;   // where the device profile came from
   double weight_bytes_per_token = 0;     // resident weights one token reads
   double predictor_bytes_per_token = 0;  // predictor weights one token reads
+  std::string predictor_dtype;  // how the predictor's matrices are held: f32, or f16 for f16/bf16 models
   double planned_ms_per_token = 0;  // the cost model's expected latency (llmflash mode)
   double planned_io_ms = 0, planned_compute_ms = 0, planned_predictor_ms = 0;
   double planned_reads_per_token = 0, planned_bytes_per_token = 0;

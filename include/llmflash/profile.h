@@ -55,7 +55,8 @@ struct TokenWorkload {
   int queue_depth = 64;         // reads in flight
   double weight_bytes = 0;      // weight bytes the compute streams from DRAM
   std::string dtype = "f32";    // their storage type
-  double predictor_bytes = 0;   // f32 predictor weights evaluated
+  double predictor_bytes = 0;   // predictor weights evaluated
+  std::string predictor_dtype = "f32";  // as held in DRAM (f32 or f16)
   double moved_bytes = 0;       // neuron-matrix bytes copied (deletions)
   double overlapped_ms = 0;     // I/O the schedule runs during compute
 };

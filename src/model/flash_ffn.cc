@@ -8,7 +8,7 @@
 
 #include "cache/row_split.h"
 #include "format/bundle_layout.h"
-#include "model/parallel_kernels.h"
+#include "kernels/parallel_kernels.h"
 #include "util/file.h"
 #include "util/macros.h"
 #include "util/timer.h"

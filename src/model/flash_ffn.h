@@ -21,7 +21,7 @@
 #include "format/manifest.h"
 #include "io/io_backend.h"
 #include "llmflash/stats.h"
-#include "model/kernels.h"
+#include "kernels/kernels.h"
 #include "util/aligned_buffer.h"
 #include "util/thread_pool.h"
 

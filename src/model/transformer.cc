@@ -5,8 +5,8 @@
 #include <cmath>
 #include <cstring>
 
-#include "model/kernels.h"
-#include "model/typed_kernels.h"
+#include "kernels/kernels.h"
+#include "kernels/typed_kernels.h"
 #include "util/timer.h"
 
 namespace llmflash {

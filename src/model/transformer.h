@@ -13,7 +13,7 @@
 #include "format/manifest.h"
 #include "llmflash/stats.h"
 #include "model/flash_ffn.h"
-#include "model/parallel_kernels.h"
+#include "kernels/parallel_kernels.h"
 #include "model/weights.h"
 #include "predictor/low_rank_predictor.h"
 

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "format/manifest.h"
-#include "model/typed_kernels.h"
+#include "kernels/typed_kernels.h"
 #include "llmflash/status.h"
 #include "util/aligned_buffer.h"
 

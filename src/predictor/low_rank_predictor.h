@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "format/manifest.h"
+#include "kernels/typed_kernels.h"
 #include "util/aligned_buffer.h"
 #include "util/thread_pool.h"
 
@@ -32,17 +33,21 @@ struct PredictorShape {
   int dim = 0, n = 0, rank = 0;
 };
 
-// Pointers into one layer's arrays, in file order.
+// One layer's arrays, in file order: matrices as stored in DRAM (f32 as in
+// the file, or f16), biases f32.
 struct PredictorWeights {
-  const float* a = nullptr;  // logit: A [r, d]         gated: Ag [r, d] (if gated FFN)
-  const float* b = nullptr;  // logit: B [n, r]         gated: Bg [n, r]
+  WeightRef a;   // logit: A [r, d]         gated: Ag [r, d] (if gated FFN)
+  WeightRef b;   // logit: B [n, r]         gated: Bg [n, r]
   const float* bias = nullptr;  // logit: [n]
-  const float* au = nullptr;    // gated: Au [r, d]
-  const float* bu = nullptr;    // gated: Bu [n, r]
+  WeightRef au;  // gated: Au [r, d]
+  WeightRef bu;  // gated: Bu [n, r]
   const float* up_bias = nullptr;  // gated: [n] (zeros when the FFN has none)
 };
 
-// Lays out `data` (LayerBytes long) for `shape`.
+// Floats one layer's arrays take in the file.
+uint64_t PredictorLayerFloats(const PredictorShape& shape);
+
+// Lays out `data` (PredictorLayerFloats long, f32 as in the file) for `shape`.
 PredictorWeights MapPredictorWeights(const PredictorShape& shape, const float* data);
 
 class LowRankPredictor {
@@ -69,7 +74,11 @@ class LowRankPredictor {
 // All layers' predictors, loaded from the model directory into DRAM.
 class Predictors {
  public:
-  Status Load(const Manifest& m, const std::string& dir);
+  // `dtype` (f32 or f16) is how the matrices are held: f16 halves their DRAM
+  // and the time to stream them; the file stays f32.
+  Status Load(const Manifest& m, const std::string& dir, DType dtype = DType::kF32);
+  // The DRAM Load(m, dir, dtype) allocates.
+  static uint64_t MemoryBytes(const Manifest& m, DType dtype);
   bool empty() const { return layers_.empty(); }
   const LowRankPredictor& layer(int l) const { return layers_[l]; }
   uint64_t bytes() const { return data_.size(); }

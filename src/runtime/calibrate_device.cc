@@ -10,7 +10,7 @@
 
 #include "io/io_backend.h"
 #include "llmflash/profile.h"
-#include "model/parallel_kernels.h"
+#include "kernels/parallel_kernels.h"
 #include "util/aligned_buffer.h"
 #include "util/file.h"
 #include "util/macros.h"

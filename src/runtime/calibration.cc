@@ -8,7 +8,7 @@
 #include <cstring>
 
 #include "format/bundle_layout.h"
-#include "model/typed_kernels.h"
+#include "kernels/typed_kernels.h"
 #include "util/file.h"
 #include "util/macros.h"
 

@@ -68,7 +68,7 @@ CostEstimate EstimateTokenCost(const DeviceProfile& p, const TokenWorkload& w) {
   CostEstimate e;
   if (w.read_ops > 0) e.io_ms = 1e3 * p.ReadSeconds(w.read_ops, w.device_bytes / w.read_ops, w.queue_depth);
   e.memory_ms = 1e3 * w.moved_bytes / std::max(1.0, p.memcpy_bytes_per_s);
-  e.predictor_ms = 1e3 * w.predictor_bytes / p.MatVecBytesPerSecond("f32");
+  e.predictor_ms = 1e3 * w.predictor_bytes / p.MatVecBytesPerSecond(w.predictor_dtype);
   e.compute_ms = 1e3 * w.weight_bytes / p.MatVecBytesPerSecond(w.dtype);
   e.total_ms = e.io_ms + e.memory_ms + e.predictor_ms + e.compute_ms -
                std::min(w.overlapped_ms, std::min(e.io_ms, e.compute_ms));

@@ -72,13 +72,11 @@ Status ModelImpl::Load(const std::string& dir, const ModelOptions& options,
     tokenizer_ = WrapHf(std::move(tok), manifest_.tokenizer.bos_id, manifest_.tokenizer.eos_id);
   }  // "none": Logits works, Generate and Encode say Unsupported
   const FileEntry* resident = manifest_.FindFile(manifest_.resident_file);
-  uint64_t predictor_bytes = 0;
-  if (manifest_.predictor.present) {
-    predictor_bytes = manifest_.FindFile(manifest_.predictor.file)->size;
-  }
+  const DType predictor_dtype = PredictorDType(manifest_);
+  const uint64_t predictor_bytes = Predictors::MemoryBytes(manifest_, predictor_dtype);
   ASSIGN_OR_RETURN(plan_, PlanMemory(manifest_, resident->size + predictor_bytes, options));
   RETURN_IF_ERROR(weights_.Load(manifest_, dir));
-  RETURN_IF_ERROR(predictors_.Load(manifest_, dir));
+  RETURN_IF_ERROR(predictors_.Load(manifest_, dir, predictor_dtype));
 
   const FileEntry* bundle = manifest_.FindFile(manifest_.bundle.file);
   Status profile_error;
@@ -108,6 +106,7 @@ Status ModelImpl::Load(const std::string& dir, const ModelOptions& options,
   info_.window = loader.window;
   info_.weight_bytes_per_token = loader.weight_bytes_per_token;
   info_.predictor_bytes_per_token = loader.expected.predictor_bytes;
+  info_.predictor_dtype = loader.expected.predictor_dtype;
   info_.planned_ms_per_token = loader.estimate.total_ms;
   info_.planned_io_ms = loader.estimate.io_ms;
   info_.planned_compute_ms = loader.estimate.compute_ms;

@@ -117,9 +117,11 @@ LoaderPlan PlanLoader(const Manifest& m, const MemoryPlan& memory, const DeviceP
   w.queue_depth = o.queue_depth;
   w.dtype = DTypeName(m.dtype);
   w.weight_bytes = plan.weight_bytes_per_token + active * c.n_layers * stride;
+  const DType pdt = PredictorDType(m);
+  w.predictor_dtype = DTypeName(pdt);
   if (m.predictor.present) {
     for (const auto& l : m.predictor.layers) {
-      w.predictor_bytes += 4.0 * l.rank * (c.dim + n) * (c.ffn_gated ? 2 : 1);
+      w.predictor_bytes += DTypeSize(pdt) * l.rank * (c.dim + n) * (c.ffn_gated ? 2 : 1);
     }
   }
   w.moved_bytes = reads * stride;  // each deletion moves about one row

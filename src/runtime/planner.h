@@ -44,6 +44,12 @@ inline constexpr double kDefaultChurn = 0.15;
 LoaderPlan PlanLoader(const Manifest& m, const MemoryPlan& memory, const DeviceProfile& profile,
                       const ModelOptions& options);
 
+// How the predictor's matrices are held in DRAM: f16 for f16 and bf16 models
+// (half the bytes and time; scores move by f16 rounding), else f32.
+inline DType PredictorDType(const Manifest& m) {
+  return m.dtype == DType::kF32 ? DType::kF32 : DType::kF16;
+}
+
 // Bytes of resident weights one token's forward pass reads.
 double ResidentWeightBytesPerToken(const Manifest& m);
 

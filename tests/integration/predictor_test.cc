@@ -8,6 +8,8 @@
 #include <random>
 
 #include "llmflash/llmflash.h"
+#include "format/manifest.h"
+#include "predictor/low_rank_predictor.h"
 #include "runtime/evaluator.h"
 #include "runtime/predictor_builder.h"
 #include "testing/test_util.h"
@@ -182,6 +184,46 @@ TEST(TinyReluPredictor, SessionsMoveRowsToTheLayersThatNeedThem) {
   for (size_t k = 0; k < roomy.size(); ++k) {
     EXPECT_NEAR((*logits)[k], roomy[k], 1e-4f * (1 + std::fabs(roomy[k]))) << k;
   }
+}
+
+// f16 and bf16 models hold their predictor's matrices in f16: half the DRAM,
+// scores within f16 rounding of the f32 file's, nearly the same neurons.
+TEST(TinyReluPredictor, HeldInF16ScoresAsTheF32File) {
+  testing::TempDir tmp;
+  std::string dir = tmp.File("tiny");
+  BuildPredictorOptions o;
+  ASSERT_THAT(WriteTinyWithPredictor(dir, &o), IsOk());
+  auto m = LoadManifest(dir);
+  ASSERT_THAT(m.status(), IsOk());
+  EXPECT_LT(Predictors::MemoryBytes(*m, DType::kF16), 0.6 * Predictors::MemoryBytes(*m, DType::kF32));
+  Predictors f32, f16;
+  ASSERT_THAT(f32.Load(*m, dir, DType::kF32), IsOk());
+  ASSERT_THAT(f16.Load(*m, dir, DType::kF16), IsOk());
+  EXPECT_EQ(f16.bytes(), Predictors::MemoryBytes(*m, DType::kF16));
+  EXPECT_THAT(f16.Load(*m, dir, DType::kBF16),
+              testing::StatusIs(StatusCode::kInvalidArgument, ::testing::HasSubstr("f32 or f16")));
+  ASSERT_THAT(f16.Load(*m, dir, DType::kF16), IsOk());
+  const int n = m->config.ffn_dim, d = m->config.dim;
+  std::mt19937 rng(7);
+  std::normal_distribution<float> normal;
+  std::vector<float> x(d), a(n), b(n), scratch(2 * f32.max_rank());
+  size_t same = 0, total = 0;
+  for (int trial = 0; trial < 50; ++trial) {
+    for (float& v : x) v = normal(rng);
+    for (int l = 0; l < m->config.n_layers; ++l) {
+      f32.layer(l).Scores(x.data(), a.data(), scratch.data());
+      f16.layer(l).Scores(x.data(), b.data(), scratch.data());
+      float scale = 0;
+      for (float v : a) scale = std::max(scale, std::fabs(v));
+      for (int i = 0; i < n; ++i) ASSERT_NEAR(a[i], b[i], 4e-3f * scale) << "layer " << l << " neuron " << i;
+      for (int i = 0; i < n; ++i) {
+        const float t = f32.layer(l).threshold();
+        same += (a[i] > t) == (b[i] > t);
+        ++total;
+      }
+    }
+  }
+  EXPECT_GT(static_cast<double>(same) / total, 0.995);
 }
 
 // A damaged predictor is reported at Open, and train-predictor replaces it.

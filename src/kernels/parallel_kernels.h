@@ -5,14 +5,14 @@
 // elements runs serially: tiny models give exactly the serial results.
 //
 // Thread-safety: a call uses the pool; one caller per pool at a time.
-#ifndef LLMFLASH_MODEL_PARALLEL_KERNELS_H_
-#define LLMFLASH_MODEL_PARALLEL_KERNELS_H_
+#ifndef LLMFLASH_KERNELS_PARALLEL_KERNELS_H_
+#define LLMFLASH_KERNELS_PARALLEL_KERNELS_H_
 
 #include <span>
 #include <vector>
 
-#include "model/kernels.h"
-#include "model/typed_kernels.h"
+#include "kernels/kernels.h"
+#include "kernels/typed_kernels.h"
 #include "util/thread_pool.h"
 
 namespace llmflash {
@@ -29,4 +29,4 @@ void FfnRows(ThreadPool* pool, const RecordLayout& layout, const char* base, uin
 
 }  // namespace llmflash
 
-#endif  // LLMFLASH_MODEL_PARALLEL_KERNELS_H_
+#endif  // LLMFLASH_KERNELS_PARALLEL_KERNELS_H_

@@ -5,7 +5,7 @@
 #include <random>
 #include <vector>
 
-#include "model/kernels.h"
+#include "kernels/kernels.h"
 
 namespace llmflash {
 namespace {

@@ -1,5 +1,5 @@
 // f16/bf16 kernels: portable loops and an AVX2+F16C+FMA path.
-#include "model/typed_kernels.h"
+#include "kernels/typed_kernels.h"
 
 #include <Eigen/Core>
 #include <cstring>

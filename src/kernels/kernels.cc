@@ -1,8 +1,8 @@
 // Kernels on Eigen maps: Eigen vectorizes the reductions that plain loops
 // cannot (without -ffast-math).
-#include "model/kernels.h"
+#include "kernels/kernels.h"
 
-#include "model/typed_kernels.h"
+#include "kernels/typed_kernels.h"
 
 #include <Eigen/Core>
 #include <cmath>

@@ -3,8 +3,8 @@
 // selected at run time when the CPU has it and a portable path otherwise.
 //
 // Thread-safety: pure functions.
-#ifndef LLMFLASH_MODEL_TYPED_KERNELS_H_
-#define LLMFLASH_MODEL_TYPED_KERNELS_H_
+#ifndef LLMFLASH_KERNELS_TYPED_KERNELS_H_
+#define LLMFLASH_KERNELS_TYPED_KERNELS_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -38,4 +38,4 @@ const char* TypedKernelPath();
 
 }  // namespace llmflash
 
-#endif  // LLMFLASH_MODEL_TYPED_KERNELS_H_
+#endif  // LLMFLASH_KERNELS_TYPED_KERNELS_H_

@@ -3,8 +3,8 @@
 // bf16; see typed_kernels.h).
 //
 // Thread-safety: pure functions.
-#ifndef LLMFLASH_MODEL_KERNELS_H_
-#define LLMFLASH_MODEL_KERNELS_H_
+#ifndef LLMFLASH_KERNELS_KERNELS_H_
+#define LLMFLASH_KERNELS_KERNELS_H_
 
 #include <cstdint>
 #include <span>
@@ -44,4 +44,4 @@ void FfnRows(const RecordLayout& layout, const char* base, uint64_t row_bytes,
 
 }  // namespace llmflash
 
-#endif  // LLMFLASH_MODEL_KERNELS_H_
+#endif  // LLMFLASH_KERNELS_KERNELS_H_

@@ -6,7 +6,7 @@
 #include <random>
 #include <vector>
 
-#include "model/typed_kernels.h"
+#include "kernels/typed_kernels.h"
 #include "util/half.h"
 
 namespace llmflash {

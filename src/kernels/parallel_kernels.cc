@@ -1,5 +1,5 @@
 // Parallel MatVec and FfnRows.
-#include "model/parallel_kernels.h"
+#include "kernels/parallel_kernels.h"
 
 #include <algorithm>
 

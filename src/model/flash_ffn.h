@@ -57,10 +57,10 @@ class FlashFfn {
   Status Compute(int layer, int64_t t, std::span<const int32_t> active, const float* x,
                  float* out, TokenStats* stats, const float* up_bias = nullptr);
 
-  // Call before token t's first layer. Every so often (tokens 1, 2, 4, 8,
-  // then every 16) the rows are re-shared between layers in proportion to
-  // the active neurons each layer has been seeing, when that would move more
-  // than 5% of them: layers that shrink drop their least recently used
+  // Call before token t's first layer. At tokens 1, 2, 4, 8, ... the rows may
+  // be re-shared between layers in proportion to the active neurons each
+  // layer has been seeing, when more than 5% of them would change layer:
+  // layers that shrink drop their least recently used
   // neurons, and the layers' rows are moved within the session's arena
   // (nothing is allocated). Time goes to stats->memory_ms.
   void BeginToken(int64_t t, TokenStats* stats);

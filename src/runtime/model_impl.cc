@@ -75,14 +75,15 @@ Status ModelImpl::Load(const std::string& dir, const ModelOptions& options,
   const DType predictor_dtype = PredictorDType(manifest_);
   const uint64_t predictor_bytes = Predictors::MemoryBytes(manifest_, predictor_dtype);
   ASSIGN_OR_RETURN(plan_, PlanMemory(manifest_, resident->size + predictor_bytes, options));
-  RETURN_IF_ERROR(weights_.Load(manifest_, dir));
-  RETURN_IF_ERROR(predictors_.Load(manifest_, dir, predictor_dtype));
-
+  // Before the weights: a first-time calibration's buffers are freed before
+  // the budget's allocations start, so they never add to the peak.
   const FileEntry* bundle = manifest_.FindFile(manifest_.bundle.file);
   Status profile_error;
   profile_ = ResolveDeviceProfile(options, JoinPath(dir, manifest_.bundle.file), bundle->size,
                                   &info_.profile_source, &profile_error);
   RETURN_IF_ERROR(profile_error);
+  RETURN_IF_ERROR(weights_.Load(manifest_, dir));
+  RETURN_IF_ERROR(predictors_.Load(manifest_, dir, predictor_dtype));
   const LoaderPlan loader = PlanLoader(manifest_, plan_, profile_, options);
 
   FlashFfnOptions ffn;

@@ -2,6 +2,7 @@
 #include "util/thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
 
 namespace llmflash {
 
@@ -12,18 +13,34 @@ ThreadPool::ThreadPool(int threads) {
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
+    stop_.store(true, std::memory_order_release);
   }
   start_.notify_all();
   for (auto& t : workers_) t.join();
 }
 
 namespace {
+
 void Chunk(int n, int parts, int index, int* begin, int* end) {
   const int base = n / parts, extra = n % parts;
   *begin = index * base + std::min(index, extra);
   *end = *begin + base + (index < extra ? 1 : 0);
 }
+
+// Spins until done() or ~kSpin has passed; true when done() became true.
+constexpr auto kSpin = std::chrono::microseconds(50);
+template <typename Done>
+bool SpinUntil(Done done) {
+  const auto until = std::chrono::steady_clock::now() + kSpin;
+  for (int i = 0;; ++i) {
+    if (done()) return true;
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+    if ((i & 63) == 63 && std::chrono::steady_clock::now() > until) return false;
+  }
+}
+
 }  // namespace
 
 void ThreadPool::ParallelFor(int n, const std::function<void(int, int, int)>& fn) {
@@ -32,43 +49,47 @@ void ThreadPool::ParallelFor(int n, const std::function<void(int, int, int)>& fn
     for (int i = 1; i < size(); ++i) fn(i, n, n);
     return;
   }
+  fn_ = &fn;
+  n_ = n;
+  pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
   {
+    // Under the lock, so a worker between its check and its wait cannot
+    // miss the bump.
     std::lock_guard<std::mutex> lock(mu_);
-    fn_ = &fn;
-    n_ = n;
-    pending_ = static_cast<int>(workers_.size());
-    ++generation_;
+    generation_.fetch_add(1, std::memory_order_release);
   }
   start_.notify_all();
   int b, e;
   Chunk(n, size(), 0, &b, &e);
   fn(0, b, e);
-  std::unique_lock<std::mutex> lock(mu_);
-  done_.wait(lock, [this] { return pending_ == 0; });
+  auto all_done = [this] { return pending_.load(std::memory_order_acquire) == 0; };
+  if (!SpinUntil(all_done)) {
+    std::unique_lock<std::mutex> lock(mu_);
+    done_.wait(lock, all_done);
+  }
   fn_ = nullptr;
 }
 
 void ThreadPool::Run(int index) {
   uint64_t seen = 0;
   while (true) {
-    const std::function<void(int, int, int)>* fn;
-    int n;
-    {
+    auto ready = [&] {
+      return stop_.load(std::memory_order_acquire) ||
+             generation_.load(std::memory_order_acquire) != seen;
+    };
+    if (!SpinUntil(ready)) {
       std::unique_lock<std::mutex> lock(mu_);
-      start_.wait(lock, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
-      fn = fn_;
-      n = n_;
+      start_.wait(lock, ready);
     }
+    if (stop_.load(std::memory_order_acquire)) return;
+    seen = generation_.load(std::memory_order_acquire);
     int b, e;
-    Chunk(n, size(), index, &b, &e);
-    (*fn)(index, b, e);
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      --pending_;
+    Chunk(n_, size(), index, &b, &e);
+    (*fn_)(index, b, e);
+    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      std::lock_guard<std::mutex> lock(mu_);  // the caller may be between check and wait
+      done_.notify_one();
     }
-    done_.notify_one();
   }
 }
 

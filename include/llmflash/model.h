@@ -53,6 +53,9 @@ struct ModelInfo {
   int neuron_capacity = 0;
   bool streams_layers = false;  // fewer rows than ffn_dim somewhere: parts are streamed
   bool has_predictor = false;   // a sparsity predictor is stored with the model
+  // The token embedding table stays on flash, a row read per token (untied
+  // models whose budget cannot hold the whole FFN).
+  bool embeddings_on_flash = false;
   // The plan (docs/cost-model.md).
   int window = 0;               // window size k in force
   std::string profile_source;   // where the device profile came from

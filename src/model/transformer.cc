@@ -7,6 +7,7 @@
 
 #include "kernels/kernels.h"
 #include "kernels/typed_kernels.h"
+#include "util/macros.h"
 #include "util/timer.h"
 
 namespace llmflash {
@@ -19,7 +20,9 @@ uint64_t Transformer::StateBytes(const ModelConfig& c, int max_context) {
   uint64_t scratch = 2ull * c.dim + wide + q + 2 * kv + static_cast<uint64_t>(c.n_heads) * max_context +
                      c.vocab_size + c.head_dim + c.ffn_dim;  // + lookahead ids
   uint64_t prev_attn = static_cast<uint64_t>(c.n_layers) * c.dim;  // lookahead's guess
-  return (cache + scratch + prev_attn) * sizeof(float);
+  // Plus room to read one embedding row from flash (4 bytes an element at most).
+  uint64_t embedding_read = static_cast<uint64_t>(c.EmbedDim()) * 4 + 3 * kDirectIoAlignment;
+  return (cache + scratch + prev_attn) * sizeof(float) + embedding_read;
 }
 
 void Transformer::Init(const ModelConfig& c, const ResidentWeights* w,
@@ -41,6 +44,9 @@ void Transformer::Init(const ModelConfig& c, const ResidentWeights* w,
   const size_t kv = static_cast<size_t>(c.n_kv_heads) * c.head_dim;
   const size_t q = static_cast<size_t>(c.n_heads) * c.head_dim;
   x_.assign(c.dim, 0); xb2_.assign(c.dim, 0);
+  if (w->embeddings_on_flash()) {
+    emb_scratch_.Allocate(static_cast<size_t>(c.EmbedDim()) * 4 + 2 * kDirectIoAlignment);
+  }
   xb_.assign(std::max<size_t>({static_cast<size_t>(c.dim), q, static_cast<size_t>(c.EmbedDim())}), 0);
   q_.assign(q, 0); k_.assign(kv, 0); v_.assign(kv, 0);
   att_.assign(static_cast<size_t>(c.n_heads) * max_context, 0);
@@ -121,19 +127,27 @@ void Transformer::Norm(const float* x, const float* weight, const float* bias, f
   }
 }
 
-void Transformer::Embed(int token, int pos) {
+Status Transformer::Embed(int token, int pos, TokenStats* stats) {
   const int d = c_.dim, e = c_.EmbedDim();
   const WeightRef& emb = w_->tok_embeddings;
+  const void* row;
+  if (w_->embeddings_on_flash()) {
+    ScopedTimer timer(&stats->io_ms);
+    RETURN_IF_ERROR(w_->ReadEmbedding(token, emb_scratch_.data(), &row));
+  } else {
+    row = emb.At(static_cast<size_t>(token) * e);
+  }
   if (w_->project_in) {
-    ToFloat(emb.At(static_cast<size_t>(token) * e), emb.dtype, e, xb_.data());
+    ToFloat(row, emb.dtype, e, xb_.data());
     MatVec(pool_, w_->project_in, xb_.data(), d, e, x_.data());
   } else {
-    ToFloat(emb.At(static_cast<size_t>(token) * e), emb.dtype, d, x_.data());
+    ToFloat(row, emb.dtype, d, x_.data());
   }
   if (w_->pos_embeddings) {
     const WeightRef& p = w_->pos_embeddings;
     AxpyTyped(1.0f, p.At(static_cast<size_t>(pos + c_.position_offset) * d), p.dtype, d, x_.data());
   }
+  return Status::OK();
 }
 
 // The layer's FFN input is Norm(x + Attn(x)). Before attention runs, the
@@ -180,7 +194,7 @@ StatusOr<const float*> Transformer::Forward(int token, int pos, TokenStats* stat
   }
   Timer total;
   const int d = c_.dim;
-  Embed(token, pos);
+  RETURN_IF_ERROR(Embed(token, pos, stats));
   ffn_->BeginToken(step_, stats);
   for (int l = 0; l < c_.n_layers; ++l) {
     const LayerWeights& w = w_->layers[l];

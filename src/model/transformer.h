@@ -11,11 +11,12 @@
 #include <vector>
 
 #include "format/manifest.h"
+#include "kernels/parallel_kernels.h"
 #include "llmflash/stats.h"
 #include "model/flash_ffn.h"
-#include "kernels/parallel_kernels.h"
 #include "model/weights.h"
 #include "predictor/low_rank_predictor.h"
+#include "util/aligned_buffer.h"
 
 namespace llmflash {
 
@@ -41,7 +42,7 @@ class Transformer {
 
  private:
   void Attention(int l, int pos);  // xb_ -> xb2_
-  void Embed(int token, int pos);   // -> x_
+  Status Embed(int token, int pos, TokenStats* stats);  // -> x_
   void Norm(const float* x, const float* weight, const float* bias, float* out) const;
   Status Ffn(int l, const float* in, TokenStats* stats);  // -> xb2_
   Status Lookahead(int l, int pos, TokenStats* stats);  // starts layer l's reads; uses xb_, xb2_
@@ -63,6 +64,7 @@ class Transformer {
   // The previous token's attention output per layer [layer][dim]: the
   // lookahead's guess of what this token's attention will add.
   std::vector<float> prev_attn_;
+  AlignedBuffer emb_scratch_;  // one embedding row read from flash
   int prev_attn_pos_ = -1;  // position of the token that wrote prev_attn_
   std::vector<float> rope_freq_;                // per pair within a head
 };

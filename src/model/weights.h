@@ -37,11 +37,29 @@ struct LayerWeights {
 
 class ResidentWeights {
  public:
-  // Reads dir/<resident file> (already size-checked by the manifest).
-  Status Load(const Manifest& m, const std::string& dir);
+  ResidentWeights() = default;
+  ~ResidentWeights();
+  ResidentWeights(const ResidentWeights&) = delete;
+  ResidentWeights& operator=(const ResidentWeights&) = delete;
+
+  // Reads dir/<resident file> (already size-checked by the manifest). With
+  // `embeddings_on_flash` (untied classifier only) the token embedding table
+  // is left in the file and rows are read per token (ReadEmbedding).
+  Status Load(const Manifest& m, const std::string& dir, bool embeddings_on_flash = false);
+  // DRAM the embedding table takes when it could stay on flash: its bytes
+  // for an untied classifier, else 0 (the classifier needs the whole table).
+  static uint64_t MovableEmbeddingBytes(const Manifest& m);
+  // Scratch one ReadEmbedding needs (aligned to 4096).
+  static uint64_t EmbeddingScratchBytes(const Manifest& m);
+
+  bool embeddings_on_flash() const { return emb_fd_ >= 0; }
+  // Reads token's embedding row (O_DIRECT where the file system allows) into
+  // `scratch` (EmbeddingScratchBytes, 4096-aligned); *row points at it there.
+  // Thread-safe.
+  Status ReadEmbedding(int token, char* scratch, const void** row) const;
 
   uint64_t bytes() const { return data_.size(); }
-  WeightRef tok_embeddings;  // [vocab, embed_dim]
+  WeightRef tok_embeddings;  // [vocab, embed_dim]; data null when on flash
   std::vector<LayerWeights> layers;
   const float* norm = nullptr;    // [dim] (null without a final norm)
   const float* norm_bias = nullptr;  // [dim] (layernorm)
@@ -52,6 +70,10 @@ class ResidentWeights {
 
  private:
   AlignedBuffer data_;
+  std::string path_;
+  int emb_fd_ = -1;
+  bool emb_direct_ = false;
+  uint64_t emb_offset_ = 0, emb_row_bytes_ = 0;
 };
 
 }  // namespace llmflash

@@ -75,6 +75,16 @@ Status ModelImpl::Load(const std::string& dir, const ModelOptions& options,
   const DType predictor_dtype = PredictorDType(manifest_);
   const uint64_t predictor_bytes = Predictors::MemoryBytes(manifest_, predictor_dtype);
   ASSIGN_OR_RETURN(plan_, PlanMemory(manifest_, resident->size + predictor_bytes, options));
+  // When the budget cannot hold the whole FFN, an untied model's embedding
+  // table (one row used per token) stays on flash and its DRAM goes to
+  // neuron rows; one small read per token is far cheaper than the FFN reads
+  // those rows save.
+  const uint64_t embeddings = ResidentWeights::MovableEmbeddingBytes(manifest_);
+  const bool embeddings_on_flash = plan_.streams && embeddings > 0;
+  const uint64_t resident_bytes = resident->size - (embeddings_on_flash ? embeddings : 0);
+  if (embeddings_on_flash) {
+    ASSIGN_OR_RETURN(plan_, PlanMemory(manifest_, resident_bytes + predictor_bytes, options));
+  }
   // Before the weights: a first-time calibration's buffers are freed before
   // the budget's allocations start, so they never add to the peak.
   const FileEntry* bundle = manifest_.FindFile(manifest_.bundle.file);
@@ -82,7 +92,7 @@ Status ModelImpl::Load(const std::string& dir, const ModelOptions& options,
   profile_ = ResolveDeviceProfile(options, JoinPath(dir, manifest_.bundle.file), bundle->size,
                                   &info_.profile_source, &profile_error);
   RETURN_IF_ERROR(profile_error);
-  RETURN_IF_ERROR(weights_.Load(manifest_, dir));
+  RETURN_IF_ERROR(weights_.Load(manifest_, dir, embeddings_on_flash));
   RETURN_IF_ERROR(predictors_.Load(manifest_, dir, predictor_dtype));
   const LoaderPlan loader = PlanLoader(manifest_, plan_, profile_, options);
 
@@ -122,7 +132,8 @@ Status ModelImpl::Load(const std::string& dir, const ModelOptions& options,
   info_.ffn_dim = c.ffn_dim;
   info_.vocab_size = c.vocab_size;
   info_.max_context = plan_.max_context;
-  info_.resident_bytes = resident->size + predictor_bytes;
+  info_.resident_bytes = resident_bytes + predictor_bytes;
+  info_.embeddings_on_flash = embeddings_on_flash;
   info_.has_predictor = !predictors_.empty();
   info_.ffn_bytes = bundle->size;
   info_.model_bytes = resident->size + bundle->size;

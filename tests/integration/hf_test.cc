@@ -49,6 +49,9 @@ class HfModel : public ::testing::TestWithParam<std::string> {
     EXPECT_THAT(model.status(), IsOk());
     if (!model.ok()) return {};
     if (budget > 0) EXPECT_TRUE((*model)->info().streams_layers);
+    // Untied models then leave the embedding table on flash, a row read per token.
+    const bool untied = GetParam() != "opt" && GetParam() != "opt350";
+    EXPECT_EQ((*model)->info().embeddings_on_flash, budget > 0 && untied);
     auto session = (*model)->NewSession({});
     auto logits = (*session)->Logits(ids);
     EXPECT_THAT(logits.status(), IsOk());

@@ -240,6 +240,9 @@ int Inspect(const Flags& f) {
   std::printf("neuron record    %llu bytes\n", (unsigned long long)i.record_bytes);
   std::printf("DRAM budget      %.3f MiB: resident %.3f MiB + session %.3f MiB\n",
               mib(i.budget_bytes), mib(i.resident_bytes), mib(i.session_bytes));
+  if (i.embeddings_on_flash) {
+    std::printf("                 the token embeddings stay on flash (a row read per token)\n");
+  }
   std::printf("neuron matrix    %d of %d neurons per layer on average (%.1f%%)%s\n", i.neuron_capacity,
               i.ffn_dim, 100.0 * i.neuron_capacity / i.ffn_dim,
               i.streams_layers ? "; what does not fit is streamed" : "");

@@ -247,9 +247,12 @@ StatusOr<ModeResult> RunMmapMode(int argc, char** argv, const ModelInfo& info, u
   std::ifstream in(result_path);
   nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
   std::remove(result_path.c_str());
+  if (pid > 0 && WIFSIGNALED(status)) {
+    return Status::IOError("mmap: the child run was killed by signal " +
+                           std::to_string(WTERMSIG(status)) + " (by the memory cgroup?)");
+  }
   if (pid < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0 || j.is_discarded()) {
-    return Status::IOError("mmap: the child run failed (status " + std::to_string(status) +
-                           "; killed by the memory cgroup?)");
+    return Status::IOError("mmap: the child run failed (its error is above)");
   }
   return FromJson(j);
 }

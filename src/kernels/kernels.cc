@@ -43,26 +43,64 @@ float Dot(const float* a, const float* b, int n) { return ConstVec(a, n).dot(Con
 
 void Axpy(float a, const float* x, int n, float* y) { Vec(y, n) += a * ConstVec(x, n); }
 
+namespace {
+
+float Activation(const RecordLayout& l, float u, float g) {
+  if (l.gate_offset >= 0) return (l.relu ? std::max(g, 0.0f) : g / (1.0f + std::exp(-g))) * u;
+  return l.relu ? std::max(u, 0.0f) : u / (1.0f + std::exp(-u));
+}
+
+}  // namespace
+
+// Rows go four at a time through the four-row kernels (more loads in flight
+// per pass); every row's dot products and every element's sum over rows are
+// computed exactly as one row at a time would, so grouping changes nothing.
 void FfnRows(const RecordLayout& l, const char* base, uint64_t row_bytes,
              std::span<const int32_t> slots, const float* x, float* out, float* h_out,
              const float* up_bias) {
   const int d = l.dim;
   const size_t es = DTypeSize(l.dtype);
-  for (size_t k = 0; k < slots.size(); ++k) {
-    const int32_t s = slots[k];
-    const char* row = base + static_cast<uint64_t>(s) * row_bytes;
-    float u = DotTyped(row + l.up_offset * es, l.dtype, x, d) + (up_bias != nullptr ? up_bias[k] : 0.0f);
-    float h;
-    if (l.gate_offset >= 0) {
-      float g = DotTyped(row + l.gate_offset * es, l.dtype, x, d);
-      float act = l.relu ? std::max(g, 0.0f) : g / (1.0f + std::exp(-g));
-      h = act * u;
-    } else {
-      h = l.relu ? std::max(u, 0.0f) : u / (1.0f + std::exp(-u));
+  const bool gated = l.gate_offset >= 0;
+  // Down rows with h != 0, waiting to be added four at a time, in order.
+  float pending_h[4];
+  const void* pending_row[4];
+  int pending = 0;
+  auto add = [&](float h, const char* row) {
+    pending_h[pending] = h;
+    pending_row[pending++] = row + l.down_offset * es;
+    if (pending == 4) {
+      Axpy4Typed(pending_h, pending_row, l.dtype, d, out);
+      pending = 0;
     }
-    if (h_out != nullptr) h_out[k] = h;
-    if (h != 0.0f) AxpyTyped(h, row + l.down_offset * es, l.dtype, d, out);
+  };
+  const size_t n = slots.size();
+  size_t k = 0;
+  for (; k + 4 <= n; k += 4) {
+    const char* row[4];
+    const void *up[4], *gate[4];
+    for (int j = 0; j < 4; ++j) {
+      row[j] = base + static_cast<uint64_t>(slots[k + j]) * row_bytes;
+      up[j] = row[j] + l.up_offset * es;
+      gate[j] = gated ? row[j] + l.gate_offset * es : nullptr;
+    }
+    float u[4], g[4] = {0, 0, 0, 0};
+    Dot4Typed(up, l.dtype, x, d, u);
+    if (gated) Dot4Typed(gate, l.dtype, x, d, g);
+    for (int j = 0; j < 4; ++j) {
+      const float h = Activation(l, u[j] + (up_bias != nullptr ? up_bias[k + j] : 0.0f), g[j]);
+      if (h_out != nullptr) h_out[k + j] = h;
+      if (h != 0.0f) add(h, row[j]);
+    }
   }
+  for (; k < n; ++k) {
+    const char* row = base + static_cast<uint64_t>(slots[k]) * row_bytes;
+    const float u = DotTyped(row + l.up_offset * es, l.dtype, x, d) + (up_bias != nullptr ? up_bias[k] : 0.0f);
+    const float g = gated ? DotTyped(row + l.gate_offset * es, l.dtype, x, d) : 0.0f;
+    const float h = Activation(l, u, g);
+    if (h_out != nullptr) h_out[k] = h;
+    if (h != 0.0f) add(h, row);
+  }
+  for (int j = 0; j < pending; ++j) AxpyTyped(pending_h[j], pending_row[j], l.dtype, d, out);
 }
 
 }  // namespace llmflash

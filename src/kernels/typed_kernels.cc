@@ -60,9 +60,8 @@ LLMFLASH_AVX2 float DotAvx2(const uint16_t* a, const float* x, int n, bool f16) 
 // Four rows at once, sharing each load of x. Every row is summed exactly as
 // DotAvx2 sums it (same accumulators, same order), so results do not depend
 // on how rows are grouped.
-LLMFLASH_AVX2 void Dot4Avx2(const uint16_t* a, size_t stride, const float* x, int n, bool f16,
-                            float* out) {
-  const uint16_t* r[4] = {a, a + stride, a + 2 * stride, a + 3 * stride};
+LLMFLASH_AVX2 void Dot4RowsAvx2(const uint16_t* const r[4], const float* x, int n, bool f16,
+                                float* out) {
   __m256 e[4], o[4];
   for (int k = 0; k < 4; ++k) e[k] = o[k] = _mm256_setzero_ps();
   int i = 0;
@@ -81,6 +80,32 @@ LLMFLASH_AVX2 void Dot4Avx2(const uint16_t* a, size_t stride, const float* x, in
     float sum = Sum8(_mm256_add_ps(e[k], o[k]));
     for (int j = i; j < n; ++j) sum += Load(r[k], j, f16) * x[j];
     out[k] = sum;
+  }
+}
+
+LLMFLASH_AVX2 void Dot4Avx2(const uint16_t* a, size_t stride, const float* x, int n, bool f16,
+                            float* out) {
+  const uint16_t* r[4] = {a, a + stride, a + 2 * stride, a + 3 * stride};
+  Dot4RowsAvx2(r, x, n, f16, out);
+}
+
+// y += a[0] r[0]; y += a[1] r[1]; ... in one pass over y: each element sees
+// the same fused multiply-adds in the same order as four AxpyAvx2 calls.
+LLMFLASH_AVX2 void Axpy4Avx2(const float a[4], const uint16_t* const r[4], int n, float* y,
+                             bool f16) {
+  const __m256 a0 = _mm256_set1_ps(a[0]), a1 = _mm256_set1_ps(a[1]);
+  const __m256 a2 = _mm256_set1_ps(a[2]), a3 = _mm256_set1_ps(a[3]);
+  int i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 v = _mm256_loadu_ps(y + i);
+    v = _mm256_fmadd_ps(a0, Load8(r[0] + i, f16), v);
+    v = _mm256_fmadd_ps(a1, Load8(r[1] + i, f16), v);
+    v = _mm256_fmadd_ps(a2, Load8(r[2] + i, f16), v);
+    v = _mm256_fmadd_ps(a3, Load8(r[3] + i, f16), v);
+    _mm256_storeu_ps(y + i, v);
+  }
+  for (int k = 0; k < 4; ++k) {
+    for (int j = i; j < n; ++j) y[j] += a[k] * Load(r[k], j, f16);
   }
 }
 
@@ -117,11 +142,37 @@ void Dot4Avx2(const uint16_t* a, size_t stride, const float* x, int n, bool f16,
   for (int k = 0; k < 4; ++k) out[k] = DotPortable(a + k * stride, x, n, f16);
 }
 void AxpyAvx2(float a, const uint16_t* r, int n, float* y, bool f16) { AxpyPortable(a, r, n, y, f16); }
+void Dot4RowsAvx2(const uint16_t* const r[4], const float* x, int n, bool f16, float* out) {
+  for (int k = 0; k < 4; ++k) out[k] = DotPortable(r[k], x, n, f16);
+}
+void Axpy4Avx2(const float a[4], const uint16_t* const r[4], int n, float* y, bool f16) {
+  for (int k = 0; k < 4; ++k) AxpyPortable(a[k], r[k], n, y, f16);
+}
 #endif
 
 }  // namespace
 
 const char* TypedKernelPath() { return HasAvx2() ? "avx2+f16c" : "portable"; }
+
+void Dot4Typed(const void* const rows[4], DType t, const float* x, int n, float* out) {
+  if (t == DType::kF32 || !HasAvx2()) {
+    for (int k = 0; k < 4; ++k) out[k] = DotTyped(rows[k], t, x, n);
+    return;
+  }
+  const uint16_t* r[4];
+  for (int k = 0; k < 4; ++k) r[k] = static_cast<const uint16_t*>(rows[k]);
+  Dot4RowsAvx2(r, x, n, t == DType::kF16, out);
+}
+
+void Axpy4Typed(const float a[4], const void* const rows[4], DType t, int n, float* y) {
+  if (t == DType::kF32 || !HasAvx2()) {
+    for (int k = 0; k < 4; ++k) AxpyTyped(a[k], rows[k], t, n, y);
+    return;
+  }
+  const uint16_t* r[4];
+  for (int k = 0; k < 4; ++k) r[k] = static_cast<const uint16_t*>(rows[k]);
+  Axpy4Avx2(a, r, n, y, t == DType::kF16);
+}
 
 float DotTyped(const void* row, DType t, const float* x, int n) {
   if (t == DType::kF32) {

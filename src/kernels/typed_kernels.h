@@ -30,6 +30,10 @@ void MatVec(WeightRef w, const float* x, int rows, int cols, float* out);
 float DotTyped(const void* row, DType t, const float* x, int n);
 // y += a * row[0..n)
 void AxpyTyped(float a, const void* row, DType t, int n, float* y);
+// Four rows at once, each result exactly as DotTyped / four AxpyTyped calls
+// in order would give (the rows' loads overlap; the arithmetic is the same).
+void Dot4Typed(const void* const rows[4], DType t, const float* x, int n, float* out);
+void Axpy4Typed(const float a[4], const void* const rows[4], DType t, int n, float* y);
 // out[0..n) = row as f32
 void ToFloat(const void* row, DType t, int n, float* out);
 

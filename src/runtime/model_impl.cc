@@ -74,17 +74,17 @@ Status ModelImpl::Load(const std::string& dir, const ModelOptions& options,
   const FileEntry* resident = manifest_.FindFile(manifest_.resident_file);
   const DType predictor_dtype = PredictorDType(manifest_);
   const uint64_t predictor_bytes = Predictors::MemoryBytes(manifest_, predictor_dtype);
-  ASSIGN_OR_RETURN(plan_, PlanMemory(manifest_, resident->size + predictor_bytes, options));
-  // When the budget cannot hold the whole FFN, an untied model's embedding
-  // table (one row used per token) stays on flash and its DRAM goes to
-  // neuron rows; one small read per token is far cheaper than the FFN reads
-  // those rows save.
+  // When the budget cannot hold the whole FFN (or not even the resident
+  // weights), an untied model's embedding table (one row used per token)
+  // stays on flash and its DRAM goes to neuron rows; one small read per token
+  // is far cheaper than the FFN reads those rows save.
+  StatusOr<MemoryPlan> plan = PlanMemory(manifest_, resident->size + predictor_bytes, options);
   const uint64_t embeddings = ResidentWeights::MovableEmbeddingBytes(manifest_);
-  const bool embeddings_on_flash = plan_.streams && embeddings > 0;
+  const bool embeddings_on_flash = embeddings > 0 && (!plan.ok() || plan->streams);
   const uint64_t resident_bytes = resident->size - (embeddings_on_flash ? embeddings : 0);
-  if (embeddings_on_flash) {
-    ASSIGN_OR_RETURN(plan_, PlanMemory(manifest_, resident_bytes + predictor_bytes, options));
-  }
+  if (embeddings_on_flash) plan = PlanMemory(manifest_, resident_bytes + predictor_bytes, options);
+  if (!plan.ok()) return plan.status();
+  plan_ = *plan;
   // Before the weights: a first-time calibration's buffers are freed before
   // the budget's allocations start, so they never add to the peak.
   const FileEntry* bundle = manifest_.FindFile(manifest_.bundle.file);

@@ -46,6 +46,23 @@ Status WriteTinyWithPredictor(const std::string& dir, BuildPredictorOptions* o) 
   return BuildPredictor(*o).status();
 }
 
+// Opens `dir` (max_context 64) at about half of its FFN rows: the fixed part
+// plus half the rows, stepped down while the first layer still holds all of
+// its neurons (tight budgets also get smaller I/O buffers).
+StatusOr<std::unique_ptr<Model>> OpenWithShortRows(const std::string& dir) {
+  auto full = Model::Open(dir, {.max_context = 64});
+  if (!full.ok()) return full.status();
+  const ModelInfo& i = (*full)->info();
+  const uint64_t rows = static_cast<uint64_t>(i.ffn_dim) * i.n_layers * i.record_bytes;
+  uint64_t budget = i.resident_bytes + i.session_bytes - rows / 2;
+  auto model = Model::Open(dir, {.dram_budget_bytes = budget, .max_context = 64});
+  while (model.ok() && (*model)->info().layer_neuron_capacity[0] == i.ffn_dim) {
+    budget -= rows / 32;
+    model = Model::Open(dir, {.dram_budget_bytes = budget, .max_context = 64});
+  }
+  return model;
+}
+
 class TinyRelu : public ::testing::TestWithParam<std::string> {};
 
 // With a full-rank svd predictor (recall 1 on ReLU), skipping the neurons it
@@ -95,18 +112,7 @@ TEST(TinyReluPredictor, LookaheadChangesReadsNotResults) {
   std::string dir = tmp.File("tiny");
   BuildPredictorOptions o;
   ASSERT_THAT(WriteTinyWithPredictor(dir, &o), IsOk());
-  // A budget for half of each layer's neurons: the fixed part plus half the rows.
-  auto full = Model::Open(dir, {.max_context = 64});
-  ASSERT_THAT(full.status(), IsOk());
-  const ModelInfo& i = (*full)->info();
-  const uint64_t rows = static_cast<uint64_t>(i.ffn_dim) * i.n_layers * i.record_bytes;
-  uint64_t budget = i.resident_bytes + i.session_bytes - rows / 2;
-  auto model = Model::Open(dir, {.dram_budget_bytes = budget, .max_context = 64});
-  // Tight budgets also get smaller I/O buffers: step down until rows are short.
-  while (model.ok() && (*model)->info().neuron_capacity == i.ffn_dim) {
-    budget -= rows / 16;
-    model = Model::Open(dir, {.dram_budget_bytes = budget, .max_context = 64});
-  }
+  auto model = OpenWithShortRows(dir);
   ASSERT_THAT(model.status(), IsOk());
   ASSERT_LT((*model)->info().neuron_capacity, (*model)->info().ffn_dim);
   auto ids = (*model)->Encode(CalibrationText(40, 9), true);
@@ -153,17 +159,7 @@ TEST(TinyReluPredictor, SessionsMoveRowsToTheLayersThatNeedThem) {
   layers[2]["predicted_fraction"] = 0.2;
   testing::WriteFile(manifest, j.dump(1));
 
-  auto full = Model::Open(dir, {.max_context = 64});
-  ASSERT_THAT(full.status(), IsOk());
-  const ModelInfo& i = (*full)->info();
-  const uint64_t rows = static_cast<uint64_t>(i.ffn_dim) * i.n_layers * i.record_bytes;
-  uint64_t budget = i.resident_bytes + i.session_bytes - rows / 2;
-  auto model = Model::Open(dir, {.dram_budget_bytes = budget, .max_context = 64});
-  // Tight budgets also get smaller I/O buffers: step down until rows are short.
-  while (model.ok() && (*model)->info().layer_neuron_capacity[0] == i.ffn_dim) {
-    budget -= rows / 32;
-    model = Model::Open(dir, {.dram_budget_bytes = budget, .max_context = 64});
-  }
+  auto model = OpenWithShortRows(dir);
   ASSERT_THAT(model.status(), IsOk());
   const std::vector<int> planned = (*model)->info().layer_neuron_capacity;
   ASSERT_EQ(planned.size(), 3u);

@@ -1,11 +1,13 @@
 // f16/bf16 conversions and the typed kernels (both code paths agree).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <random>
 #include <vector>
 
+#include "kernels/kernels.h"
 #include "kernels/typed_kernels.h"
 #include "util/half.h"
 
@@ -101,6 +103,44 @@ TEST_P(TypedKernels, MatVecRowsEqualDotsExactly) {
     // Starting at row 3 shifts every group of four.
     MatVec(WeightRef{m.data() + 3 * cols, t}, x.data(), rows - 3, cols, part.data());
     for (int r = 3; r < rows; ++r) EXPECT_EQ(part[r - 3], out[r]) << r << " " << cols;
+  }
+}
+
+// FfnRows takes records four at a time; its output and activations must
+// equal the record-at-a-time loop bit for bit (ReLU zeros skipped alike),
+// for gated and ungated records and any count of rows.
+TEST_P(TypedKernels, FfnRowsEqualsOneRecordAtATimeExactly) {
+  const DType t = GetParam();
+  std::mt19937 rng(13);
+  std::normal_distribution<float> d;
+  for (bool gated : {false, true}) {
+    for (int dim : {24, 64}) {
+      const int parts = gated ? 3 : 2, records = 23;
+      RecordLayout l{dim, gated ? 0 : -1, gated ? dim : 0, gated ? 2 * dim : dim, true, t};
+      const uint64_t row_bytes = static_cast<uint64_t>(parts) * dim * 2;
+      std::vector<uint16_t> m(records * parts * dim);
+      for (auto& v : m) v = t == DType::kF16 ? FloatToF16(d(rng)) : FloatToBf16(d(rng));
+      std::vector<float> x(dim), bias(records);
+      for (auto& v : x) v = d(rng);
+      for (auto& v : bias) v = 0.3f * d(rng);
+      const char* base = reinterpret_cast<const char*>(m.data());
+      for (int n : {0, 3, 4, 9, 17}) {
+        std::vector<int32_t> slots;
+        for (int k = 0; k < n; ++k) slots.push_back(static_cast<int32_t>((k * 7) % records));
+        std::vector<float> out(dim, 0.5f), want(dim, 0.5f), h(n), want_h(n);
+        FfnRows(l, base, row_bytes, slots, x.data(), out.data(), h.data(), bias.data());
+        for (int k = 0; k < n; ++k) {
+          const char* row = base + slots[k] * row_bytes;
+          float u = DotTyped(row + l.up_offset * 2, t, x.data(), dim) + bias[k];
+          float hk = std::max(u, 0.0f);
+          if (gated) hk = std::max(DotTyped(row, t, x.data(), dim), 0.0f) * u;
+          want_h[k] = hk;
+          if (hk != 0.0f) AxpyTyped(hk, row + l.down_offset * 2, t, dim, want.data());
+        }
+        EXPECT_EQ(h, want_h) << gated << " " << dim << " " << n;
+        EXPECT_EQ(out, want) << gated << " " << dim << " " << n;
+      }
+    }
   }
 }
 

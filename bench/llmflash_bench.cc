@@ -387,9 +387,13 @@ int Main(int argc, char** argv) {
                 floor, flash->total.mean / std::max(1e-9, floor));
   }
   for (const auto& r : results) {
+    if (r.hidden > 0) {
+      std::printf("%s: %.1f ms/token of reads hidden behind compute (%.0f%% of read time; %.1f ms waited)\n",
+                  r.mode.c_str(), r.hidden, 100.0 * r.hidden / std::max(1e-9, r.hidden + r.io), r.io);
+    }
     if (r.prefetched > 0) {
-      std::printf("%s: lookahead read %.0f neurons/token (%.0f%% of them unused), %.1f ms/token of reads hidden behind compute\n",
-                  r.mode.c_str(), r.prefetched, 100.0 * r.unused / r.prefetched, r.hidden);
+      std::printf("%s: lookahead read %.0f neurons/token (%.0f%% of them unused)\n", r.mode.c_str(),
+                  r.prefetched, 100.0 * r.unused / r.prefetched);
     }
   }
   if (f.Has("plot")) {

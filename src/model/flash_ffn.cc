@@ -44,11 +44,14 @@ Status FlashFfn::Init(const Manifest& m, const std::string& dir, const FlashFfnO
                                      " bytes of neuron rows");
   }
   uint64_t at = 0;
+  planned_.clear();
+  tokens_ = 0;
   demand_.assign(c.n_layers, 0);
   demand_seen_ = false;
   for (int l = 0; l < c.n_layers; ++l) {
     const int cap = o.capacities.empty() ? o.capacity : o.capacities[l];
     RETURN_IF_ERROR(layers_[l].Init(c.ffn_dim, cap, stride, o.window, arena_.data() + at * stride));
+    planned_.push_back(cap);
     at += cap;
   }
   const int most = c.ffn_dim;
@@ -77,7 +80,8 @@ std::vector<int> FlashFfn::capacities() const {
 // re-splits at tokens 8 and 16 and left ~2000 instead of ~800 reads per
 // token afterwards: spare rows, which keep neurons for the next tokens, are
 // worth as much, so any change of more than 5% of the rows is made.
-void FlashFfn::BeginToken(int64_t t, TokenStats* stats) {
+void FlashFfn::BeginToken(TokenStats* stats) {
+  const int64_t t = tokens_++;  // tokens since Init or Reset
   if (t < 1 || (t & (t - 1)) != 0 || !demand_seen_ || !reuse_ || layers_.size() < 2) return;
   uint64_t total = 0;
   for (const LayerCache& l : layers_) total += l.matrix().capacity();
@@ -366,9 +370,15 @@ Status FlashFfn::ReadRows(int l, std::span<const int32_t> ids, int first_slot,
   return st;
 }
 
+// A new session (or a reset one) starts from the planned split: the rows a
+// previous session moved followed that session's text, not this one's.
 void FlashFfn::Reset() {
   Drain();
   for (auto& layer : layers_) layer.Reset();
+  ResizeLayers(layers_, arena_.data(), m_->bundle.record_stride, planned_);  // empty: nothing moves
+  std::fill(demand_.begin(), demand_.end(), 0.0);
+  demand_seen_ = false;
+  tokens_ = 0;
 }
 
 }  // namespace llmflash

@@ -63,7 +63,9 @@ class FlashFfn {
   // layers that shrink drop their least recently used
   // neurons, and the layers' rows are moved within the session's arena
   // (nothing is allocated). Time goes to stats->memory_ms.
-  void BeginToken(int64_t t, TokenStats* stats);
+  // The schedule counts tokens since Init or Reset; Reset also restores the
+  // planned split and forgets what the layers needed.
+  void BeginToken(TokenStats* stats);
   // Rows of each layer now.
   std::vector<int> capacities() const;
 
@@ -111,6 +113,8 @@ class FlashFfn {
   AlignedBuffer arena_;             // every layer's rows, layer after layer
   std::vector<double> demand_;      // per layer: recent active neurons per token
   bool demand_seen_ = false;
+  std::vector<int> planned_;        // each layer's rows as Init gave them
+  int64_t tokens_ = 0;              // BeginToken calls since Init or Reset
   // Computes rows `slots_` of layer l, reporting them to the observer.
   void ComputeSlots(int layer, const float* x, float* out, TokenStats* stats);
 

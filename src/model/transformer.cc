@@ -195,7 +195,7 @@ StatusOr<const float*> Transformer::Forward(int token, int pos, TokenStats* stat
   Timer total;
   const int d = c_.dim;
   RETURN_IF_ERROR(Embed(token, pos, stats));
-  ffn_->BeginToken(step_, stats);
+  ffn_->BeginToken(stats);
   for (int l = 0; l < c_.n_layers; ++l) {
     const LayerWeights& w = w_->layers[l];
     if (c_.pre_norm) {  // x += Attn(Norm(x)); x += FFN(Norm(x))

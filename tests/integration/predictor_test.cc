@@ -39,13 +39,20 @@ std::vector<float> LogitsOf(const std::string& dir, bool use_predictor,
   return *logits;
 }
 
-// The default tiny ReLU model with an svd predictor; `o` is how it was built.
-Status WriteTinyWithPredictor(const std::string& dir, BuildPredictorOptions* o) {
-  RETURN_IF_ERROR(testing::WriteTinyModel(dir, {}));
-  o->model_dir = dir;
-  o->calibration_text = CalibrationText(400, 4);
-  return BuildPredictor(*o).status();
-}
+// A tiny ReLU model in `dir` with an svd predictor built by `o`.
+class TinyReluPredictor : public ::testing::Test {
+ protected:
+  Status Build(const testing::TinyModelSpec& spec = {}) {
+    RETURN_IF_ERROR(testing::WriteTinyModel(dir, spec));
+    o.model_dir = dir;
+    o.calibration_text = CalibrationText(400, 4);
+    return BuildPredictor(o).status();
+  }
+
+  testing::TempDir tmp;
+  const std::string dir = tmp.File("tiny");
+  BuildPredictorOptions o;
+};
 
 // Opens `dir` (max_context 64) at about half of its FFN rows: the fixed part
 // plus half the rows, stepped down while the first layer still holds all of
@@ -108,11 +115,8 @@ TEST_P(TinyRelu, SparseEqualsDenseWhenNoActiveNeuronIsMissed) {
 // The lookahead reads guessed neurons early and the exact prediction reads
 // the rest: what is computed, and so the logits, must not change; with a
 // tight budget the guesses are really read (and some go unused).
-TEST(TinyReluPredictor, LookaheadChangesReadsNotResults) {
-  testing::TempDir tmp;
-  std::string dir = tmp.File("tiny");
-  BuildPredictorOptions o;
-  ASSERT_THAT(WriteTinyWithPredictor(dir, &o), IsOk());
+TEST_F(TinyReluPredictor, LookaheadChangesReadsNotResults) {
+  ASSERT_THAT(Build(), IsOk());
   auto model = OpenWithShortRows(dir);
   ASSERT_THAT(model.status(), IsOk());
   ASSERT_LT((*model)->info().neuron_capacity, (*model)->info().ffn_dim);
@@ -141,16 +145,10 @@ TEST(TinyReluPredictor, LookaheadChangesReadsNotResults) {
 // session then follows the active neurons it sees. Here the stored fractions
 // are made wrong (layer 0 "needs" 50x layer 1), so the session must move rows
 // to layer 1, and nothing it computes may change.
-TEST(TinyReluPredictor, SessionsMoveRowsToTheLayersThatNeedThem) {
-  testing::TempDir tmp;
-  std::string dir = tmp.File("tiny");
-  BuildPredictorOptions o;
+TEST_F(TinyReluPredictor, SessionsMoveRowsToTheLayersThatNeedThem) {
   testing::TinyModelSpec spec;
   spec.n_layers = 3;
-  ASSERT_THAT(testing::WriteTinyModel(dir, spec), IsOk());
-  o.model_dir = dir;
-  o.calibration_text = CalibrationText(400, 4);
-  ASSERT_THAT(BuildPredictor(o).status(), IsOk());
+  ASSERT_THAT(Build(spec), IsOk());
   const std::string manifest = dir + "/manifest.json";
   auto j = nlohmann::json::parse(testing::ReadFile(manifest));
   auto& layers = j["predictor"]["layers"];
@@ -195,11 +193,8 @@ TEST(TinyReluPredictor, SessionsMoveRowsToTheLayersThatNeedThem) {
 
 // f16 and bf16 models hold their predictor's matrices in f16: half the DRAM,
 // scores within f16 rounding of the f32 file's, nearly the same neurons.
-TEST(TinyReluPredictor, HeldInF16ScoresAsTheF32File) {
-  testing::TempDir tmp;
-  std::string dir = tmp.File("tiny");
-  BuildPredictorOptions o;
-  ASSERT_THAT(WriteTinyWithPredictor(dir, &o), IsOk());
+TEST_F(TinyReluPredictor, HeldInF16ScoresAsTheF32File) {
+  ASSERT_THAT(Build(), IsOk());
   auto m = LoadManifest(dir);
   ASSERT_THAT(m.status(), IsOk());
   EXPECT_LT(Predictors::MemoryBytes(*m, DType::kF16), 0.6 * Predictors::MemoryBytes(*m, DType::kF32));
@@ -234,11 +229,8 @@ TEST(TinyReluPredictor, HeldInF16ScoresAsTheF32File) {
 }
 
 // A damaged predictor is reported at Open, and train-predictor replaces it.
-TEST(TinyReluPredictor, RetrainingReplacesADamagedPredictor) {
-  testing::TempDir tmp;
-  std::string dir = tmp.File("tiny");
-  BuildPredictorOptions o;
-  ASSERT_THAT(WriteTinyWithPredictor(dir, &o), IsOk());
+TEST_F(TinyReluPredictor, RetrainingReplacesADamagedPredictor) {
+  ASSERT_THAT(Build(), IsOk());
   std::string bin = testing::ReadFile(dir + "/predictor.bin");
   testing::WriteFile(dir + "/predictor.bin", bin.substr(0, bin.size() / 2));
   EXPECT_THAT(Model::Open(dir, {}).status(),

@@ -34,8 +34,9 @@ namespace {
 constexpr char kUsage[] =
     "usage: llmflash-bench --model DIR [--modes naive,hybrid,mmap,llmflash] [--tokens N]\n"
     "                      [--prompt TEXT] [--dram-budget BYTES|N%] [--window K]\n"
-    "                      [--max-context N (256)] [--no-predictor] [--lookahead]\n"
-    "                      [--threads N] [--device-profile FILE] [--json FILE] [--plot FILE.svg]\n";
+    "                      [--max-context N (256)] [--no-predictor]\n"
+    "                      [--lookahead auto|on|off (auto)] [--threads N] [--device-profile FILE]\n"
+    "                      [--json FILE] [--plot FILE.svg]\n";
 
 struct Summary {
   double mean = 0, p50 = 0, p90 = 0;
@@ -57,6 +58,7 @@ struct ModeResult {
   Summary total;
   double io = 0, memory = 0, predictor = 0, compute = 0, hidden = 0;
   double prefetched = 0, unused = 0;
+  size_t lookahead_tokens = 0;  // generated tokens that ran the lookahead
   double bytes = 0, device = 0, reads = 0, computed = 0;
   uint64_t peak_rss = 0;
   size_t tokens = 0;
@@ -85,7 +87,7 @@ uint64_t PeakRss() {
 void ResetPeakRss() { std::ofstream("/proc/self/clear_refs") << "5\n"; }
 
 StatusOr<ModeResult> RunMode(Model& model, const std::string& mode, const std::string& prompt,
-                             int tokens, bool lookahead) {
+                             int tokens, Lookahead lookahead) {
   SessionOptions so;
   so.lookahead = lookahead;
   so.use_predictor = mode == "llmflash";
@@ -111,6 +113,7 @@ StatusOr<ModeResult> RunMode(Model& model, const std::string& mode, const std::s
     r.predictor += t.predictor_ms;
     r.compute += t.compute_ms;
     r.hidden += t.io_hidden_ms;
+    r.lookahead_tokens += t.lookahead;
     r.prefetched += t.neurons_prefetched;
     r.unused += t.prefetch_unused;
     r.bytes += t.bytes_read;
@@ -177,7 +180,7 @@ nlohmann::json ToJson(const ModeResult& r) {
           {"ms_per_token_p90", r.total.p90}, {"io_ms", r.io}, {"memory_ms", r.memory},
           {"predictor_ms", r.predictor}, {"compute_ms", r.compute},
           {"io_hidden_ms", r.hidden}, {"neurons_prefetched_per_token", r.prefetched},
-          {"prefetch_unused_per_token", r.unused},
+          {"prefetch_unused_per_token", r.unused}, {"lookahead_tokens", r.lookahead_tokens},
           {"bytes_per_token", r.bytes}, {"device_bytes_per_token", r.device},
           {"reads_per_token", r.reads}, {"neurons_computed_per_token", r.computed},
           {"peak_rss_bytes", r.peak_rss}, {"tokens", r.tokens}, {"per_token_ms", r.per_token}};
@@ -266,7 +269,7 @@ int MmapChild(const Flags& f, const std::string& dir, ModelOptions o, int tokens
   o.io_backend = IoBackendKind::kMmap;
   auto model = Model::Open(dir, o);
   if (!model.ok()) return Fail(model.status());
-  auto r = RunMode(**model, "mmap", f.Get("prompt", "Once upon a time"), tokens, false);
+  auto r = RunMode(**model, "mmap", f.Get("prompt", "Once upon a time"), tokens, Lookahead::kOff);
   if (!r.ok()) return Fail(r.status());
   std::ofstream out(f.Get("child-json"));
   out << ToJson(*r).dump() << "\n";
@@ -274,7 +277,7 @@ int MmapChild(const Flags& f, const std::string& dir, ModelOptions o, int tokens
 }
 
 int Main(int argc, char** argv) {
-  Flags f(argc, argv, 1, {"no-predictor", "lookahead"});
+  Flags f(argc, argv, 1, {"no-predictor"});
   Status st = f.Check({"model", "modes", "tokens", "prompt", "dram-budget", "window", "json",
                        "no-predictor", "lookahead", "max-context", "threads", "plot",
                        "device-profile", "mmap-child", "child-budget", "child-json"});
@@ -299,6 +302,11 @@ int Main(int argc, char** argv) {
   for (const Status* s : {&tokens.status(), &window.status(), &context.status(), &threads.status()}) {
     if (!s->ok()) return Fail(*s);
   }
+  const std::string look = f.Get("lookahead", "auto");
+  if (look != "auto" && look != "on" && look != "off") {
+    return Fail(Status::InvalidArgument("--lookahead must be auto, on or off, not \"" + look + "\""));
+  }
+  const Lookahead lookahead = look == "on" ? Lookahead::kOn : look == "off" ? Lookahead::kOff : Lookahead::kAuto;
   if (*tokens < 1 || *window < 0 || *context < 1 || *threads < 0) {
     return Fail(Status::InvalidArgument("--tokens and --max-context must be >= 1, --window and --threads >= 0"));
   }
@@ -331,7 +339,7 @@ int Main(int argc, char** argv) {
     }
     StatusOr<ModeResult> r = m == "mmap" ? RunMmapMode(argc, argv, info, info.budget_bytes)
                                          : RunMode(**model, m, prompt, static_cast<int>(*tokens),
-                                                   f.Has("lookahead"));
+                                                   lookahead);
     if (!r.ok() && m == "mmap") {
       std::printf("%s\n", r.status().message().c_str());
       continue;
@@ -391,9 +399,13 @@ int Main(int argc, char** argv) {
       std::printf("%s: %.1f ms/token of reads hidden behind compute (%.0f%% of read time; %.1f ms waited)\n",
                   r.mode.c_str(), r.hidden, 100.0 * r.hidden / std::max(1e-9, r.hidden + r.io), r.io);
     }
-    if (r.prefetched > 0) {
-      std::printf("%s: lookahead read %.0f neurons/token (%.0f%% of them unused)\n", r.mode.c_str(),
-                  r.prefetched, 100.0 * r.unused / r.prefetched);
+    if (r.lookahead_tokens > 0) {
+      std::printf("%s: lookahead on for %zu of %zu tokens (--lookahead %s), read %.0f neurons/token "
+                  "(%.0f%% of them unused)\n",
+                  r.mode.c_str(), r.lookahead_tokens, r.tokens, look.c_str(), r.prefetched,
+                  100.0 * r.unused / std::max(1.0, r.prefetched));
+    } else if (r.mode == "llmflash" && info.has_predictor) {
+      std::printf("%s: lookahead off (--lookahead %s)\n", r.mode.c_str(), look.c_str());
     }
   }
   if (f.Has("plot")) {

@@ -63,6 +63,13 @@ struct ModelOptions {
   int threads = 0;
 };
 
+// Whether a session reads each layer's guessed neurons during its attention.
+enum class Lookahead {
+  kAuto,  // on while the session's tokens spend over a fifth of their time waiting for reads
+  kOn,
+  kOff,
+};
+
 struct SessionOptions {
   // Use the model's sparsity predictor, when it has one, to read and compute
   // only the neurons predicted active. false computes every neuron (dense).
@@ -81,9 +88,12 @@ struct SessionOptions {
 
   // With a predictor, on pre-norm models: predict each layer's neurons from
   // its input before attention and read them while attention computes; the
-  // exact prediction then reads only what the guess missed. Default: false:
-  // on the machines measured so far it read more than it hid (docs/cost-model.md).
-  bool lookahead = false;
+  // exact prediction then reads only what the guess missed. It pays when
+  // tokens wait for reads and costs when they are compute-bound, so by
+  // default (kAuto) the session measures how long its tokens wait for reads
+  // without it and turns it on while that is over a fifth of a token
+  // (docs/cost-model.md, "Overlap").
+  Lookahead lookahead = Lookahead::kAuto;
 };
 
 struct GenerateOptions {

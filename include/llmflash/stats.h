@@ -27,6 +27,7 @@ struct TokenStats {
   uint64_t neurons_prefetched = 0;  // of neurons_loaded: read ahead by the lookahead
   uint64_t prefetch_unused = 0;     // of those: not among the layer's active neurons
   uint64_t rows_rebalanced = 0;     // neuron-matrix rows given to other layers before this token
+  bool lookahead = false;           // this token ran the lookahead (SessionOptions::lookahead)
 };
 
 struct Stats {

@@ -196,17 +196,19 @@ StatusOr<const float*> Transformer::Forward(int token, int pos, TokenStats* stat
   const int d = c_.dim;
   RETURN_IF_ERROR(Embed(token, pos, stats));
   ffn_->BeginToken(stats);
+  const bool can_look = c_.pre_norm && use_predictor_ && ffn_->can_prefetch();
+  const bool lookahead = can_look && lookahead_.Next();
+  stats->lookahead = lookahead;
   for (int l = 0; l < c_.n_layers; ++l) {
     const LayerWeights& w = w_->layers[l];
     if (c_.pre_norm) {  // x += Attn(Norm(x)); x += FFN(Norm(x))
-      const bool lookahead = lookahead_ && use_predictor_ && ffn_->can_prefetch();
       if (lookahead) {
         Status st = Lookahead(l, pos, stats);
         if (!st.ok()) return st;
       }
       Norm(x_.data(), w.attention_norm, w.attention_norm_bias, xb_.data());
       Attention(l, pos);
-      if (lookahead) {
+      if (can_look) {  // also without the lookahead: the next token may use it
         std::memcpy(prev_attn_.data() + static_cast<size_t>(l) * d, xb2_.data(), d * sizeof(float));
       }
       Axpy(1.0f, xb2_.data(), d, x_.data());
@@ -232,10 +234,11 @@ StatusOr<const float*> Transformer::Forward(int token, int pos, TokenStats* stat
     final = xb_.data();
   }
   MatVec(pool_, w_->output, final, c_.vocab_size, c_.EmbedDim(), logits_.data());
-  prev_attn_pos_ = lookahead_ && use_predictor_ && ffn_->can_prefetch() ? pos : -1;
+  prev_attn_pos_ = can_look ? pos : -1;
   ++step_;
   stats->total_ms = total.ElapsedMs();
   stats->compute_ms = stats->total_ms - stats->io_ms - stats->memory_ms - stats->predictor_ms;
+  lookahead_.Record(lookahead, stats->io_ms, stats->total_ms);
   return static_cast<const float*>(logits_.data());
 }
 

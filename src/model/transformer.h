@@ -14,6 +14,7 @@
 #include "kernels/parallel_kernels.h"
 #include "llmflash/stats.h"
 #include "model/flash_ffn.h"
+#include "model/lookahead_policy.h"
 #include "model/weights.h"
 #include "predictor/low_rank_predictor.h"
 #include "util/aligned_buffer.h"
@@ -34,8 +35,10 @@ class Transformer {
   // Lookahead (pre-norm models with a predictor): before a layer's attention,
   // predict its FFN neurons from the layer's input and start reading them, so
   // the reads overlap the attention; the exact prediction after attention
-  // then reads only what the lookahead missed.
-  void set_lookahead(bool on) { lookahead_ = on; }
+  // then reads only what the lookahead missed. Also restarts kAuto's
+  // measurements (a new or reset session).
+  void set_lookahead(Lookahead mode) { lookahead_.Reset(mode); }
+  const LookaheadPolicy& lookahead() const { return lookahead_; }
 
   // Runs `token` at position `pos` (< max_context) and returns the logits.
   StatusOr<const float*> Forward(int token, int pos, TokenStats* stats);
@@ -53,7 +56,7 @@ class Transformer {
   FlashFfn* ffn_ = nullptr;
   const Predictors* predictors_ = nullptr;
   bool use_predictor_ = false;
-  bool lookahead_ = true;
+  LookaheadPolicy lookahead_;
   ThreadPool* pool_ = nullptr;
   std::vector<int32_t> active_, lookahead_ids_;
   std::vector<float> pred_scores_, pred_scratch_;

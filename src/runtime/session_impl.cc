@@ -20,7 +20,7 @@ Status ValidateGenerate(const GenerateOptions& o) {
 }  // namespace
 
 SessionImpl::SessionImpl(ModelImpl* model, SessionState* state, const SessionOptions& options)
-    : model_(model), state_(state) {
+    : model_(model), state_(state), lookahead_(options.lookahead) {
   state_->ffn.Reset();
   state_->ffn.set_observer(nullptr);
   state_->ffn.set_compute_window(options.compute_window);
@@ -35,6 +35,7 @@ SessionImpl::~SessionImpl() { model_->Release(state_); }
 
 void SessionImpl::Reset() {
   state_->ffn.Reset();
+  state_->transformer.set_lookahead(lookahead_);
   stats_.Clear();
   stats_.io_backend = state_->ffn.io().name();
   stats_.direct_io = state_->ffn.io().direct_io();

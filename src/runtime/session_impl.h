@@ -31,6 +31,7 @@ class SessionImpl final : public Session {
 
   ModelImpl* model_;
   SessionState* state_;
+  const Lookahead lookahead_;
   Sampler sampler_;
   Stats stats_;
   std::vector<float> logits_;

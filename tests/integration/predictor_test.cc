@@ -123,7 +123,7 @@ TEST_F(TinyReluPredictor, LookaheadChangesReadsNotResults) {
   auto ids = (*model)->Encode(CalibrationText(40, 9), true);
   ASSERT_THAT(ids.status(), IsOk());
   ids->resize(std::min<size_t>(ids->size(), 60));
-  auto run = [&](bool lookahead, uint64_t* prefetched) {
+  auto run = [&](Lookahead lookahead, uint64_t* prefetched) {
     auto s = (*model)->NewSession({.lookahead = lookahead});
     auto logits = (*s)->Logits(*ids);
     EXPECT_THAT(logits.status(), IsOk());
@@ -132,9 +132,11 @@ TEST_F(TinyReluPredictor, LookaheadChangesReadsNotResults) {
     return *logits;
   };
   uint64_t with = 0, without = 0;
-  auto a = run(true, &with);
-  auto b = run(false, &without);
+  auto a = run(Lookahead::kOn, &with);
+  auto b = run(Lookahead::kOff, &without);
   EXPECT_EQ(a, b);
+  uint64_t automatic = 0;  // whichever tokens kAuto gives it to
+  EXPECT_EQ(run(Lookahead::kAuto, &automatic), b);
   // Nor does the budget: rows re-shared between layers, streamed parts.
   EXPECT_EQ(a, LogitsOf(dir, true, *ids));
   EXPECT_GT(with, 0u);
@@ -296,7 +298,7 @@ TEST_F(Stories260KPredictor, GenerationReadsFewerBytesThanDense) {
   ASSERT_THAT(model.status(), IsOk());
   EXPECT_TRUE((*model)->info().has_predictor);
   auto bytes = [&](bool predictor) {
-    auto s = (*model)->NewSession({.use_predictor = predictor, .lookahead = false});
+    auto s = (*model)->NewSession({.use_predictor = predictor, .lookahead = Lookahead::kOff});
     EXPECT_THAT((*s)->Generate("Once upon a time", {.max_tokens = 40}, nullptr), IsOk());
     uint64_t total = 0;
     for (const TokenStats& t : (*s)->stats().tokens) total += t.bytes_read;

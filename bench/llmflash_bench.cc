@@ -65,6 +65,13 @@ struct ModeResult {
   std::vector<double> per_token;
 };
 
+// MB/s while reads were in flight: the wait plus the read time hidden
+// behind compute.
+double ReadRate(const ModeResult& r) {
+  const double ms = r.io + r.hidden;
+  return ms > 0 ? r.device / (ms / 1e3) / 1e6 : 0;
+}
+
 int Fail(const Status& st) {
   std::fprintf(stderr, "llmflash-bench: %s\n", st.ToString().c_str());
   return 1;
@@ -383,7 +390,7 @@ int Main(int argc, char** argv) {
   std::printf("|----------|---------------|----------|----------|----------|--------|---------|------------|----------------|-------------|---------------|-----------|--------------|----------|\n");
   for (const auto& r : results) {
     const double mean_read = r.reads > 0 ? r.device / r.reads : 0;
-    const double rate = r.io > 0 ? r.device / (r.io / 1e3) / 1e6 : 0;
+    const double rate = ReadRate(r);
     std::printf("| %-8s | %13.3f | %8.3f | %8.3f | %8.3f | %6.3f | %7.3f | %10.3f | %14.3f | %11.1f | %13.1f | %9.0f | %12.1f | %7.2fx |\n",
                 r.mode.c_str(), r.total.mean, r.total.p50, r.total.p90, r.io, r.memory, r.predictor,
                 r.compute, r.bytes / 1048576.0, r.reads, mean_read / 1024, rate, r.peak_rss / 1048576.0,
@@ -393,6 +400,13 @@ int Main(int argc, char** argv) {
     std::printf("\nllmflash: measured %.1f ms/token, predicted %.1f (%+.0f%%), floor %.1f (measured = %.2fx floor)\n",
                 flash->total.mean, predicted, 100.0 * (predicted - flash->total.mean) / flash->total.mean,
                 floor, flash->total.mean / std::max(1e-9, floor));
+    const double profiled = profile.ReadThroughput(flash->reads > 0 ? flash->device / flash->reads
+                                                                    : info.record_bytes,
+                                                   o.queue_depth) / 1e6;
+    if (flash->total.mean < floor && ReadRate(*flash) > profiled) {
+      std::printf("llmflash: below the floor: the device read at %.0f MB/s, the profile says %.0f at this "
+                  "read size (re-measure with llmflash calibrate)\n", ReadRate(*flash), profiled);
+    }
   }
   for (const auto& r : results) {
     if (r.hidden > 0) {

@@ -362,7 +362,7 @@ int Main(int argc, char** argv) {
   }
   // The cost model on the llmflash run's own workload (reads actually issued),
   // and the floor for it.
-  double predicted = 0, floor = 0;
+  double predicted = 0, floor = 0, profiled_mbps = 0;
   if (flash != nullptr) {
     TokenWorkload w;
     w.read_ops = flash->reads;
@@ -378,12 +378,12 @@ int Main(int argc, char** argv) {
     predicted = e.total_ms;
     const double read_size = flash->reads > 0 ? flash->device / flash->reads : info.record_bytes;
     floor = FloorMs(profile, flash->bytes, read_size, o.queue_depth, w.weight_bytes);
+    profiled_mbps = profile.ReadThroughput(read_size, o.queue_depth) / 1e6;
     std::printf("cost model for llmflash: %.1f ms/token = I/O %.1f + compute %.1f + predictor %.1f + memory %.1f - overlap %.1f\n",
                 e.total_ms, e.io_ms, e.compute_ms, e.predictor_ms, e.memory_ms,
                 e.io_ms + e.compute_ms + e.predictor_ms + e.memory_ms - e.total_ms);
     std::printf("floor: %.1f ms/token = max(%.1f MiB to read at %.0f MB/s, %.1f MiB of weights at %.1f GB/s)\n",
-                floor, flash->bytes / 1048576.0,
-                profile.ReadThroughput(read_size, o.queue_depth) / 1e6,
+                floor, flash->bytes / 1048576.0, profiled_mbps,
                 w.weight_bytes / 1048576.0, DramReadBytesPerSecond(profile) / 1e9);
   }
   std::printf("\n| mode     | ms/token mean |   p50    |   p90    |  io ms   | mem ms | pred ms | compute ms | MiB read/token | reads/token | mean read KiB | read MB/s | peak RSS MiB | vs naive |\n");
@@ -400,12 +400,9 @@ int Main(int argc, char** argv) {
     std::printf("\nllmflash: measured %.1f ms/token, predicted %.1f (%+.0f%%), floor %.1f (measured = %.2fx floor)\n",
                 flash->total.mean, predicted, 100.0 * (predicted - flash->total.mean) / flash->total.mean,
                 floor, flash->total.mean / std::max(1e-9, floor));
-    const double profiled = profile.ReadThroughput(flash->reads > 0 ? flash->device / flash->reads
-                                                                    : info.record_bytes,
-                                                   o.queue_depth) / 1e6;
-    if (flash->total.mean < floor && ReadRate(*flash) > profiled) {
+    if (flash->total.mean < floor && ReadRate(*flash) > profiled_mbps) {
       std::printf("llmflash: below the floor: the device read at %.0f MB/s, the profile says %.0f at this "
-                  "read size (re-measure with llmflash calibrate)\n", ReadRate(*flash), profiled);
+                  "read size (re-measure with llmflash calibrate)\n", ReadRate(*flash), profiled_mbps);
     }
   }
   for (const auto& r : results) {

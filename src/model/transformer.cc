@@ -20,8 +20,9 @@ uint64_t Transformer::StateBytes(const ModelConfig& c, int max_context) {
   uint64_t scratch = 2ull * c.dim + wide + q + 2 * kv + static_cast<uint64_t>(c.n_heads) * max_context +
                      c.vocab_size + c.head_dim + c.ffn_dim;  // + lookahead ids
   uint64_t prev_attn = static_cast<uint64_t>(c.n_layers) * c.dim;  // lookahead's guess
-  // Plus room to read one embedding row from flash (4 bytes an element at most).
-  uint64_t embedding_read = static_cast<uint64_t>(c.EmbedDim()) * 4 + 3 * kDirectIoAlignment;
+  // Plus room to read one embedding row from flash (AlignedBuffer rounds it
+  // up to a whole block).
+  uint64_t embedding_read = ResidentWeights::EmbeddingScratchBytes(c) + kDirectIoAlignment;
   return (cache + scratch + prev_attn) * sizeof(float) + embedding_read;
 }
 
@@ -45,7 +46,7 @@ void Transformer::Init(const ModelConfig& c, const ResidentWeights* w,
   const size_t q = static_cast<size_t>(c.n_heads) * c.head_dim;
   x_.assign(c.dim, 0); xb2_.assign(c.dim, 0);
   if (w->embeddings_on_flash()) {
-    emb_scratch_.Allocate(static_cast<size_t>(c.EmbedDim()) * 4 + 2 * kDirectIoAlignment);
+    emb_scratch_.Allocate(ResidentWeights::EmbeddingScratchBytes(c));
   }
   xb_.assign(std::max<size_t>({static_cast<size_t>(c.dim), q, static_cast<size_t>(c.EmbedDim())}), 0);
   q_.assign(q, 0); k_.assign(kv, 0); v_.assign(kv, 0);

@@ -38,7 +38,6 @@ class Transformer {
   // then reads only what the lookahead missed. Also restarts kAuto's
   // measurements (a new or reset session).
   void set_lookahead(Lookahead mode) { lookahead_.Reset(mode); }
-  const LookaheadPolicy& lookahead() const { return lookahead_; }
 
   // Runs `token` at position `pos` (< max_context) and returns the logits.
   StatusOr<const float*> Forward(int token, int pos, TokenStats* stats);

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "util/aligned_buffer.h"
+#include "util/checked_math.h"
 #include "util/file.h"
 #include "util/macros.h"
 
@@ -67,16 +68,14 @@ uint64_t ResidentWeights::MovableEmbeddingBytes(const Manifest& m) {
   return t == nullptr || m.config.tied_classifier ? 0 : t->bytes;
 }
 
-uint64_t ResidentWeights::EmbeddingScratchBytes(const Manifest& m) {
-  const uint64_t row = static_cast<uint64_t>(m.config.EmbedDim()) * DTypeSize(m.dtype);
-  return (row + 2 * kDirectIoAlignment + kDirectIoAlignment - 1) / kDirectIoAlignment * kDirectIoAlignment;
+uint64_t ResidentWeights::EmbeddingScratchBytes(const ModelConfig& c) {
+  return static_cast<uint64_t>(c.EmbedDim()) * 4 + 2 * kDirectIoAlignment;
 }
 
 Status ResidentWeights::ReadEmbedding(int token, char* scratch, const void** row) const {
   const uint64_t at = emb_offset_ + static_cast<uint64_t>(token) * emb_row_bytes_;
   const uint64_t start = emb_direct_ ? at / kDirectIoAlignment * kDirectIoAlignment : at;
-  uint64_t end = at + emb_row_bytes_;
-  if (emb_direct_) end = (end + kDirectIoAlignment - 1) / kDirectIoAlignment * kDirectIoAlignment;
+  const uint64_t end = emb_direct_ ? RoundUp(at + emb_row_bytes_, kDirectIoAlignment) : at + emb_row_bytes_;
   // O_DIRECT may stop at the end of the file: read what is there, then check.
   uint64_t got = 0;
   while (got < end - start) {

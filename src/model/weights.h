@@ -49,8 +49,10 @@ class ResidentWeights {
   // DRAM the embedding table takes when it could stay on flash: its bytes
   // for an untied classifier, else 0 (the classifier needs the whole table).
   static uint64_t MovableEmbeddingBytes(const Manifest& m);
-  // Scratch one ReadEmbedding needs (aligned to 4096).
-  static uint64_t EmbeddingScratchBytes(const Manifest& m);
+  // Scratch one ReadEmbedding needs, for any storage type (4 bytes an
+  // element at most) and any row position (the read spans whole 4096-byte
+  // blocks around the row).
+  static uint64_t EmbeddingScratchBytes(const ModelConfig& c);
 
   bool embeddings_on_flash() const { return emb_fd_ >= 0; }
   // Reads token's embedding row (O_DIRECT where the file system allows) into

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "kernels/parallel_kernels.h"
+#include "util/checked_math.h"
 #include "util/file.h"
 #include "util/half.h"
 #include "util/macros.h"
@@ -26,10 +27,9 @@ PredictorShape ShapeOf(const PredictorInfo& p, const ModelConfig& c, const Predi
 
 // Bytes one layer takes in DRAM: matrices in `dtype`, then the f32 bias,
 // each part 64-byte aligned.
-uint64_t Align64(uint64_t x) { return (x + 63) / 64 * 64; }
 uint64_t LayerMemoryBytes(const PredictorShape& s, DType dtype) {
   const uint64_t matrices = PredictorLayerFloats(s) - s.n;
-  return Align64(matrices * DTypeSize(dtype)) + Align64(uint64_t(s.n) * 4);
+  return RoundUp(matrices * DTypeSize(dtype), 64) + RoundUp(uint64_t(s.n) * 4, 64);
 }
 
 }  // namespace
@@ -142,7 +142,7 @@ Status Predictors::Load(const Manifest& m, const std::string& dir, DType dtype) 
       if (!st.ok()) break;
       auto* half = reinterpret_cast<uint16_t*>(at);
       for (uint64_t k = 0; k < matrices; ++k) half[k] = FloatToF16(layer[k]);
-      auto* bias = reinterpret_cast<float*>(at + Align64(matrices * 2));
+      auto* bias = reinterpret_cast<float*>(at + RoundUp(matrices * 2, 64));
       std::memcpy(bias, layer.data() + matrices, static_cast<size_t>(s.n) * 4);
       // The f32 layout, with the matrices re-pointed into the f16 copy.
       PredictorWeights w = MapPredictorWeights(s, layer.data());

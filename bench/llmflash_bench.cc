@@ -285,6 +285,10 @@ int MmapChild(const Flags& f, const std::string& dir, ModelOptions o, int tokens
 
 int Main(int argc, char** argv) {
   Flags f(argc, argv, 1, {"no-predictor"});
+  if (f.help()) {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
   Status st = f.Check({"model", "modes", "tokens", "prompt", "dram-budget", "window", "json",
                        "no-predictor", "lookahead", "max-context", "threads", "plot",
                        "device-profile", "mmap-child", "child-budget", "child-json"});

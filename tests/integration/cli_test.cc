@@ -1,4 +1,5 @@
 // The llmflash CLI as a user runs it: exact stdout, stats on stderr, errors.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <linux/filter.h>
@@ -17,6 +18,8 @@
 
 namespace llmflash {
 namespace {
+
+using ::testing::HasSubstr;
 
 struct Result {
   int exit_code;
@@ -68,6 +71,21 @@ TEST(Cli, ErrorsAreOneClearLineAndNonZero) {
   EXPECT_EQ(RunCli("generate --model m --bogus 1").exit_code, 1);
   EXPECT_EQ(RunCli("frobnicate").exit_code, 2);
   EXPECT_EQ(RunCli("generate --model " + testing::Stories260KModel() + " --dram-budget 1K").exit_code, 1);
+}
+
+TEST(Cli, HelpPrintsTheCommandsUsage) {
+  Result r = RunCli("synth --help");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_THAT(r.out, HasSubstr("--arch opt|llama"));
+  EXPECT_THAT(r.out, HasSubstr("[--activation-sparsity 0.9]"));
+  EXPECT_THAT(r.out, ::testing::Not(HasSubstr("--token-ids")));  // only synth's lines
+  r = RunCli("convert -h");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_THAT(r.out, HasSubstr("convert a Hugging Face checkpoint"));
+  EXPECT_THAT(r.out, HasSubstr("convert a llama2.c checkpoint"));
+  r = RunCli("--help");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_THAT(r.out, HasSubstr("calibrate"));
 }
 
 TEST(Cli, CalibrateWritesAProfileThatInspectPlansWith) {

@@ -10,6 +10,10 @@ namespace llmflash::tools {
 Flags::Flags(int argc, char** argv, int first, std::vector<std::string> bool_flags) {
   for (int i = first; i < argc; ++i) {
     std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      help_ = true;
+      continue;
+    }
     if (arg.rfind("--", 0) != 0) {
       error_ = "unexpected argument \"" + arg + "\"";
       return;

@@ -16,7 +16,7 @@ namespace llmflash::tools {
 class Flags {
  public:
   // Parses argv[first..]. `bool_flags` take no value. Unknown flags are
-  // reported by Check().
+  // reported by Check(). "--help" or "-h" anywhere asks for help (help()).
   Flags(int argc, char** argv, int first, std::vector<std::string> bool_flags = {});
 
   // Fails naming any flag not in `known`, or a parse error.
@@ -27,10 +27,12 @@ class Flags {
   StatusOr<int64_t> GetInt(const std::string& name, int64_t def) const;
   StatusOr<double> GetDouble(const std::string& name, double def) const;
   Status Require(const std::string& name) const;
+  bool help() const { return help_; }
 
  private:
   std::map<std::string, std::string> values_;
   std::string error_;
+  bool help_ = false;
 };
 
 // A size: "123", "64K", "64M", "1.5G" (powers of 1024), or "50%" of `whole`.

@@ -73,6 +73,25 @@ int Convert(const Flags& f) {
   return 0;
 }
 
+// The lines of kUsage that describe `cmd` (its entries and their continuation
+// lines), or all of kUsage when it has none.
+std::string UsageOf(const std::string& cmd) {
+  std::string out = "usage: llmflash " + cmd + " [flags]\n";
+  bool in_cmd = false, any = false;
+  std::string text = kUsage;
+  for (size_t pos = 0, end; pos < text.size(); pos = end + 1) {
+    end = text.find('\n', pos);
+    std::string line = text.substr(pos, end - pos);
+    const bool entry = line.rfind("  ", 0) == 0 && line.size() > 2 && line[2] != ' ';
+    if (entry) in_cmd = line.rfind("  " + cmd + " ", 0) == 0;
+    if (in_cmd && line.rfind("  ", 0) == 0) {
+      out += line + "\n";
+      any = true;
+    }
+  }
+  return any ? out : kUsage;
+}
+
 }  // namespace
 
 // Builds ModelOptions from the shared flags (--dram-budget, --window, ...).
@@ -283,6 +302,10 @@ int main(int argc, char** argv) {
   }
   std::string cmd = argv[1];
   Flags flags(argc, argv, 2, {"stats", "no-predictor", "compute-window", "quick"});
+  if (flags.help()) {
+    std::fputs(UsageOf(cmd).c_str(), stdout);
+    return 0;
+  }
   if (cmd == "convert") return Convert(flags);
   if (cmd == "generate") return Generate(flags);
   if (cmd == "verify") return Verify(flags);

@@ -40,5 +40,16 @@ TEST(Flags, ParsesAndRejectsUnknown) {
   EXPECT_FALSE(g.GetInt("window", 1).ok());
 }
 
+TEST(Flags, HelpAnywhereIsNotAFlagValue) {
+  const char* argv[] = {"llmflash", "synth", "--arch", "opt", "--help"};
+  Flags f(5, const_cast<char**>(argv), 2);
+  EXPECT_TRUE(f.help());
+  EXPECT_TRUE(f.Check({"arch"}).ok());
+  EXPECT_EQ(f.Get("arch"), "opt");
+  const char* h[] = {"llmflash", "synth", "-h"};
+  EXPECT_TRUE(Flags(3, const_cast<char**>(h), 2).help());
+  EXPECT_FALSE(Flags(4, const_cast<char**>(argv), 2).help());
+}
+
 }  // namespace
 }  // namespace llmflash::tools

@@ -44,27 +44,50 @@ StatusOr<MemoryPlan> PlanMemory(const Manifest& m, uint64_t resident_bytes,
 
   p.io.direct_io = o.direct_io;
   p.io.queue_depth = o.queue_depth;
-  // Staging buffers only serve records that are not 4 KiB multiples; keep
-  // them small when the budget is tight.
-  uint64_t fixed = resident_bytes + o.max_sessions * (p.state_bytes + p.bookkeeping_bytes);
-  uint64_t budget = o.dram_budget_bytes;
-  bool roomy = budget == 0 || budget > fixed + o.max_sessions * (full_layer * c.n_layers + (8u << 20));
-  p.io.bounce_bytes = roomy ? 256 << 10 : 64 << 10;
-  p.io.bounce_slots = roomy ? 16 : 4;
   p.io.max_read_bytes = 1 << 20;
+  const uint64_t budget = o.dram_budget_bytes;
+  // Staging buffers only serve records that are not 4 KiB multiples; keep
+  // them small when the budget is tight (cannot hold the whole FFN).
+  auto roomy = [&](uint64_t state_bytes) {
+    const uint64_t fixed = resident_bytes + o.max_sessions * (state_bytes + p.bookkeeping_bytes);
+    return budget == 0 || budget > fixed + o.max_sessions * (full_layer * c.n_layers + (8u << 20));
+  };
+  auto stage = [](IoOptions io, bool roomy_budget) {
+    io.bounce_bytes = roomy_budget ? 256 << 10 : 64 << 10;
+    io.bounce_slots = roomy_budget ? 16 : 4;
+    return io;
+  };
+  p.io = stage(p.io, roomy(p.state_bytes));
   p.io_bytes = p.io.MemoryBytes();
 
   const uint64_t per_session_fixed = p.state_bytes + p.bookkeeping_bytes + p.io_bytes;
   if (budget == 0) {
     p.capacities.assign(c.n_layers, c.ffn_dim);
   } else {
-    uint64_t need = resident_bytes + o.max_sessions * (per_session_fixed + stride * c.n_layers);
+    // The smallest budget that opens with a context of `ctx` tokens.
+    auto need_for = [&](int ctx) {
+      const uint64_t state = Transformer::StateBytes(c, ctx);
+      const uint64_t io = stage(p.io, roomy(state)).MemoryBytes();
+      return resident_bytes + o.max_sessions * (state + p.bookkeeping_bytes + io + stride * c.n_layers);
+    };
+    const uint64_t need = need_for(p.max_context);
     if (budget < need) {
+      // The longest context that would fit, so the message can say what to ask for.
+      int lo = 0, hi = p.max_context;  // need_for(lo) fits (or lo == 0), need_for(hi) does not
+      while (lo + 1 < hi) {
+        const int mid = lo + (hi - lo) / 2;
+        (need_for(mid) <= budget ? lo : hi) = mid;
+      }
+      const std::string advice =
+          lo > 0 ? "; a context of at most " + std::to_string(lo) +
+                       " tokens fits (ModelOptions::max_context, --max-context; a shorter one leaves"
+                       " more rows for neurons), or raise the budget"
+                 : "; no context fits beside the resident weights: raise the budget";
       return Status::ResourceExhausted(
           "DRAM budget of " + Mib(budget) + " is below the minimum of " + Mib(need) +
           " for this model: resident weights " + Mib(resident_bytes) + ", per session " +
           Mib(per_session_fixed) + " (KV cache for " + std::to_string(p.max_context) +
-          " tokens, I/O buffers), plus one neuron per layer; lower max_context or raise the budget");
+          " tokens, I/O buffers), plus one neuron per layer" + advice);
     }
     uint64_t per_session_matrix = (budget - resident_bytes) / o.max_sessions - per_session_fixed;
     p.capacities = PlanLayerRows(m, per_session_matrix / stride);

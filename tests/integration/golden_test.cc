@@ -117,6 +117,20 @@ TEST(Golden, BudgetBelowOneLayerStillMatches) {
   o.dram_budget_bytes = hi - 1;
   EXPECT_THAT(Model::Open(testing::Stories260KModel(), o).status(),
               StatusIs(StatusCode::kResourceExhausted, HasSubstr("below the minimum")));
+  {
+    // The message names the longest context that fits this budget, and it does.
+    const Status st = Model::Open(testing::Stories260KModel(), o).status();
+    const std::string key = "a context of at most ";
+    const size_t at = st.message().find(key);
+    ASSERT_NE(at, std::string::npos) << st.ToString();
+    ModelOptions shorter = o;
+    shorter.max_context = std::stoi(st.message().substr(at + key.size()));
+    EXPECT_LT(shorter.max_context, o.max_context);
+    EXPECT_THAT(Model::Open(testing::Stories260KModel(), shorter).status(), IsOk());
+    ++shorter.max_context;
+    EXPECT_THAT(Model::Open(testing::Stories260KModel(), shorter).status(),
+                StatusIs(StatusCode::kResourceExhausted, HasSubstr("below the minimum")));
+  }
   o.dram_budget_bytes = hi + 39 * 5 * 768;  // 1 + 39 = 40 of 172 neurons per layer
   model = Model::Open(testing::Stories260KModel(), o);
   ASSERT_THAT(model.status(), IsOk());

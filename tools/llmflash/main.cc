@@ -46,6 +46,7 @@ constexpr char kUsage[] =
     "           write a synthetic Hugging Face checkpoint (f16) of a real model's shape\n"
     "  verify   --model DIR      check every file's size and checksum\n"
     "  inspect  --model DIR [--dram-budget BYTES|N%] [--window K] [--device-profile F]\n"
+    "           [--max-context N]\n"
     "           print the model's shapes, how the budget is spent, the plan and its\n"
     "           predicted latency\n"
     "  calibrate [--file PATH | --size BYTES] [--output PROFILE.json] [--quick]\n"

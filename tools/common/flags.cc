@@ -14,9 +14,9 @@ Flags::Flags(int argc, char** argv, int first, std::vector<std::string> bool_fla
       help_ = true;
       continue;
     }
-    if (arg.rfind("--", 0) != 0) {
-      error_ = "unexpected argument \"" + arg + "\"";
-      return;
+    if (arg.rfind("--", 0) != 0) {  // keep scanning: a later --help still counts
+      if (error_.empty()) error_ = "unexpected argument \"" + arg + "\"";
+      continue;
     }
     std::string name = arg.substr(2), value;
     size_t eq = name.find('=');

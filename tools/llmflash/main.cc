@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <sstream>
 #include <string>
 
 #include "llmflash/llmflash.h"
@@ -77,20 +78,15 @@ int Convert(const Flags& f) {
 // The lines of kUsage that describe `cmd` (its entries and their continuation
 // lines), or all of kUsage when it has none.
 std::string UsageOf(const std::string& cmd) {
-  std::string out = "usage: llmflash " + cmd + " [flags]\n";
-  bool in_cmd = false, any = false;
-  std::string text = kUsage;
-  for (size_t pos = 0, end; pos < text.size(); pos = end + 1) {
-    end = text.find('\n', pos);
-    std::string line = text.substr(pos, end - pos);
-    const bool entry = line.rfind("  ", 0) == 0 && line.size() > 2 && line[2] != ' ';
-    if (entry) in_cmd = line.rfind("  " + cmd + " ", 0) == 0;
-    if (in_cmd && line.rfind("  ", 0) == 0) {
-      out += line + "\n";
-      any = true;
-    }
+  std::istringstream in(kUsage);
+  std::string out;
+  bool in_cmd = false;
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("  ", 0) != 0) continue;                             // header, blank line
+    if (line[2] != ' ') in_cmd = line.rfind("  " + cmd + " ", 0) == 0;  // an entry starts
+    if (in_cmd) out += line + "\n";
   }
-  return any ? out : kUsage;
+  return out.empty() ? kUsage : "usage: llmflash " + cmd + " [flags]\n" + out;
 }
 
 }  // namespace

@@ -49,6 +49,10 @@ TEST(Flags, HelpAnywhereIsNotAFlagValue) {
   const char* h[] = {"llmflash", "synth", "-h"};
   EXPECT_TRUE(Flags(3, const_cast<char**>(h), 2).help());
   EXPECT_FALSE(Flags(4, const_cast<char**>(argv), 2).help());
+  const char* stray[] = {"llmflash", "synth", "oops", "--help"};
+  Flags g(4, const_cast<char**>(stray), 2);
+  EXPECT_TRUE(g.help());
+  EXPECT_THAT(g.Check({}), StatusIs(StatusCode::kInvalidArgument, HasSubstr("unexpected argument \"oops\"")));
 }
 
 }  // namespace

@@ -52,41 +52,42 @@ float Activation(const RecordLayout& l, float u, float g) {
 
 }  // namespace
 
-// Rows go four at a time through the four-row kernels (more loads in flight
-// per pass); every row's dot products and every element's sum over rows are
-// computed exactly as one row at a time would, so grouping changes nothing.
+// Rows go kRowGroup at a time through the grouped kernels (more loads in
+// flight per pass); every row's dot products and every element's sum over
+// rows are computed exactly as one row at a time would, so grouping changes
+// nothing.
 void FfnRows(const RecordLayout& l, const char* base, uint64_t row_bytes,
              std::span<const int32_t> slots, const float* x, float* out, float* h_out,
              const float* up_bias) {
   const int d = l.dim;
   const size_t es = DTypeSize(l.dtype);
   const bool gated = l.gate_offset >= 0;
-  // Down rows with h != 0, waiting to be added four at a time, in order.
-  float pending_h[4];
-  const void* pending_row[4];
+  // Down rows with h != 0, waiting to be added kRowGroup at a time, in order.
+  float pending_h[kRowGroup];
+  const void* pending_row[kRowGroup];
   int pending = 0;
   auto add = [&](float h, const char* row) {
     pending_h[pending] = h;
     pending_row[pending++] = row + l.down_offset * es;
-    if (pending == 4) {
-      Axpy4Typed(pending_h, pending_row, l.dtype, d, out);
+    if (pending == kRowGroup) {
+      AxpyRowsTyped(pending_h, pending_row, l.dtype, d, out);
       pending = 0;
     }
   };
   const size_t n = slots.size();
   size_t k = 0;
-  for (; k + 4 <= n; k += 4) {
-    const char* row[4];
-    const void *up[4], *gate[4];
-    for (int j = 0; j < 4; ++j) {
+  for (; k + kRowGroup <= n; k += kRowGroup) {
+    const char* row[kRowGroup];
+    const void *up[kRowGroup], *gate[kRowGroup];
+    for (int j = 0; j < kRowGroup; ++j) {
       row[j] = base + static_cast<uint64_t>(slots[k + j]) * row_bytes;
       up[j] = row[j] + l.up_offset * es;
       gate[j] = gated ? row[j] + l.gate_offset * es : nullptr;
     }
-    float u[4], g[4] = {0, 0, 0, 0};
-    Dot4Typed(up, l.dtype, x, d, u);
-    if (gated) Dot4Typed(gate, l.dtype, x, d, g);
-    for (int j = 0; j < 4; ++j) {
+    float u[kRowGroup], g[kRowGroup] = {};
+    DotRowsTyped(up, l.dtype, x, d, u);
+    if (gated) DotRowsTyped(gate, l.dtype, x, d, g);
+    for (int j = 0; j < kRowGroup; ++j) {
       const float h = Activation(l, u[j] + (up_bias != nullptr ? up_bias[k + j] : 0.0f), g[j]);
       if (h_out != nullptr) h_out[k + j] = h;
       if (h != 0.0f) add(h, row[j]);

@@ -27,7 +27,7 @@ void FfnRows(ThreadPool* pool, const RecordLayout& layout, const char* base, uin
     FfnRows(layout, base, row_bytes, slots, x, out, h_out, up_bias);
     return;
   }
-  const int d = layout.dim, parts = pool->size();
+  const int d = layout.dim, parts = pool->chunks();
   scratch->assign(static_cast<size_t>(parts - 1) * d, 0.0f);
   pool->ParallelFor(n, [&](int chunk, int begin, int end) {
     if (end <= begin) return;

@@ -1,8 +1,10 @@
 // Kernels over weights stored as f32, f16 or bf16: products read the stored
-// type directly (no f32 copy of the model), with an AVX2+F16C+FMA path
-// selected at run time when the CPU has it and a portable path otherwise.
+// type directly (no f32 copy of the model). The 16-bit types run on the best
+// path the CPU has, chosen at run time: AVX-512 (F, BW, VL), AVX2+F16C+FMA,
+// or portable loops.
 //
-// Thread-safety: pure functions.
+// Thread-safety: pure functions; UseKernelPath may be called at any time (an
+// atomic switch) but is meant for tests and tools comparing paths.
 #ifndef LLMFLASH_KERNELS_TYPED_KERNELS_H_
 #define LLMFLASH_KERNELS_TYPED_KERNELS_H_
 
@@ -30,14 +32,29 @@ void MatVec(WeightRef w, const float* x, int rows, int cols, float* out);
 float DotTyped(const void* row, DType t, const float* x, int n);
 // y += a * row[0..n)
 void AxpyTyped(float a, const void* row, DType t, int n, float* y);
-// Four rows at once, each result exactly as DotTyped / four AxpyTyped calls
-// in order would give (the rows' loads overlap; the arithmetic is the same).
-void Dot4Typed(const void* const rows[4], DType t, const float* x, int n, float* out);
-void Axpy4Typed(const float a[4], const void* const rows[4], DType t, int n, float* y);
+// Rows taken together by DotRowsTyped / AxpyRowsTyped (and MatVec): eight
+// weight streams in flight per pass.
+inline constexpr int kRowGroup = 8;
+// kRowGroup rows at once, each result exactly as DotTyped / kRowGroup
+// AxpyTyped calls in order would give (the loads overlap; the arithmetic is
+// the same), so results never depend on how rows are grouped.
+void DotRowsTyped(const void* const rows[kRowGroup], DType t, const float* x, int n, float* out);
+void AxpyRowsTyped(const float a[kRowGroup], const void* const rows[kRowGroup], DType t, int n, float* y);
 // out[0..n) = row as f32
 void ToFloat(const void* row, DType t, int n, float* out);
 
-// Which implementation runs: "avx2+f16c" or "portable".
+// The code paths for f16/bf16. Each is exact with itself; two paths may
+// differ in the last bits (different accumulator widths).
+enum class KernelPath { kPortable, kAvx2, kAvx512 };
+// The fastest path this CPU and OS support (the default).
+KernelPath BestKernelPath();
+bool KernelPathAvailable(KernelPath path);
+// Switches the process to `path`; false (nothing changes) when unavailable.
+bool UseKernelPath(KernelPath path);
+KernelPath CurrentKernelPath();
+// "avx512", "avx2+f16c" or "portable".
+const char* KernelPathName(KernelPath path);
+// KernelPathName(CurrentKernelPath()).
 const char* TypedKernelPath();
 
 }  // namespace llmflash

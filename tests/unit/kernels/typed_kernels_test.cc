@@ -2,6 +2,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cctype>
+#include <string>
+#include <tuple>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -45,10 +48,17 @@ TEST(Half, Bf16RoundTripsAndRounds) {
   }
 }
 
-class TypedKernels : public ::testing::TestWithParam<DType> {};
+// Every test below runs for each 16-bit type on every code path this CPU
+// has (the paths a CPU lacks are not instantiated: there is nothing to run).
+class TypedKernels : public ::testing::TestWithParam<std::tuple<DType, KernelPath>> {
+ protected:
+  void SetUp() override { ASSERT_TRUE(UseKernelPath(std::get<1>(GetParam()))); }
+  void TearDown() override { UseKernelPath(BestKernelPath()); }
+  static DType Type() { return std::get<0>(GetParam()); }
+};
 
 TEST_P(TypedKernels, MatchF32OnTheRoundedWeights) {
-  const DType t = GetParam();
+  const DType t = Type();
   std::mt19937 rng(5);
   std::normal_distribution<float> d;
   for (int n : {1, 7, 8, 15, 16, 17, 64, 100, 4096}) {
@@ -84,14 +94,14 @@ TEST_P(TypedKernels, MatchF32OnTheRoundedWeights) {
   }
 }
 
-// MatVec takes rows four at a time; each row must equal DotTyped of that row
-// bit for bit, wherever the split into threads or groups of four falls.
+// MatVec takes rows kRowGroup at a time; each row must equal DotTyped of that
+// row bit for bit, wherever the split into threads or groups falls.
 TEST_P(TypedKernels, MatVecRowsEqualDotsExactly) {
-  const DType t = GetParam();
+  const DType t = Type();
   std::mt19937 rng(9);
   std::normal_distribution<float> d;
   for (int cols : {5, 16, 37, 256}) {
-    const int rows = 11;
+    const int rows = 2 * kRowGroup + 3;
     std::vector<uint16_t> m(rows * cols);
     std::vector<float> x(cols), out(rows), part(rows);
     for (auto& v : m) v = t == DType::kF16 ? FloatToF16(d(rng)) : FloatToBf16(d(rng));
@@ -100,17 +110,17 @@ TEST_P(TypedKernels, MatVecRowsEqualDotsExactly) {
     for (int r = 0; r < rows; ++r) {
       EXPECT_EQ(out[r], DotTyped(m.data() + r * cols, t, x.data(), cols)) << r << " " << cols;
     }
-    // Starting at row 3 shifts every group of four.
+    // Starting at row 3 shifts every group.
     MatVec(WeightRef{m.data() + 3 * cols, t}, x.data(), rows - 3, cols, part.data());
     for (int r = 3; r < rows; ++r) EXPECT_EQ(part[r - 3], out[r]) << r << " " << cols;
   }
 }
 
-// FfnRows takes records four at a time; its output and activations must
+// FfnRows takes records kRowGroup at a time; its output and activations must
 // equal the record-at-a-time loop bit for bit (ReLU zeros skipped alike),
 // for gated and ungated records and any count of rows.
 TEST_P(TypedKernels, FfnRowsEqualsOneRecordAtATimeExactly) {
-  const DType t = GetParam();
+  const DType t = Type();
   std::mt19937 rng(13);
   std::normal_distribution<float> d;
   for (bool gated : {false, true}) {
@@ -124,7 +134,7 @@ TEST_P(TypedKernels, FfnRowsEqualsOneRecordAtATimeExactly) {
       for (auto& v : x) v = d(rng);
       for (auto& v : bias) v = 0.3f * d(rng);
       const char* base = reinterpret_cast<const char*>(m.data());
-      for (int n : {0, 3, 4, 9, 17}) {
+      for (int n : {0, 3, 4, 9, 17, 23}) {
         std::vector<int32_t> slots;
         for (int k = 0; k < n; ++k) slots.push_back(static_cast<int32_t>((k * 7) % records));
         std::vector<float> out(dim, 0.5f), want(dim, 0.5f), h(n), want_h(n);
@@ -144,12 +154,59 @@ TEST_P(TypedKernels, FfnRowsEqualsOneRecordAtATimeExactly) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Types, TypedKernels, ::testing::Values(DType::kF16, DType::kBF16),
-                         [](const auto& info) { return std::string(DTypeName(info.param)); });
+std::vector<KernelPath> AvailablePaths() {
+  std::vector<KernelPath> paths;
+  for (KernelPath p : {KernelPath::kPortable, KernelPath::kAvx2, KernelPath::kAvx512}) {
+    if (KernelPathAvailable(p)) paths.push_back(p);
+  }
+  return paths;
+}
 
-TEST(TypedKernels, ReportsItsPath) {
-  std::string path = TypedKernelPath();
-  EXPECT_TRUE(path == "avx2+f16c" || path == "portable") << path;
+INSTANTIATE_TEST_SUITE_P(TypesAndPaths, TypedKernels,
+                         ::testing::Combine(::testing::Values(DType::kF16, DType::kBF16),
+                                            ::testing::ValuesIn(AvailablePaths())),
+                         [](const auto& info) {
+                           std::string path = KernelPathName(std::get<1>(info.param));
+                           for (char& c : path) c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+                           return std::string(DTypeName(std::get<0>(info.param))) + "_" + path;
+                         });
+
+TEST(TypedKernelPaths, DefaultIsTheBestAvailableAndSwitching) {
+  EXPECT_TRUE(KernelPathAvailable(KernelPath::kPortable));
+  EXPECT_EQ(CurrentKernelPath(), BestKernelPath());
+  EXPECT_STREQ(TypedKernelPath(), KernelPathName(BestKernelPath()));
+  for (KernelPath p : {KernelPath::kPortable, KernelPath::kAvx2, KernelPath::kAvx512}) {
+    EXPECT_EQ(UseKernelPath(p), KernelPathAvailable(p));
+    if (KernelPathAvailable(p)) EXPECT_EQ(CurrentKernelPath(), p);
+  }
+  UseKernelPath(BestKernelPath());
+  // The x86-64 machines this project builds on have AVX2 and F16C; losing the
+  // SIMD path silently would cost 5-10x in every product.
+#if defined(__x86_64__)
+  EXPECT_NE(BestKernelPath(), KernelPath::kPortable);
+#endif
+}
+
+// The paths agree with each other to rounding: a product of 4096 f16 weights
+// on every path is within a few ulps of the portable loop's.
+TEST(TypedKernelPaths, AllPathsAgreeToRounding) {
+  std::mt19937 rng(21);
+  std::normal_distribution<float> d;
+  const int rows = 3 * kRowGroup + 5, cols = 4096 + 7;
+  std::vector<uint16_t> m(static_cast<size_t>(rows) * cols);
+  std::vector<float> x(cols);
+  for (auto& v : m) v = FloatToF16(d(rng));
+  for (auto& v : x) v = d(rng);
+  std::vector<float> want(rows);
+  ASSERT_TRUE(UseKernelPath(KernelPath::kPortable));
+  MatVec(WeightRef{m.data(), DType::kF16}, x.data(), rows, cols, want.data());
+  for (KernelPath p : AvailablePaths()) {
+    ASSERT_TRUE(UseKernelPath(p));
+    std::vector<float> got(rows);
+    MatVec(WeightRef{m.data(), DType::kF16}, x.data(), rows, cols, got.data());
+    for (int r = 0; r < rows; ++r) EXPECT_NEAR(got[r], want[r], 2e-3f) << KernelPathName(p) << " row " << r;
+  }
+  UseKernelPath(BestKernelPath());
 }
 
 }  // namespace

@@ -7,7 +7,7 @@
 namespace llmflash {
 
 ThreadPool::ThreadPool(int threads) {
-  for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { Run(i); });
+  for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { Run(); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -43,14 +43,25 @@ bool SpinUntil(Done done) {
 
 }  // namespace
 
+void ThreadPool::RunChunks() {
+  const int chunks = this->chunks();
+  for (int c = next_chunk_.fetch_add(1, std::memory_order_relaxed); c < chunks;
+       c = next_chunk_.fetch_add(1, std::memory_order_relaxed)) {
+    int b, e;
+    Chunk(n_, chunks, c, &b, &e);
+    (*fn_)(c, b, e);
+  }
+}
+
 void ThreadPool::ParallelFor(int n, const std::function<void(int, int, int)>& fn) {
   if (workers_.empty() || n <= 1) {
     fn(0, 0, n);
-    for (int i = 1; i < size(); ++i) fn(i, n, n);
+    for (int i = 1; i < chunks(); ++i) fn(i, n, n);
     return;
   }
   fn_ = &fn;
   n_ = n;
+  next_chunk_.store(0, std::memory_order_relaxed);
   pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
   {
     // Under the lock, so a worker between its check and its wait cannot
@@ -59,9 +70,7 @@ void ThreadPool::ParallelFor(int n, const std::function<void(int, int, int)>& fn
     generation_.fetch_add(1, std::memory_order_release);
   }
   start_.notify_all();
-  int b, e;
-  Chunk(n, size(), 0, &b, &e);
-  fn(0, b, e);
+  RunChunks();
   auto all_done = [this] { return pending_.load(std::memory_order_acquire) == 0; };
   if (!SpinUntil(all_done)) {
     std::unique_lock<std::mutex> lock(mu_);
@@ -70,7 +79,7 @@ void ThreadPool::ParallelFor(int n, const std::function<void(int, int, int)>& fn
   fn_ = nullptr;
 }
 
-void ThreadPool::Run(int index) {
+void ThreadPool::Run() {
   uint64_t seen = 0;
   while (true) {
     auto ready = [&] {
@@ -83,9 +92,7 @@ void ThreadPool::Run(int index) {
     }
     if (stop_.load(std::memory_order_acquire)) return;
     seen = generation_.load(std::memory_order_acquire);
-    int b, e;
-    Chunk(n_, size(), index, &b, &e);
-    (*fn_)(index, b, e);
+    RunChunks();
     if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       std::lock_guard<std::mutex> lock(mu_);  // the caller may be between check and wait
       done_.notify_one();

@@ -1,5 +1,8 @@
 // ThreadPool: splits a loop over [0, n) into contiguous chunks run by the
 // caller and `threads - 1` persistent workers (the compute of one Session).
+// There are kChunksPerThread chunks per thread, handed out in order to
+// whichever thread is free: on a shared machine a thread that loses its core
+// for a few milliseconds holds up one small chunk, not half the loop.
 // A token makes a few hundred ParallelFor calls a few hundred microseconds
 // apart, and waking a sleeping thread costs ~45 us on this VM; so workers
 // (and the caller, for the last chunk) spin briefly before sleeping.
@@ -31,15 +34,23 @@ class ThreadPool {
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
 
-  int size() const { return static_cast<int>(workers_.size()) + 1; }
+  static constexpr int kChunksPerThread = 4;
 
-  // Calls fn(chunk, begin, end) for size() contiguous chunks of [0, n) (some
-  // possibly empty), in parallel, and returns when all are done. The split
-  // depends only on n and size(), so results are deterministic.
+  int size() const { return static_cast<int>(workers_.size()) + 1; }
+  // How many chunks ParallelFor splits a loop into.
+  int chunks() const { return workers_.empty() ? 1 : size() * kChunksPerThread; }
+
+  // Calls fn(chunk, begin, end) once for each of chunks() contiguous chunks
+  // of [0, n) (some possibly empty), in parallel, and returns when all are
+  // done. The split depends only on n and chunks() (not on which thread ran
+  // a chunk), so results that combine chunks in chunk order are
+  // deterministic.
   void ParallelFor(int n, const std::function<void(int chunk, int begin, int end)>& fn);
 
  private:
-  void Run(int index);
+  void Run();
+  // Runs chunks until none are left.
+  void RunChunks();
 
   std::vector<std::thread> workers_;
   std::mutex mu_;  // with the condition variables, for threads that stopped spinning
@@ -47,6 +58,7 @@ class ThreadPool {
   // Written before generation_ is bumped (release), read after (acquire).
   const std::function<void(int, int, int)>* fn_ = nullptr;
   int n_ = 0;
+  std::atomic<int> next_chunk_{0};
   std::atomic<uint64_t> generation_{0};
   std::atomic<int> pending_{0};
   std::atomic<bool> stop_{false};

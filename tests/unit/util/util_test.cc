@@ -1,6 +1,10 @@
 // CRC-32C and Status.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
+#include <thread>
+
 #include <random>
 #include <string>
 
@@ -66,18 +70,34 @@ TEST(Concurrency, ThreadPoolCoversEveryIndexOnceInFixedChunks) {
     EXPECT_EQ(pool.size(), threads);
     for (int n : {0, 1, 2, 7, 1000}) {
       std::vector<int> hits(n, 0), chunk_of(n, -1);
+      std::vector<std::atomic<int>> chunk_calls(pool.chunks());
       for (int round = 0; round < 20; ++round) {
         pool.ParallelFor(n, [&](int chunk, int begin, int end) {
+          ++chunk_calls[chunk];
           for (int i = begin; i < end; ++i) {
             ++hits[i];
             chunk_of[i] = chunk;
           }
         });
       }
+      for (auto& c : chunk_calls) EXPECT_EQ(c.load(), 20) << threads << " " << n;
       for (int i = 0; i < n; ++i) EXPECT_EQ(hits[i], 20) << threads << " " << n;
       for (int i = 1; i < n; ++i) EXPECT_LE(chunk_of[i - 1], chunk_of[i]);  // contiguous, in order
     }
   }
+}
+
+// A thread that stalls (here: sleeps in its first chunk) holds up only that
+// chunk: the other thread takes every other chunk meanwhile.
+TEST(Concurrency, ThreadPoolHandsChunksToWhicheverThreadIsFree) {
+  ThreadPool pool(2);
+  ASSERT_EQ(pool.chunks(), 2 * ThreadPool::kChunksPerThread);
+  std::vector<std::thread::id> ran_by(pool.chunks());
+  pool.ParallelFor(1000, [&](int chunk, int, int) {
+    ran_by[chunk] = std::this_thread::get_id();
+    if (chunk == 0) std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  });
+  for (int c = 1; c < pool.chunks(); ++c) EXPECT_NE(ran_by[c], ran_by[0]) << c;
 }
 
 TEST(Concurrency, WorkerRunsJobsOneAtATimeAndReturnsTheirStatus) {

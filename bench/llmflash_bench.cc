@@ -25,6 +25,7 @@
 #include <sstream>
 #include <vector>
 
+#include "bench/remeasure.h"
 #include "llmflash/llmflash.h"
 #include "tools/common/flags.h"
 
@@ -36,7 +37,10 @@ constexpr char kUsage[] =
     "                      [--prompt TEXT] [--dram-budget BYTES|N%] [--window K]\n"
     "                      [--max-context N (256)] [--no-predictor]\n"
     "                      [--lookahead auto|on|off (auto)] [--threads N] [--device-profile FILE]\n"
-    "                      [--json FILE] [--plot FILE.svg]\n";
+    "                      [--remeasure full|quick|off (full)] [--json FILE] [--plot FILE.svg]\n"
+    "--remeasure: calibrate the device just before and just after the llmflash mode\n"
+    "(full: ~10 s each, quick: ~0.5 s); the floor takes the better figure of the two,\n"
+    "the prediction their mean. off: both from the stored profile.\n";
 
 struct Summary {
   double mean = 0, p50 = 0, p90 = 0;
@@ -291,7 +295,7 @@ int Main(int argc, char** argv) {
   }
   Status st = f.Check({"model", "modes", "tokens", "prompt", "dram-budget", "window", "json",
                        "no-predictor", "lookahead", "max-context", "threads", "plot",
-                       "device-profile", "mmap-child", "child-budget", "child-json"});
+                       "device-profile", "remeasure", "mmap-child", "child-budget", "child-json"});
   if (st.ok()) st = f.Require("model");
   if (!st.ok()) {
     std::fputs(kUsage, stderr);
@@ -318,6 +322,10 @@ int Main(int argc, char** argv) {
     return Fail(Status::InvalidArgument("--lookahead must be auto, on or off, not \"" + look + "\""));
   }
   const Lookahead lookahead = look == "on" ? Lookahead::kOn : look == "off" ? Lookahead::kOff : Lookahead::kAuto;
+  const std::string remeasure_flag = f.Get("remeasure", "full");
+  if (remeasure_flag != "full" && remeasure_flag != "quick" && remeasure_flag != "off") {
+    return Fail(Status::InvalidArgument("--remeasure must be full, quick or off, not \"" + remeasure_flag + "\""));
+  }
   if (*tokens < 1 || *window < 0 || *context < 1 || *threads < 0) {
     return Fail(Status::InvalidArgument("--tokens and --max-context must be >= 1, --window and --threads >= 0"));
   }
@@ -344,13 +352,29 @@ int Main(int argc, char** argv) {
   std::printf("device profile: %s\n\n", info.profile_source.c_str());
   std::string prompt = f.Get("prompt", "Once upon a time");
   std::vector<ModeResult> results;
+  std::vector<DeviceProfile> around;  // the device measured before and after the llmflash mode
+  auto remeasure = [&]() -> Status {
+    StatusOr<DeviceProfile> p = MeasureDeviceNow(info.ffn_path, o.threads, remeasure_flag == "quick");
+    if (!p.ok()) return p.status();
+    around.push_back(*std::move(p));
+    return Status::OK();
+  };
   for (const std::string& m : modes) {
     if (m == "llmflash" && !info.has_predictor) {
       std::printf("llmflash: no predictor stored, running dense (train one with llmflash train-predictor)\n");
     }
+    const bool measure = m == "llmflash" && remeasure_flag != "off";
+    if (measure) {
+      Status ms = remeasure();
+      if (!ms.ok()) return Fail(ms);
+    }
     StatusOr<ModeResult> r = m == "mmap" ? RunMmapMode(argc, argv, info, info.budget_bytes)
                                          : RunMode(**model, m, prompt, static_cast<int>(*tokens),
                                                    lookahead);
+    if (measure && r.ok()) {
+      Status ms = remeasure();
+      if (!ms.ok()) return Fail(ms);
+    }
     if (!r.ok() && m == "mmap") {
       std::printf("%s\n", r.status().message().c_str());
       continue;
@@ -366,8 +390,11 @@ int Main(int argc, char** argv) {
   }
   // The cost model on the llmflash run's own workload (reads actually issued),
   // and the floor for it.
-  double predicted = 0, floor = 0, profiled_mbps = 0;
+  double predicted = 0, floor = 0, profiled_mbps = 0, predicted_stored = 0;
   if (flash != nullptr) {
+    const bool fresh = around.size() == 2;
+    const DeviceProfile expect = fresh ? CombineProfiles(around[0], around[1], false) : profile;
+    const DeviceProfile best = fresh ? CombineProfiles(around[0], around[1], true) : profile;
     TokenWorkload w;
     w.read_ops = flash->reads;
     w.device_bytes = flash->device;
@@ -378,17 +405,25 @@ int Main(int argc, char** argv) {
     w.predictor_dtype = info.predictor_dtype;
     w.moved_bytes = flash->bytes;  // each new row moves at most one row on deletion
     w.overlapped_ms = flash->hidden;
-    CostEstimate e = EstimateTokenCost(profile, w);
+    CostEstimate e = EstimateTokenCost(expect, w);
     predicted = e.total_ms;
+    predicted_stored = EstimateTokenCost(profile, w).total_ms;
     const double read_size = flash->reads > 0 ? flash->device / flash->reads : info.record_bytes;
-    floor = FloorMs(profile, flash->bytes, read_size, o.queue_depth, w.weight_bytes);
-    profiled_mbps = profile.ReadThroughput(read_size, o.queue_depth) / 1e6;
+    floor = FloorMs(best, flash->bytes, read_size, o.queue_depth, w.weight_bytes);
+    profiled_mbps = best.ReadThroughput(read_size, o.queue_depth) / 1e6;
+    if (fresh) {
+      std::printf("device just before llmflash: %s\n", ProfileHeadline(around[0], read_size, o.queue_depth, info.dtype).c_str());
+      std::printf("device just after llmflash:  %s\n", ProfileHeadline(around[1], read_size, o.queue_depth, info.dtype).c_str());
+      std::printf("stored profile:              %s\n", ProfileHeadline(profile, read_size, o.queue_depth, info.dtype).c_str());
+      std::printf("(prediction from the mean of before and after, floor from the better of the two; "
+                  "with the stored profile the prediction is %.1f ms)\n", predicted_stored);
+    }
     std::printf("cost model for llmflash: %.1f ms/token = I/O %.1f + compute %.1f + predictor %.1f + memory %.1f - overlap %.1f\n",
                 e.total_ms, e.io_ms, e.compute_ms, e.predictor_ms, e.memory_ms,
                 e.io_ms + e.compute_ms + e.predictor_ms + e.memory_ms - e.total_ms);
     std::printf("floor: %.1f ms/token = max(%.1f MiB to read at %.0f MB/s, %.1f MiB of weights at %.1f GB/s)\n",
                 floor, flash->bytes / 1048576.0, profiled_mbps,
-                w.weight_bytes / 1048576.0, DramReadBytesPerSecond(profile) / 1e9);
+                w.weight_bytes / 1048576.0, DramReadBytesPerSecond(best) / 1e9);
   }
   std::printf("\n| mode     | ms/token mean |   p50    |   p90    |  io ms   | mem ms | pred ms | compute ms | MiB read/token | reads/token | mean read KiB | read MB/s | peak RSS MiB | vs naive |\n");
   std::printf("|----------|---------------|----------|----------|----------|--------|---------|------------|----------------|-------------|---------------|-----------|--------------|----------|\n");
@@ -439,6 +474,8 @@ int Main(int argc, char** argv) {
                         {"window", info.window}, {"modes", list}, {"profile", info.profile_source},
                         {"floor_ms", flash ? nlohmann::json(floor) : nlohmann::json(nullptr)},
                         {"predicted_ms", flash ? nlohmann::json(predicted) : nlohmann::json(nullptr)},
+                        {"predicted_ms_stored_profile", flash ? nlohmann::json(predicted_stored) : nlohmann::json(nullptr)},
+                        {"device_remeasured", around.size() == 2},
                         {"planned_ms", info.planned_ms_per_token}};
     std::ofstream out(f.Get("json"));
     out << j.dump(1) << "\n";

@@ -44,6 +44,7 @@ struct ModelInfo {
   uint64_t model_bytes = 0;     // resident file + FFN bundle file
   uint64_t resident_bytes = 0;  // weights always in DRAM (incl. predictors)
   uint64_t ffn_bytes = 0;       // FFN records on flash
+  std::string ffn_path;         // the file holding them
   uint64_t record_bytes = 0;    // bytes one neuron occupies in the bundle
   uint64_t budget_bytes = 0;    // the DRAM budget in force
   uint64_t session_bytes = 0;   // per session: KV cache, scratch, I/O buffers

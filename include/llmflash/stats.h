@@ -27,6 +27,8 @@ struct TokenStats {
   uint64_t neurons_prefetched = 0;  // of neurons_loaded: read ahead by the lookahead
   uint64_t prefetch_unused = 0;     // of those: not among the layer's active neurons
   uint64_t rows_rebalanced = 0;     // neuron-matrix rows given to other layers before this token
+  uint64_t bytes_moved = 0;         // neuron-matrix bytes copied in DRAM: deletions (the last
+                                    // row into the freed slot) and rebalancing
   bool lookahead = false;           // this token ran the lookahead (SessionOptions::lookahead)
 };
 

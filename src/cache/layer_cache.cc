@@ -56,13 +56,16 @@ int LayerCache::MakeRoom(int want, int64_t t, int64_t keep_since) {
     int id = matrix_.IdAt(s);
     if (!window_.UsedAt(id, t) && window_.last_used(id) < keep_since) scratch_.push_back(id);
   }
-  std::sort(scratch_.begin(), scratch_.end(), [&](int32_t a, int32_t b) {
-    return window_.last_used(a) < window_.last_used(b);
-  });
-  for (int32_t id : scratch_) {
-    if (matrix_.free_rows() >= want) break;
-    matrix_.Remove(id);
+  // Only the `need` least recently used are removed: select them (linear
+  // time) instead of sorting every candidate (a whole layer's rows, each
+  // token, when the matrix is full).
+  const size_t need = static_cast<size_t>(want - matrix_.free_rows());
+  auto older = [&](int32_t a, int32_t b) { return window_.last_used(a) < window_.last_used(b); };
+  if (need < scratch_.size()) {
+    std::nth_element(scratch_.begin(), scratch_.begin() + need, scratch_.end(), older);
+    scratch_.resize(need);
   }
+  for (int32_t id : scratch_) matrix_.Remove(id);
   return matrix_.free_rows();
 }
 
@@ -76,8 +79,8 @@ void LayerCache::Reset() {
 // order: no move overwrites rows not yet moved (a layer's new place ends
 // before the next layer's new place and, moving left, before its own old
 // end; moving right, it starts after the previous layer's old end).
-void ResizeLayers(std::span<LayerCache> layers, char* arena, uint64_t stride,
-                  std::span<const int> rows) {
+uint64_t ResizeLayers(std::span<LayerCache> layers, char* arena, uint64_t stride,
+                      std::span<const int> rows) {
   const size_t n = layers.size();
   std::vector<uint64_t> old_at(n), new_at(n);
   uint64_t o = 0, w = 0;
@@ -88,10 +91,14 @@ void ResizeLayers(std::span<LayerCache> layers, char* arena, uint64_t stride,
     o += layers[l].matrix().capacity();
     w += rows[l];
   }
+  uint64_t moved = 0;
   auto move = [&](size_t l) {
     NeuronMatrix& mat = layers[l].matrix();
     char* dst = arena + new_at[l] * stride;
-    if (mat.size() > 0) std::memmove(dst, mat.Row(0), static_cast<size_t>(mat.size()) * stride);
+    if (mat.size() > 0 && dst != mat.Row(0)) {
+      std::memmove(dst, mat.Row(0), static_cast<size_t>(mat.size()) * stride);
+      moved += static_cast<uint64_t>(mat.size()) * stride;
+    }
     mat.Rebase(dst, rows[l]);
   };
   for (size_t l = 0; l < n; ++l) {
@@ -100,6 +107,7 @@ void ResizeLayers(std::span<LayerCache> layers, char* arena, uint64_t stride,
   for (size_t l = n; l-- > 0;) {
     if (new_at[l] > old_at[l]) move(l);
   }
+  return moved;
 }
 
 }  // namespace llmflash

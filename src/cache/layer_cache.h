@@ -66,7 +66,8 @@ class LayerCache {
 // `arena` (stride bytes each) as they did before: layers that shrink drop
 // their least recently used neurons, and each layer's rows are moved to its
 // new place. Allocates nothing; the arena must hold the sum of rows.
-void ResizeLayers(std::span<LayerCache> layers, char* arena, uint64_t stride,
+// Returns the bytes moved.
+uint64_t ResizeLayers(std::span<LayerCache> layers, char* arena, uint64_t stride,
                   std::span<const int> rows);
 
 }  // namespace llmflash

@@ -74,6 +74,12 @@ std::vector<int> FlashFfn::capacities() const {
   return caps;
 }
 
+uint64_t FlashFfn::bytes_moved() const {
+  uint64_t moved = rebalance_moved_;
+  for (const LayerCache& l : layers_) moved += l.matrix().bytes_moved();
+  return moved;
+}
+
 // Checked at tokens 1, 2, 4, 8, ... (powers of two), so a long generation
 // re-splits rarely. Measured on the synthetic OPT-6.7B at 50%: weighing only
 // the rows layers lack (what they stream) against the copying skipped the
@@ -93,7 +99,7 @@ void FlashFfn::BeginToken(TokenStats* stats) {
   if (moved * 20 <= total) return;  // less than 5% of the rows would change layer
   ScopedTimer timer(&stats->memory_ms);
   Drain();
-  ResizeLayers(layers_, arena_.data(), m_->bundle.record_stride, want);
+  rebalance_moved_ += ResizeLayers(layers_, arena_.data(), m_->bundle.record_stride, want);
   stats->rows_rebalanced += moved;
 }
 

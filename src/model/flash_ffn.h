@@ -68,6 +68,8 @@ class FlashFfn {
   void BeginToken(TokenStats* stats);
   // Rows of each layer now.
   std::vector<int> capacities() const;
+  // Neuron-matrix bytes copied in DRAM since Init (deletions, rebalancing).
+  uint64_t bytes_moved() const;
 
   // Starts reading, on a background thread, the neurons of `ids` (sorted,
   // unique) that layer l does not hold, for token t; they count as used by t.
@@ -115,6 +117,7 @@ class FlashFfn {
   bool demand_seen_ = false;
   std::vector<int> planned_;        // each layer's rows as Init gave them
   int64_t tokens_ = 0;              // BeginToken calls since Init or Reset
+  uint64_t rebalance_moved_ = 0;    // bytes ResizeLayers moved
   // Computes rows `slots_` of layer l, reporting them to the observer.
   void ComputeSlots(int layer, const float* x, float* out, TokenStats* stats);
 

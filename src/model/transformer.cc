@@ -195,6 +195,7 @@ StatusOr<const float*> Transformer::Forward(int token, int pos, TokenStats* stat
   }
   Timer total;
   const int d = c_.dim;
+  const uint64_t moved_before = ffn_->bytes_moved();
   RETURN_IF_ERROR(Embed(token, pos, stats));
   ffn_->BeginToken(stats);
   const bool can_look = c_.pre_norm && use_predictor_ && ffn_->can_prefetch();
@@ -237,6 +238,7 @@ StatusOr<const float*> Transformer::Forward(int token, int pos, TokenStats* stat
   MatVec(pool_, w_->output, final, c_.vocab_size, c_.EmbedDim(), logits_.data());
   prev_attn_pos_ = can_look ? pos : -1;
   ++step_;
+  stats->bytes_moved = ffn_->bytes_moved() - moved_before;
   stats->total_ms = total.ElapsedMs();
   stats->compute_ms = stats->total_ms - stats->io_ms - stats->memory_ms - stats->predictor_ms;
   lookahead_.Record(lookahead, stats->io_ms, stats->total_ms);

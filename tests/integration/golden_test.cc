@@ -168,6 +168,7 @@ TEST(Window, ReadsStopOnceTheWindowHoldsTheFfn) {
   EXPECT_EQ(s.tokens[0].neurons_loaded, 5u * 172);
   for (size_t i = 1; i < s.tokens.size(); ++i) {
     EXPECT_EQ(s.tokens[i].bytes_read, 0u) << "token " << i;
+    EXPECT_EQ(s.tokens[i].bytes_moved, 0u) << "token " << i;  // nothing deleted, nothing moved
     EXPECT_EQ(s.tokens[i].neurons_computed, 5u * 172);
   }
   EXPECT_STREQ(s.io_backend, "io_uring");

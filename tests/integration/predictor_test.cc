@@ -171,8 +171,14 @@ TEST_F(TinyReluPredictor, SessionsMoveRowsToTheLayersThatNeedThem) {
   auto logits = (*s)->Logits(*ids);
   ASSERT_THAT(logits.status(), IsOk());
   std::vector<uint64_t> moves;
-  for (const TokenStats& t : (*s)->stats().tokens) moves.push_back(t.rows_rebalanced);
+  uint64_t bytes_moved = 0;
+  for (const TokenStats& t : (*s)->stats().tokens) {
+    moves.push_back(t.rows_rebalanced);
+    bytes_moved += t.bytes_moved;
+  }
   EXPECT_GT(std::accumulate(moves.begin(), moves.end(), uint64_t{0}), 0u);
+  // Rows given to other layers move in DRAM, and the cost model is told.
+  EXPECT_GT(bytes_moved, 0u);
   // The next session on the same state starts from the planned split again,
   // not from where this one left the rows: it moves them the same way.
   s->reset();

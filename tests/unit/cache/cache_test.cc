@@ -195,7 +195,14 @@ TEST(ResizeLayers, MovesRowsWithoutLosingThemAndEvictsLeastRecentlyUsed) {
     std::vector<double> w(layers);
     for (double& x : w) x = 1 + rng() % 20;
     std::vector<int> next = SplitRows(total, w, n);
-    ResizeLayers(cache, arena.data(), stride, next);
+    std::vector<const void*> was(layers);
+    for (int l = 0; l < layers; ++l) was[l] = cache[l].matrix().storage();
+    const uint64_t moved = ResizeLayers(cache, arena.data(), stride, next);
+    uint64_t want_moved = 0;  // every row of a layer whose place changed
+    for (int l = 0; l < layers; ++l) {
+      if (cache[l].matrix().storage() != was[l]) want_moved += cache[l].matrix().size() * stride;
+    }
+    EXPECT_EQ(moved, want_moved);
     for (int l = 0, at = 0; l < layers; at += next[l], ++l) {
       const NeuronMatrix& m = cache[l].matrix();
       ASSERT_EQ(m.capacity(), next[l]);

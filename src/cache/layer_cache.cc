@@ -93,13 +93,7 @@ uint64_t ResizeLayers(std::span<LayerCache> layers, char* arena, uint64_t stride
   }
   uint64_t moved = 0;
   auto move = [&](size_t l) {
-    NeuronMatrix& mat = layers[l].matrix();
-    char* dst = arena + new_at[l] * stride;
-    if (mat.size() > 0 && dst != mat.Row(0)) {
-      std::memmove(dst, mat.Row(0), static_cast<size_t>(mat.size()) * stride);
-      moved += static_cast<uint64_t>(mat.size()) * stride;
-    }
-    mat.Rebase(dst, rows[l]);
+    moved += layers[l].matrix().Relocate(arena + new_at[l] * stride, rows[l]);
   };
   for (size_t l = 0; l < n; ++l) {
     if (new_at[l] <= old_at[l]) move(l);

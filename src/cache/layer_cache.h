@@ -65,7 +65,9 @@ class LayerCache {
 // Gives layer l rows[l] rows, the layers' rows lying one after another in
 // `arena` (stride bytes each) as they did before: layers that shrink drop
 // their least recently used neurons, and each layer's rows are moved to its
-// new place. Allocates nothing; the arena must hold the sum of rows.
+// new place, copying only the rows that fall outside it (a layer whose start
+// moves by k rows copies at most k rows). Allocates nothing; the arena must
+// hold the sum of rows.
 // Returns the bytes moved.
 uint64_t ResizeLayers(std::span<LayerCache> layers, char* arena, uint64_t stride,
                   std::span<const int> rows);

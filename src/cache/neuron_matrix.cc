@@ -1,6 +1,7 @@
 // NeuronMatrix: append at the end, delete by moving the last row in.
 #include "cache/neuron_matrix.h"
 
+#include <algorithm>
 #include <cassert>
 #include <cstring>
 
@@ -17,7 +18,7 @@ Status NeuronMatrix::Shape(int n_neurons, int capacity, uint64_t row_bytes) {
                                    std::to_string(row_bytes) + ")");
   }
   slot_of_.assign(n_neurons, -1);
-  id_at_.reserve(n_neurons);  // Rebase may grow it up to n_neurons: no reallocation
+  id_at_.reserve(n_neurons);  // Relocate may grow it up to n_neurons: no reallocation
   id_at_.assign(capacity, -1);
   row_bytes_ = row_bytes;
   capacity_ = capacity;
@@ -44,11 +45,37 @@ Status NeuronMatrix::InitView(int n_neurons, int capacity, uint64_t row_bytes, c
   return Status::OK();
 }
 
-void NeuronMatrix::Rebase(char* rows, int capacity) {
+uint64_t NeuronMatrix::Relocate(char* rows, int capacity) {
   assert(rows_.data() == nullptr && capacity >= size_ && capacity <= static_cast<int>(slot_of_.size()));
+  const int64_t diff = rows - base_;
+  assert(diff % static_cast<int64_t>(row_bytes_) == 0);
+  const int64_t d = diff / static_cast<int64_t>(row_bytes_);  // the new base, in old slots
+  const int n = size_;
+  uint64_t copied = 0;
+  if (n > 0 && d != 0) {
+    if (d >= n || -d >= n) {  // no overlap: every row moves, keeping its slot
+      std::memcpy(rows, base_, static_cast<size_t>(n) * row_bytes_);
+      copied = static_cast<uint64_t>(n) * row_bytes_;
+    } else if (d > 0) {
+      // Old slots [0, d) fall before the new base; they go to the new slots
+      // [n - d, n), just past the old last row. Old slot s >= d is new s - d.
+      std::memcpy(base_ + static_cast<int64_t>(n) * row_bytes_, base_, static_cast<size_t>(d) * row_bytes_);
+      std::rotate(id_at_.begin(), id_at_.begin() + d, id_at_.begin() + n);
+      copied = static_cast<uint64_t>(d) * row_bytes_;
+    } else {
+      // Old slots [n - k, n) fall past the new first n rows; they go to the
+      // new slots [0, k), just before the old base. Old slot s < n - k is new s + k.
+      const int64_t k = -d;
+      std::memcpy(rows, base_ + (n - k) * static_cast<int64_t>(row_bytes_), static_cast<size_t>(k) * row_bytes_);
+      std::rotate(id_at_.begin(), id_at_.begin() + (n - k), id_at_.begin() + n);
+      copied = static_cast<uint64_t>(k) * row_bytes_;
+    }
+    for (int s = 0; s < n; ++s) slot_of_[id_at_[s]] = s;
+  }
   base_ = rows;
   capacity_ = capacity;
   id_at_.resize(capacity, -1);
+  return copied;
 }
 
 int NeuronMatrix::Append(int id) {

@@ -27,9 +27,14 @@ class NeuronMatrix {
   // The same over `capacity` rows at `rows`, owned by the caller (a session's
   // arena shared by all layers; aligned as above).
   Status InitView(int n_neurons, int capacity, uint64_t row_bytes, char* rows);
-  // Views: the rows now live at `rows` (the caller moved the first size()
-  // rows there) and number `capacity` >= size(). Allocates nothing.
-  void Rebase(char* rows, int capacity);
+  // Views: moves the view to `rows`, a whole number of rows away in the same
+  // arena, with `capacity` >= size() rows. Rows are a set, not a sequence: a
+  // row that already lies inside the new first size() rows stays where it is
+  // (its slot renumbered), and only the others are copied into the rest, so
+  // a shift by k rows copies min(k, size()) rows, not size(). The caller
+  // ensures the destination holds nothing still needed. Returns the bytes
+  // copied; allocates nothing.
+  uint64_t Relocate(char* rows, int capacity);
 
   int size() const { return size_; }
   int capacity() const { return capacity_; }

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <numeric>
@@ -164,6 +165,33 @@ TEST(SplitRows, SharesRowsByWantWithinBounds) {
   EXPECT_EQ(SplitRows(10, std::vector<double>{1, 1, 1}, 100), (std::vector<int>{4, 3, 3}));
 }
 
+// A view moved by k rows copies only the rows that fall outside its new
+// place: min(k, size) rows, in either direction; every neuron keeps its row.
+TEST(NeuronMatrix, RelocateCopiesOnlyTheRowsOutsideTheNewPlace) {
+  const int n = 100, stride = 128;
+  AlignedBuffer arena;
+  ASSERT_TRUE(arena.Allocate(60 * stride, 64));
+  NeuronMatrix m;
+  ASSERT_THAT(m.InitView(n, 10, stride, arena.data() + 20 * stride), IsOk());
+  std::set<int> resident;
+  for (int id : {7, 3, 50, 99, 12, 40, 41, 0}) {
+    Fill(m, m.Append(id), id);
+    resident.insert(id);
+  }
+  struct Step { int to_row, capacity; uint64_t copied_rows; };
+  for (Step s : {Step{23, 10, 3}, Step{19, 12, 4}, Step{40, 9, 8}, Step{35, 8, 5}, Step{5, 20, 8}}) {
+    EXPECT_EQ(m.Relocate(arena.data() + s.to_row * stride, s.capacity), s.copied_rows * stride) << s.to_row;
+    EXPECT_EQ(m.storage(), arena.data() + s.to_row * stride);
+    EXPECT_EQ(m.capacity(), s.capacity);
+    ExpectConsistent(m, resident, n);
+  }
+  m.Remove(50);  // still a working matrix
+  resident.erase(50);
+  Fill(m, m.Append(60), 60);
+  resident.insert(60);
+  ExpectConsistent(m, resident, n);
+}
+
 // Layers as views of one arena, re-sized back and forth at random: every
 // resident neuron keeps its row, shrinking layers drop their least recently
 // used neurons, and the rows stay inside the arena in layer order.
@@ -198,9 +226,11 @@ TEST(ResizeLayers, MovesRowsWithoutLosingThemAndEvictsLeastRecentlyUsed) {
     std::vector<const void*> was(layers);
     for (int l = 0; l < layers; ++l) was[l] = cache[l].matrix().storage();
     const uint64_t moved = ResizeLayers(cache, arena.data(), stride, next);
-    uint64_t want_moved = 0;  // every row of a layer whose place changed
+    uint64_t want_moved = 0;  // a layer whose start moved by k rows copies min(k, its rows)
     for (int l = 0; l < layers; ++l) {
-      if (cache[l].matrix().storage() != was[l]) want_moved += cache[l].matrix().size() * stride;
+      const int64_t shift = (static_cast<const char*>(cache[l].matrix().storage()) -
+                             static_cast<const char*>(was[l])) / static_cast<int64_t>(stride);
+      want_moved += std::min<uint64_t>(std::llabs(shift), cache[l].matrix().size()) * stride;
     }
     EXPECT_EQ(moved, want_moved);
     for (int l = 0, at = 0; l < layers; at += next[l], ++l) {

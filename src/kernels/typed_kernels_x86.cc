@@ -169,29 +169,27 @@ LLMFLASH_AVX512 void AxpyRowsAvx512(const float a[R], const uint16_t* const r[R]
 
 // One-row entry points share the grouped code, so a row is summed the same
 // way alone or in a group.
-float DotAvx2(const uint16_t* row, const float* x, int n, bool f16) {
+using DotRowsFn = void (*)(const uint16_t* const*, const float*, int, bool, float*);
+using AxpyRowsFn = void (*)(const float*, const uint16_t* const*, int, float*, bool);
+
+template <DotRowsFn Rows>
+float DotOne(const uint16_t* row, const float* x, int n, bool f16) {
   const uint16_t* r[1] = {row};
   float out;
-  DotRowsAvx2<1>(r, x, n, f16, &out);
+  Rows(r, x, n, f16, &out);
   return out;
-}
-void AxpyAvx2(float a, const uint16_t* row, int n, float* y, bool f16) {
-  const uint16_t* r[1] = {row};
-  AxpyRowsAvx2<1>(&a, r, n, y, f16);
-}
-float DotAvx512(const uint16_t* row, const float* x, int n, bool f16) {
-  const uint16_t* r[1] = {row};
-  float out;
-  DotRowsAvx512<1>(r, x, n, f16, &out);
-  return out;
-}
-void AxpyAvx512(float a, const uint16_t* row, int n, float* y, bool f16) {
-  const uint16_t* r[1] = {row};
-  AxpyRowsAvx512<1>(&a, r, n, y, f16);
 }
 
-const HalfKernels kAvx2 = {DotAvx2, DotRowsAvx2<kRowGroup>, AxpyAvx2, AxpyRowsAvx2<kRowGroup>};
-const HalfKernels kAvx512 = {DotAvx512, DotRowsAvx512<kRowGroup>, AxpyAvx512, AxpyRowsAvx512<kRowGroup>};
+template <AxpyRowsFn Rows>
+void AxpyOne(float a, const uint16_t* row, int n, float* y, bool f16) {
+  const uint16_t* r[1] = {row};
+  Rows(&a, r, n, y, f16);
+}
+
+const HalfKernels kAvx2 = {DotOne<DotRowsAvx2<1>>, DotRowsAvx2<kRowGroup>, AxpyOne<AxpyRowsAvx2<1>>,
+                           AxpyRowsAvx2<kRowGroup>};
+const HalfKernels kAvx512 = {DotOne<DotRowsAvx512<1>>, DotRowsAvx512<kRowGroup>, AxpyOne<AxpyRowsAvx512<1>>,
+                             AxpyRowsAvx512<kRowGroup>};
 
 }  // namespace
 

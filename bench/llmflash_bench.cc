@@ -195,7 +195,8 @@ nlohmann::json ToJson(const ModeResult& r) {
           {"prefetch_unused_per_token", r.unused}, {"lookahead_tokens", r.lookahead_tokens},
           {"bytes_per_token", r.bytes}, {"device_bytes_per_token", r.device},
           {"reads_per_token", r.reads}, {"neurons_computed_per_token", r.computed},
-          {"bytes_moved_per_token", r.moved}, {"peak_rss_bytes", r.peak_rss}, {"tokens", r.tokens}, {"per_token_ms", r.per_token}};
+          {"bytes_moved_per_token", r.moved}, {"peak_rss_bytes", r.peak_rss}, {"tokens", r.tokens},
+          {"per_token_ms", r.per_token}};
 }
 
 ModeResult FromJson(const nlohmann::json& j) {

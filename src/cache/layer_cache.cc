@@ -15,17 +15,23 @@ Status LayerCache::Init(int n_neurons, int capacity, uint64_t row_bytes, int win
                          : matrix_.Init(n_neurons, capacity, row_bytes);
 }
 
+// Only the `count` least recently used candidates are removed: they are
+// selected (linear time), not sorted (a whole layer's rows, each token, when
+// the matrix is full).
+void LayerCache::RemoveOldestCandidates(size_t count) {
+  if (count < scratch_.size()) {
+    std::nth_element(scratch_.begin(), scratch_.begin() + count, scratch_.end(),
+                     [&](int32_t a, int32_t b) { return window_.last_used(a) < window_.last_used(b); });
+    scratch_.resize(count);
+  }
+  for (int32_t id : scratch_) matrix_.Remove(id);
+}
+
 void LayerCache::EvictTo(int rows) {
   if (matrix_.size() <= rows) return;
   scratch_.clear();
   for (int s = 0; s < matrix_.size(); ++s) scratch_.push_back(matrix_.IdAt(s));
-  std::sort(scratch_.begin(), scratch_.end(), [&](int32_t a, int32_t b) {
-    return window_.last_used(a) < window_.last_used(b);
-  });
-  for (int32_t id : scratch_) {
-    if (matrix_.size() <= rows) break;
-    matrix_.Remove(id);
-  }
+  RemoveOldestCandidates(static_cast<size_t>(matrix_.size() - rows));
 }
 
 void LayerCache::BeginToken(int64_t t, std::span<const int32_t> active,
@@ -56,16 +62,7 @@ int LayerCache::MakeRoom(int want, int64_t t, int64_t keep_since) {
     int id = matrix_.IdAt(s);
     if (!window_.UsedAt(id, t) && window_.last_used(id) < keep_since) scratch_.push_back(id);
   }
-  // Only the `need` least recently used are removed: select them (linear
-  // time) instead of sorting every candidate (a whole layer's rows, each
-  // token, when the matrix is full).
-  const size_t need = static_cast<size_t>(want - matrix_.free_rows());
-  auto older = [&](int32_t a, int32_t b) { return window_.last_used(a) < window_.last_used(b); };
-  if (need < scratch_.size()) {
-    std::nth_element(scratch_.begin(), scratch_.begin() + need, scratch_.end(), older);
-    scratch_.resize(need);
-  }
-  for (int32_t id : scratch_) matrix_.Remove(id);
+  RemoveOldestCandidates(static_cast<size_t>(want - matrix_.free_rows()));
   return matrix_.free_rows();
 }
 

@@ -57,6 +57,10 @@ class LayerCache {
   void Reset();
 
  private:
+  // Removes the `count` least recently used neurons of scratch_ (all of
+  // them when it holds fewer).
+  void RemoveOldestCandidates(size_t count);
+
   NeuronMatrix matrix_;
   Window window_;
   std::vector<int32_t> scratch_;

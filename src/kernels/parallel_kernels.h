@@ -1,8 +1,9 @@
 // The large products of a forward pass split over a ThreadPool: matrix rows
 // (bit-identical to the serial kernel) and FFN neuron rows (each chunk sums
 // into its own buffer, then the buffers are added in chunk order, so the
-// result depends only on the pool size, not on which thread ran a chunk). Work below kMinParallelWork
-// elements runs serially: tiny models give exactly the serial results.
+// result depends only on the pool size, not on which thread ran a chunk).
+// Work below kMinParallelWork elements runs serially: tiny models give
+// exactly the serial results.
 //
 // Thread-safety: a call uses the pool; one caller per pool at a time.
 #ifndef LLMFLASH_KERNELS_PARALLEL_KERNELS_H_

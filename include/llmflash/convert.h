@@ -38,17 +38,22 @@ struct SynthOptions {
   double activation_sparsity = 0.9;  // target fraction of inactive ReLU neurons
   uint64_t seed = 1;
   std::string output;             // directory to create (Hugging Face layout)
+  // A tokenizer.json to ship with the checkpoint (e.g. OPT's or Llama 2's
+  // real one, so that text gives the distinct tokens real text gives), its
+  // ids below the preset's vocabulary. Empty: a byte-level tokenizer, where
+  // text has at most 256 distinct tokens. Default: empty.
+  std::string tokenizer;
   std::function<void(double fraction, const std::string& what)> progress;
 };
 
 // Writes a Hugging Face-layout checkpoint (config.json with the preset's real
 // shapes, f16 safetensors in shards of at most 2 GiB with an index, a byte-level
 // tokenizer.json) with deterministic random weights shaped like trained ones
-// where it matters here: low-rank FFN input matrices with a decaying spectrum,
+// where it matters here (docs/synthetic-models.md): full-rank FFN input
+// matrices with a slowly decaying spectrum, an anisotropic residual stream,
 // biases (OPT) or a shift (Llama) that leave about `activation_sparsity` of
-// ReLU neurons inactive, and attention that averages over the context so
-// activations persist across neighbouring tokens. Streams: memory stays
-// bounded whatever the preset.
+// ReLU neurons inactive on average, fewer in early layers than in late ones.
+// Streams: memory stays bounded whatever the preset.
 LLMFLASH_EXPORT Status Synthesize(const SynthOptions& options);
 
 // Checks every file's size and checksum against the manifest. `progress`

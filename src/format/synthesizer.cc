@@ -19,6 +19,10 @@
 namespace llmflash {
 namespace {
 
+// Attention's output scale, in units of 1/sqrt(d): small, so that what a
+// token attends to moves its hidden state less than its own embedding does.
+constexpr float kAttnOut = 0.4f;
+
 struct Shape { int d, n, layers, heads, vocab, positions; };
 
 const std::map<std::string, Shape>& Presets(const std::string& arch) {
@@ -67,6 +71,51 @@ double InverseNormalCdf(double p) {  // bisection on the CDF; plenty fast here
   return (lo + hi) / 2;
 }
 
+// A fixed random orthogonal map of R^d applied in O(d log d): random signs,
+// a normalised Walsh-Hadamard transform of the first P = 2^floor(log2 d)
+// coordinates, a random permutation, random signs and the transform of the
+// last P coordinates. Every step is orthogonal, so the map is, and it mixes
+// every coordinate with every other.
+class Rotation {
+ public:
+  Rotation(int d, uint64_t seed) : d_(d), p_(1), s1_(d), s2_(d), perm_(d) {
+    while (p_ * 2 <= d) p_ *= 2;
+    Rng r(seed);
+    for (int i = 0; i < d; ++i) {
+      s1_[i] = (r.Next() >> 63) ? 1.0f : -1.0f;
+      s2_[i] = (r.Next() >> 63) ? 1.0f : -1.0f;
+      perm_[i] = i;
+    }
+    for (int i = d - 1; i > 0; --i) std::swap(perm_[i], perm_[r.Next() % (i + 1)]);
+  }
+  void Apply(float* v) const {
+    std::vector<float> t(d_);
+    for (int i = 0; i < d_; ++i) v[i] *= s1_[i];
+    Hadamard(v, p_);
+    for (int i = 0; i < d_; ++i) t[perm_[i]] = v[i] * s2_[i];
+    Hadamard(t.data() + d_ - p_, p_);
+    std::copy(t.begin(), t.end(), v);
+  }
+
+ private:
+  static void Hadamard(float* v, int p) {
+    for (int h = 1; h < p; h *= 2) {
+      for (int i = 0; i < p; i += 2 * h) {
+        for (int j = i; j < i + h; ++j) {
+          const float a = v[j], b = v[j + h];
+          v[j] = a + b;
+          v[j + h] = a - b;
+        }
+      }
+    }
+    const float norm = 1.0f / std::sqrt(static_cast<float>(p));
+    for (int i = 0; i < p; ++i) v[i] *= norm;
+  }
+  int d_, p_;
+  std::vector<float> s1_, s2_;
+  std::vector<int> perm_;
+};
+
 using RowFill = std::function<void(uint64_t row, float* out)>;  // one row of `cols` floats
 
 struct Tensor {
@@ -94,37 +143,92 @@ class Builder {
     return {{name, DType::kF16, {n}}, [=](uint64_t, float* out) { for (uint64_t i = 0; i < n; ++i) out[i] = f(i); }};
   }
 
-  // An FFN input matrix (n x d): rank-r structure with a decaying spectrum
-  // plus a little noise, rows normalised to unit length, minus shift * u.
-  Tensor LowRank(std::string name, uint64_t tag, const std::vector<float>* shift) const {
-    const int d = s_.d, r = 64;
-    auto basis = std::make_shared<Eigen::MatrixXf>(r, d);  // B: r x d
-    Rng rb(Stream(tag) ^ 0xABCDEF);
-    for (int i = 0; i < r; ++i) for (int j = 0; j < d; ++j) (*basis)(i, j) = rb.Unit() / std::sqrt(float(d));
-    const std::vector<float>* u = &u_;
-    return {{name, DType::kF16, {uint64_t(s_.n), uint64_t(d)}}, [=, this](uint64_t row, float* out) {
-              Rng ra(Stream(tag) * 2654435761ull + row);
-              Eigen::VectorXf a(r);
-              for (int k = 0; k < r; ++k) a(k) = ra.Unit() * std::pow(0.85f, static_cast<float>(k));
-              Eigen::Map<Eigen::VectorXf> w(out, d);
-              w = basis->transpose() * a;
-              for (int c = 0; c < d; ++c) w(c) += 0.05f * ra.Unit() / std::sqrt(float(d));
-              w /= w.norm();
-              if (shift != nullptr) {
-                for (int c = 0; c < d; ++c) w(c) -= (*shift)[row] * (*u)[c];
-              }
-            }};
+  // An FFN input matrix (n x d) with no low-rank structure to copy: row i is
+  // a fixed random rotation of (a_i ⊙ σ), a_i iid, σ_k = (1 + k/64)^-1/2 — a
+  // full-rank, slowly decaying spectrum — with the component along u (the
+  // Llama shift direction) removed, normalised to unit length, then minus
+  // shift_i * u. What makes activations predictable is the data: the
+  // residual stream is anisotropic (Embedding below), as trained models' are.
+  RowFill FullRankRow(uint64_t tag, const std::vector<float>* shift) const {
+    const int d = s_.d;
+    auto rot = std::make_shared<Rotation>(d, Stream(tag) ^ 0xABCDEF);
+    const std::vector<float>* u = u_.empty() ? nullptr : &u_;
+    return [=, this](uint64_t row, float* out) {
+      Rng ra(Stream(tag) * 2654435761ull + row);
+      for (int k = 0; k < d; ++k) out[k] = ra.Unit() / std::sqrt(1.0f + k / 64.0f);
+      rot->Apply(out);
+      Eigen::Map<Eigen::VectorXf> w(out, d);
+      if (u != nullptr) w -= w.dot(Eigen::Map<const Eigen::VectorXf>(u->data(), d)) * Eigen::Map<const Eigen::VectorXf>(u->data(), d);
+      w /= w.norm();
+      if (shift != nullptr) {
+        for (int c = 0; c < d; ++c) w(c) -= (*shift)[row] * (*u)[c];
+      }
+    };
+  }
+  Tensor FullRank(std::string name, uint64_t tag, const std::vector<float>* shift) const {
+    return {{name, DType::kF16, {uint64_t(s_.n), uint64_t(s_.d)}}, FullRankRow(tag, shift)};
   }
 
-  // Per-neuron inactive probabilities spread around the target (hot and cold
-  // neurons), deterministic per layer.
+  // Token embeddings: component k of every row has standard deviation σ_k =
+  // (1 + k/kEmbedKnee)^-1, scaled so the mean variance is 1: hidden states
+  // of trained models have a low effective rank, which is what lets a
+  // rank-128 predictor trained on data see most of what decides a neuron.
+  float EmbeddingSigma(int k) const { return embed_scale_ * std::pow(1.0f + k / kEmbedKnee, -kEmbedPower); }
+  void MakeEmbeddingSpectrum() {
+    double sum = 0;
+    for (int k = 0; k < s_.d; ++k) sum += std::pow(1.0 + k / kEmbedKnee, -2.0 * kEmbedPower);
+    embed_scale_ = static_cast<float>(std::sqrt(s_.d / sum));
+  }
+  // The spread of w . x for a unit row w and a normalised hidden state x:
+  // the embedding's share of the variance along w, plus an isotropic share
+  // for what attention and earlier FFNs add.
+  float ProjectedStd(const float* w) const {
+    double v = 0;
+    for (int k = 0; k < s_.d; ++k) v += double(w[k]) * w[k] * EmbeddingSigma(k) * EmbeddingSigma(k);
+    return static_cast<float>(std::sqrt((1 - kIsotropicShare) * v + kIsotropicShare));
+  }
+  static constexpr float kEmbedKnee = 8.0f;
+  static constexpr float kEmbedPower = 1.25f;
+  static constexpr double kIsotropicShare = 0.15;
+
+  // Per-neuron inactive probabilities of layer l: the layer's active fraction
+  // grows with depth, from half the requested mean to 1.5 times it, as in
+  // trained OPT models (more active neurons in later layers); neurons spread
+  // around it (logit-normal, σ = 0.8: hot and cold neurons).
+  double LayerActive(int layer) const {
+    const double mean = 1 - o_.activation_sparsity;
+    const double f = s_.layers > 1 ? double(layer) / (s_.layers - 1) : 0.5;
+    return std::min(0.99, mean * (0.5 + f));
+  }
   std::vector<float> Sparsities(int layer) const {
     Rng r(Stream(90000 + layer));
     std::vector<float> s(s_.n);
-    double logit = std::log(o_.activation_sparsity / (1 - o_.activation_sparsity));
+    const double a = LayerActive(layer);
+    double logit = std::log((1 - a) / a);
     for (float& x : s) x = static_cast<float>(1 / (1 + std::exp(-(logit + 0.8 * r.Unit()))));
     return s;
   }
+
+  // The token embedding table (V x d): row v has component k of spread
+  // EmbeddingSigma(k), plus `along_u` times u when u exists.
+  Tensor Embedding(std::string name, float along_u) {
+    MakeEmbeddingSpectrum();
+    const uint64_t d = s_.d;
+    const std::vector<float>* u = u_.empty() ? nullptr : &u_;
+    return {{name, DType::kF16, {uint64_t(s_.vocab), d}}, [=, this](uint64_t row, float* out) {
+              Rng r(Stream(1) * 1315423911ull + row);
+              for (uint64_t k = 0; k < d; ++k) out[k] = r.Unit() * EmbeddingSigma(static_cast<int>(k));
+              if (u != nullptr) for (uint64_t k = 0; k < d; ++k) out[k] += along_u * (*u)[k];
+            }};
+  }
+  // The FFN's output matrix (d x n): each layer adds about kFfnShare of the
+  // residual stream's variance, so that the token's own embedding stays the
+  // larger part of it through all layers, as in trained models.
+  Tensor FfnOut(std::string name, int layer, uint64_t tag) const {
+    const double active = LayerActive(layer) * s_.n;
+    return Random(name, {uint64_t(s_.d), uint64_t(s_.n)}, static_cast<float>(std::sqrt(kFfnShare / (0.3 * active))), tag);
+  }
+  static constexpr double kFfnShare = 0.01;
 
   void MakeDirection() {
     Rng r(Stream(77));
@@ -139,13 +243,14 @@ class Builder {
   const SynthOptions& o_;
   Shape s_;
   std::vector<float> u_;
+  float embed_scale_ = 1;
 };
 
 std::vector<Tensor> OptTensors(Builder& b, const Shape& s, std::vector<std::vector<float>>* keep) {
   const uint64_t d = s.d, n = s.n;
   const float wd = 1.0f / std::sqrt(float(d));
   std::vector<Tensor> t;
-  t.push_back(b.Random("model.decoder.embed_tokens.weight", {uint64_t(s.vocab), d}, 1.0f, 1));
+  t.push_back(b.Embedding("model.decoder.embed_tokens.weight", 0.0f));
   // Positions vary slowly, so neighbouring tokens see similar ones.
   t.push_back({{"model.decoder.embed_positions.weight", DType::kF16, {uint64_t(s.positions) + 2, d}},
                [=](uint64_t row, float* out) {
@@ -163,17 +268,22 @@ std::vector<Tensor> OptTensors(Builder& b, const Shape& s, std::vector<std::vect
     t.push_back(b.Constant(p + "self_attn.k_proj.bias", d, 0.0f));
     t.push_back(b.Random(p + "self_attn.v_proj.weight", {d, d}, wd, tag + 3));
     t.push_back(b.Constant(p + "self_attn.v_proj.bias", d, 0.0f));
-    t.push_back(b.Random(p + "self_attn.out_proj.weight", {d, d}, 1.5f * wd, tag + 4));
+    t.push_back(b.Random(p + "self_attn.out_proj.weight", {d, d}, kAttnOut * wd, tag + 4));
     t.push_back(b.Constant(p + "self_attn.out_proj.bias", d, 0.0f));
     t.push_back(b.Constant(p + "final_layer_norm.weight", d, 1.0f));
     t.push_back(b.Constant(p + "final_layer_norm.bias", d, 0.0f));
-    t.push_back(b.LowRank(p + "fc1.weight", tag + 5, nullptr));
-    // With unit rows and LayerNorm'd inputs, fc1 . x is about N(0, 1): a
-    // bias of -Phi^-1(s_i) leaves neuron i inactive with probability s_i.
+    RowFill fc1 = b.FullRankRow(tag + 5, nullptr);
+    t.push_back({{p + "fc1.weight", DType::kF16, {n, d}}, fc1});
+    // fc1_i . x is about N(0, std_i^2) on LayerNorm'd inputs: a bias of
+    // -std_i Phi^-1(s_i) leaves neuron i inactive with probability s_i.
     keep->push_back(b.Sparsities(l));
     const std::vector<float>* sp = &keep->back();
-    t.push_back(b.Vector(p + "fc1.bias", n, [sp](uint64_t i) { return float(-InverseNormalCdf((*sp)[i])); }));
-    t.push_back(b.Random(p + "fc2.weight", {d, n}, 0.5f / std::sqrt(float(n) * 0.1f), tag + 6));
+    t.push_back(b.Vector(p + "fc1.bias", n, [sp, fc1, &b, d](uint64_t i) {
+      std::vector<float> w(d);
+      fc1(i, w.data());
+      return float(-InverseNormalCdf((*sp)[i]) * b.ProjectedStd(w.data()));
+    }));
+    t.push_back(b.FfnOut(p + "fc2.weight", l, tag + 6));
     t.push_back(b.Constant(p + "fc2.bias", d, 0.0f));
   }
   t.push_back(b.Constant("model.decoder.final_layer_norm.weight", d, 1.0f));
@@ -187,17 +297,11 @@ std::vector<Tensor> LlamaTensors(Builder& b, const Shape& s, bool relu,
   const float wd = 1.0f / std::sqrt(float(d));
   b.MakeDirection();
   std::vector<Tensor> t;
-  // Embeddings carry a shared direction u (weight sqrt(d) against unit-variance
-  // token parts), which the gate rows can lean against: the "shift".
+  // Embeddings carry a shared direction u (weight sqrt(d) against the token
+  // parts), which the gate rows can lean against: the "shift".
   const std::vector<float>* u = &b.u();
   const float c = std::sqrt(float(d));
-  // The residual stream's other components (attention outputs) about double
-  // w'.x's spread at the tiny preset; measured by llmflash eval, not assumed.
-  constexpr double kShiftGain = 2.0;
-  t.push_back({{"model.embed_tokens.weight", DType::kF16, {V, d}}, [=, &b](uint64_t row, float* out) {
-                 Rng r(b.Stream(1) * 1315423911ull + row);
-                 for (uint64_t k = 0; k < d; ++k) out[k] = r.Unit() + c * (*u)[k];
-               }});
+  t.push_back(b.Embedding("model.embed_tokens.weight", c));
   for (int l = 0; l < s.layers; ++l) {
     std::string p = "model.layers." + std::to_string(l) + ".";
     uint64_t tag = 100 + 20 * l;
@@ -205,16 +309,24 @@ std::vector<Tensor> LlamaTensors(Builder& b, const Shape& s, bool relu,
     t.push_back(b.Random(p + "self_attn.q_proj.weight", {d, d}, 0.2f * wd, tag + 1));
     t.push_back(b.Random(p + "self_attn.k_proj.weight", {d, d}, 0.2f * wd, tag + 2));
     t.push_back(b.Random(p + "self_attn.v_proj.weight", {d, d}, wd, tag + 3));
-    t.push_back(b.Random(p + "self_attn.o_proj.weight", {d, d}, 0.5f * wd, tag + 4));
+    t.push_back(b.Random(p + "self_attn.o_proj.weight", {d, d}, kAttnOut * wd, tag + 4));
     t.push_back(b.Constant(p + "post_attention_layernorm.weight", d, 1.0f));
-    // x = h / rms(h) with h ~ g + c u: x.u ~ c / rms and w'.x ~ N(0, 1/rms^2),
-    // so a shift of Phi^-1(s_i) / c along u leaves about s_i inactive.
+    // x = h / rms(h) with h ~ g + c u: x.u ~ c / rms and w.x ~ N(0, std_i^2 / rms^2)
+    // (w orthogonal to u), so a shift of std_i Phi^-1(s_i) / c along u
+    // leaves about s_i inactive.
     keep->push_back(b.Sparsities(l));
-    for (float& v : keep->back()) v = relu ? static_cast<float>(kShiftGain * InverseNormalCdf(v) / c) : 0.0f;
-    t.push_back(b.LowRank(p + "mlp.gate_proj.weight", tag + 5, &keep->back()));
-    t.push_back(b.LowRank(p + "mlp.up_proj.weight", tag + 6, nullptr));
-    t.push_back(b.Random(p + "mlp.down_proj.weight", {d, n}, 0.5f / std::sqrt(float(n) * 0.1f), tag + 7));
+    RowFill gate = b.FullRankRow(tag + 5, nullptr);
+    std::vector<float>& shift = keep->back();
+    std::vector<float> w(d);
+    for (uint64_t i = 0; i < n; ++i) {
+      gate(i, w.data());
+      shift[i] = relu ? static_cast<float>(InverseNormalCdf(shift[i]) * b.ProjectedStd(w.data()) / c) : 0.0f;
+    }
+    t.push_back(b.FullRank(p + "mlp.gate_proj.weight", tag + 5, &shift));
+    t.push_back(b.FullRank(p + "mlp.up_proj.weight", tag + 6, nullptr));
+    t.push_back(b.FfnOut(p + "mlp.down_proj.weight", l, tag + 7));
   }
+  (void)u;
   t.push_back(b.Constant("model.norm.weight", d, 1.0f));
   t.push_back(b.Random("lm_head.weight", {V, d}, wd, 9));
   return t;
@@ -336,7 +448,9 @@ Status Synthesize(const SynthOptions& o) {
     RETURN_IF_ERROR(WriteText(JoinPath(o.output, "model.safetensors.index.json"), index.dump(1)));
   }
   RETURN_IF_ERROR(WriteText(JoinPath(o.output, "config.json"), Config(o, s, act).dump(1)));
-  return WriteText(JoinPath(o.output, "tokenizer.json"), TokenizerJson(o, s.vocab));
+  if (o.tokenizer.empty()) return WriteText(JoinPath(o.output, "tokenizer.json"), TokenizerJson(o, s.vocab));
+  ASSIGN_OR_RETURN(std::string tok, ReadFileToString(o.tokenizer, 64ull << 20));
+  return WriteText(JoinPath(o.output, "tokenizer.json"), tok);
 }
 
 }  // namespace llmflash

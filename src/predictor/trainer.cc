@@ -46,6 +46,23 @@ void TruncatedSvd(const std::vector<float>& w, int n, int d, int r, Mat* a, Mat*
   *a = svd.singularValues().head(r).asDiagonal() * svd.matrixV().leftCols(r).transpose();
 }
 
+// The top-r principal directions of the recorded inputs (rows of x, not
+// centred: the mean direction matters as much as any), as the r x d rows of
+// A, and B = W A^T: the layer's pre-activations W x restricted to the
+// subspace its inputs actually occupy. Trained models' hidden states have a
+// low effective rank, so this is close to W x where the weights' own SVD
+// (which knows nothing of the inputs) is not (an activation-aware low-rank
+// factorization, as in ASVD or SVD-LLM).
+void InputSubspace(const Mat& x, const std::vector<float>& w, int n, int d, int r, Mat* a, Mat* b) {
+  Eigen::BDCSVD<Eigen::MatrixXf> svd(x, Eigen::ComputeThinV);
+  const int k = std::min<int>(r, static_cast<int>(svd.matrixV().cols()));
+  Mat top = Mat::Zero(r, d);
+  top.topRows(k) = svd.matrixV().leftCols(k).transpose();
+  Eigen::Map<const Mat> W(w.data(), n, d);
+  *a = top;
+  *b = W * top.transpose();
+}
+
 void Append(std::vector<float>* out, const Mat& m) {
   out->insert(out->end(), m.data(), m.data() + m.size());
 }
@@ -76,14 +93,29 @@ struct Logit {
   Mat logits(const Mat& x) const { return ((x * a.transpose()) * b.transpose()).rowwise() + bias.transpose(); }
 };
 
-float WeightedBce(const Mat& logits, const Mat& y, float wpos) {
-  double loss = 0;
-  for (Eigen::Index i = 0; i < logits.size(); ++i) {
-    float l = logits.data()[i], t = y.data()[i];
-    float sp = l > 0 ? l + std::log1p(std::exp(-l)) : std::log1p(std::exp(l));  // softplus(l)
-    loss += t > 0 ? wpos * (sp - l) : sp;
+// Picks the threshold reaching `target` recall on (scores, labels) and fills
+// the measurements.
+void ChooseThreshold(const Mat& scores, const Mat& y, float target, PredictorLayerInfo* info) {
+  std::vector<float> pos;
+  for (Eigen::Index i = 0; i < scores.size(); ++i) if (y.data()[i] > 0) pos.push_back(scores.data()[i]);
+  if (pos.empty()) {
+    info->threshold = std::numeric_limits<float>::max() / 2;
+  } else {
+    std::sort(pos.begin(), pos.end());
+    size_t k = static_cast<size_t>(std::floor((1.0 - target) * pos.size()));
+    float v = pos[std::min(k, pos.size() - 1)];
+    info->threshold = std::nextafter(v, -std::numeric_limits<float>::infinity());
   }
-  return static_cast<float>(loss / logits.rows());
+  double tp = 0, fp = 0, fn = 0;
+  for (Eigen::Index i = 0; i < scores.size(); ++i) {
+    bool p = scores.data()[i] > info->threshold, t = y.data()[i] > 0;
+    tp += p && t;
+    fp += p && !t;
+    fn += !p && t;
+  }
+  info->recall = tp + fn > 0 ? tp / (tp + fn) : 1;
+  info->precision = tp + fp > 0 ? tp / (tp + fp) : 1;
+  info->predicted_fraction = (tp + fp) / scores.size();
 }
 
 void TrainLogit(const Split& s, const PredictorTrainOptions& o, float wpos, Logit* p) {
@@ -100,8 +132,17 @@ void TrainLogit(const Split& s, const PredictorTrainOptions& o, float wpos, Logi
   ada.Init(p->a.rows(), p->a.cols());
   adb.Init(p->b.rows(), p->b.cols());
   adbias.Init(p->bias.size(), 1);
+  // Kept: the parameters that need the fewest predicted neurons to reach
+  // the target recall on the held-out rows (what a token pays for), not the
+  // lowest loss; the loss only gives the direction. The initialisation is a
+  // candidate too, so training never makes the predictor worse.
+  auto cost = [&](const Logit& q) {
+    PredictorLayerInfo info;
+    ChooseThreshold(q.logits(s.x_test), s.y_test, o.target_recall, &info);
+    return info.predicted_fraction;
+  };
   Logit best = *p;
-  float best_loss = WeightedBce(p->logits(s.x_test), s.y_test, wpos);
+  double best_cost = cost(*p);
   int patience = 0, step = 0;
   const int batch = 128, m = static_cast<int>(s.x_train.rows());
   std::mt19937_64 rng(o.seed);
@@ -131,9 +172,9 @@ void TrainLogit(const Split& s, const PredictorTrainOptions& o, float wpos, Logi
       adbias.Step(&bias_m, gbias, o.learning_rate, step);
       p->bias = bias_m;
     }
-    float loss = WeightedBce(p->logits(s.x_test), s.y_test, wpos);
-    if (loss < best_loss - 1e-4f * std::fabs(best_loss)) {
-      best_loss = loss;
+    const double c = cost(*p);
+    if (c < best_cost * (1 - 1e-3)) {
+      best_cost = c;
       best = *p;
       patience = 0;
     } else {
@@ -141,31 +182,6 @@ void TrainLogit(const Split& s, const PredictorTrainOptions& o, float wpos, Logi
     }
   }
   *p = best;
-}
-
-// Picks the threshold reaching `target` recall on (scores, labels) and fills
-// the measurements.
-void ChooseThreshold(const Mat& scores, const Mat& y, float target, PredictorLayerInfo* info) {
-  std::vector<float> pos;
-  for (Eigen::Index i = 0; i < scores.size(); ++i) if (y.data()[i] > 0) pos.push_back(scores.data()[i]);
-  if (pos.empty()) {
-    info->threshold = std::numeric_limits<float>::max() / 2;
-  } else {
-    std::sort(pos.begin(), pos.end());
-    size_t k = static_cast<size_t>(std::floor((1.0 - target) * pos.size()));
-    float v = pos[std::min(k, pos.size() - 1)];
-    info->threshold = std::nextafter(v, -std::numeric_limits<float>::infinity());
-  }
-  double tp = 0, fp = 0, fn = 0;
-  for (Eigen::Index i = 0; i < scores.size(); ++i) {
-    bool p = scores.data()[i] > info->threshold, t = y.data()[i] > 0;
-    tp += p && t;
-    fp += p && !t;
-    fn += !p && t;
-  }
-  info->recall = tp + fn > 0 ? tp / (tp + fn) : 1;
-  info->precision = tp + fp > 0 ? tp / (tp + fp) : 1;
-  info->predicted_fraction = (tp + fp) / scores.size();
 }
 
 }  // namespace
@@ -232,6 +248,7 @@ StatusOr<TrainedLayer> TrainLayerPredictor(const PredictorShape& shape, const Ff
     return out;
   }
   out.form = "logit";
+  InputSubspace(split.x_train, first, n, d, r, &a, &b);
   Logit p{a, b, Vec::Zero(n)};
   if (!shape.gated && !w.up_bias.empty()) p.bias = Eigen::Map<const Vec>(w.up_bias.data(), n);
   double positives = split.y_train.sum();

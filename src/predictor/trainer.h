@@ -3,10 +3,12 @@
 //
 //   svd:     data-free; truncated SVDs of the gate and up matrices give the
 //            "gated" form, a low-rank estimate of each neuron's activation.
-//   trained: the paper's classifier, logits = B·(A·x) + bias, initialised from
-//            the SVD of the gate (or up) matrix and trained with a weighted
-//            binary cross-entropy that favours recall, Adam, a held-out split
-//            and early stopping.
+//   trained: the paper's classifier, logits = B·(A·x) + bias, learned from
+//            the recorded inputs: A starts as their top-r principal
+//            directions and B as W·Aᵀ (the gate or up matrix restricted to
+//            the subspace the inputs occupy), then both are trained with a
+//            weighted binary cross-entropy that favours recall, Adam, a
+//            held-out split and early stopping.
 //
 // Either way the decision threshold is then set on held-out rows to reach the
 // target recall, and recall, precision and the predicted-active fraction are

@@ -44,6 +44,7 @@ constexpr char kUsage[] =
     "           predictor vs dense, teacher-forced: perplexity, agreement, recall, I/O per window\n"
     "  synth    --arch opt|llama --preset tiny|125m|1.3b|6.7b|7b --output DIR\n"
     "           [--activation-sparsity 0.9] [--activation silu|relu] [--seed S]\n"
+    "           [--tokenizer tokenizer.json]  (default: byte-level)\n"
     "           write a synthetic Hugging Face checkpoint (f16) of a real model's shape\n"
     "  verify   --model DIR      check every file's size and checksum\n"
     "  inspect  --model DIR [--dram-budget BYTES|N%] [--window K] [--device-profile F]\n"

@@ -128,7 +128,7 @@ int EvalCommand(const Flags& f) {
 namespace llmflash::tools {
 
 int SynthCommand(const Flags& f) {
-  Status st = f.Check({"arch", "preset", "activation", "activation-sparsity", "seed", "output"});
+  Status st = f.Check({"arch", "preset", "activation", "activation-sparsity", "seed", "output", "tokenizer"});
   for (const char* name : {"arch", "preset", "output"}) if (st.ok()) st = f.Require(name);
   if (!st.ok()) return Fail(st);
   SynthOptions o;
@@ -136,6 +136,7 @@ int SynthCommand(const Flags& f) {
   o.preset = f.Get("preset");
   o.activation = f.Get("activation", "");
   o.output = f.Get("output");
+  o.tokenizer = f.Get("tokenizer", "");
   auto sparsity = f.GetDouble("activation-sparsity", o.activation_sparsity);
   auto seed = f.GetInt("seed", 1);
   if (!sparsity.ok()) return Fail(sparsity.status());

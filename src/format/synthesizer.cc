@@ -152,10 +152,12 @@ class Builder {
   RowFill FullRankRow(uint64_t tag, const std::vector<float>* shift) const {
     const int d = s_.d;
     auto rot = std::make_shared<Rotation>(d, Stream(tag) ^ 0xABCDEF);
+    auto sigma = std::make_shared<std::vector<float>>(d);
+    for (int k = 0; k < d; ++k) (*sigma)[k] = 1.0f / std::sqrt(1.0f + k / 64.0f);
     const std::vector<float>* u = u_.empty() ? nullptr : &u_;
     return [=, this](uint64_t row, float* out) {
       Rng ra(Stream(tag) * 2654435761ull + row);
-      for (int k = 0; k < d; ++k) out[k] = ra.Unit() / std::sqrt(1.0f + k / 64.0f);
+      for (int k = 0; k < d; ++k) out[k] = ra.Unit() * (*sigma)[k];
       rot->Apply(out);
       Eigen::Map<Eigen::VectorXf> w(out, d);
       if (u != nullptr) w -= w.dot(Eigen::Map<const Eigen::VectorXf>(u->data(), d)) * Eigen::Map<const Eigen::VectorXf>(u->data(), d);
@@ -173,11 +175,13 @@ class Builder {
   // (1 + k/kEmbedKnee)^-1, scaled so the mean variance is 1: hidden states
   // of trained models have a low effective rank, which is what lets a
   // rank-128 predictor trained on data see most of what decides a neuron.
-  float EmbeddingSigma(int k) const { return embed_scale_ * std::pow(1.0f + k / kEmbedKnee, -kEmbedPower); }
+  float EmbeddingSigma(int k) const { return embed_sigma_[k]; }
   void MakeEmbeddingSpectrum() {
     double sum = 0;
     for (int k = 0; k < s_.d; ++k) sum += std::pow(1.0 + k / kEmbedKnee, -2.0 * kEmbedPower);
-    embed_scale_ = static_cast<float>(std::sqrt(s_.d / sum));
+    const double scale = std::sqrt(s_.d / sum);
+    embed_sigma_.resize(s_.d);
+    for (int k = 0; k < s_.d; ++k) embed_sigma_[k] = static_cast<float>(scale * std::pow(1.0 + k / kEmbedKnee, -kEmbedPower));
   }
   // The spread of w . x for a unit row w and a normalised hidden state x:
   // the embedding's share of the variance along w, plus an isotropic share
@@ -243,7 +247,7 @@ class Builder {
   const SynthOptions& o_;
   Shape s_;
   std::vector<float> u_;
-  float embed_scale_ = 1;
+  std::vector<float> embed_sigma_;
 };
 
 std::vector<Tensor> OptTensors(Builder& b, const Shape& s, std::vector<std::vector<float>>* keep) {

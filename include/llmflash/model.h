@@ -32,6 +32,10 @@ using TokenId = int32_t;
 // Receives each generated token and its text; return false to stop.
 using TokenCallback = std::function<bool(TokenId id, std::string_view piece)>;
 
+// Receives the logits (vocab_size floats, valid during the call) after the
+// token at `pos`; return false to stop.
+using LogitsCallback = std::function<bool(int pos, const float* logits)>;
+
 // What Open decided: shapes, and how the DRAM budget is spent.
 struct ModelInfo {
   std::string architecture;  // "llama" or "opt"
@@ -107,6 +111,13 @@ class LLMFLASH_EXPORT Session {
   virtual Status Generate(std::string_view prompt,
                           const GenerateOptions& options,
                           const TokenCallback& on_token) = 0;
+
+  // Runs `tokens` teacher-forced from position 0: each is one full decode
+  // step (predictor, window, reads, compute, logits), exactly as a generated
+  // token would be, recorded in stats(). `on_logits` (may be empty) sees the
+  // logits after each; returning false stops. Nothing is sampled.
+  virtual Status Run(const std::vector<TokenId>& tokens,
+                     const LogitsCallback& on_logits) = 0;
 
   // Runs `tokens` (teacher-forced) from position 0 and returns the logits at
   // every position, vocab_size floats each, concatenated.

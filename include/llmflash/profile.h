@@ -23,6 +23,10 @@ struct DeviceProfile {
   std::vector<std::vector<double>> read_bytes_per_s;
   double read_latency_us = 0;            // one 4 KiB read at queue depth 1
   double memcpy_bytes_per_s = 0;         // DRAM copy bandwidth
+  // DRAM read bandwidth with every thread: a read-only stream over a buffer
+  // well beyond the caches, no arithmetic but a sum (the best any kernel
+  // could stream weights at). 0 in profiles written before it was measured.
+  double dram_read_bytes_per_s = 0;
   // Matrix-vector throughput in bytes of weights per second, with the
   // session's threads, for weights stored as f32, f16 and bf16.
   double matvec_f32_bytes_per_s = 0, matvec_f16_bytes_per_s = 0, matvec_bf16_bytes_per_s = 0;
@@ -73,9 +77,11 @@ LLMFLASH_EXPORT CostEstimate EstimateTokenCost(const DeviceProfile& profile, con
 LLMFLASH_EXPORT double FloorMs(const DeviceProfile& profile, double must_read_bytes,
                                double read_size, int queue_depth, double weight_bytes);
 
-// The fastest streaming read of DRAM the profile saw (its best matvec rate).
+// The fastest streaming read of DRAM the profile saw: the read-only stream,
+// or for older profiles its best matvec rate.
 inline double DramReadBytesPerSecond(const DeviceProfile& p) {
-  double best = p.matvec_f32_bytes_per_s;
+  double best = p.dram_read_bytes_per_s;
+  if (p.matvec_f32_bytes_per_s > best) best = p.matvec_f32_bytes_per_s;
   if (p.matvec_f16_bytes_per_s > best) best = p.matvec_f16_bytes_per_s;
   if (p.matvec_bf16_bytes_per_s > best) best = p.matvec_bf16_bytes_per_s;
   return best > 0 ? best : 1e9;

@@ -95,6 +95,34 @@ double MeasureMatVec(DType dtype, ThreadPool* pool, double seconds, bool quick) 
   return bytes / (t.ElapsedMs() / 1000.0);
 }
 
+// Bytes/s of a read-only stream over MatVecBytes() with every thread of
+// `pool`: each chunk sums its part with eight independent accumulators, so
+// the loads, not the adds, set the pace.
+double MeasureDramRead(ThreadPool* pool, double seconds, bool quick) {
+  const size_t words = MatVecBytes(quick) / sizeof(uint64_t);
+  std::vector<uint64_t> buf(words);
+  for (size_t i = 0; i < words; ++i) buf[i] = i * 0x9E3779B97F4A7C15ull;
+  std::vector<uint64_t> sums(pool->chunks(), 0);
+  uint64_t bytes = 0;
+  Timer t;
+  do {
+    pool->ParallelFor(static_cast<int>(words), [&](int chunk, int begin, int end) {
+      uint64_t a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      int i = begin;
+      for (; i + 8 <= end; i += 8) {
+        for (int k = 0; k < 8; ++k) a[k] += buf[i + k];
+      }
+      for (; i < end; ++i) a[0] += buf[i];
+      sums[chunk] += a[0] + a[1] + a[2] + a[3] + a[4] + a[5] + a[6] + a[7];
+    });
+    bytes += words * sizeof(uint64_t);
+  } while (t.ElapsedMs() < seconds * 1000);
+  const double rate = bytes / (t.ElapsedMs() / 1000.0);
+  volatile uint64_t keep = sums[0];  // the sums must be computed
+  (void)keep;
+  return rate;
+}
+
 }  // namespace
 
 StatusOr<DeviceProfile> CalibrateDevice(const CalibrateOptions& o) {
@@ -155,10 +183,12 @@ StatusOr<DeviceProfile> CalibrateDevice(const CalibrateOptions& o) {
   p.matvec_f32_bytes_per_s = MeasureMatVec(DType::kF32, &pool, mv_s, o.quick);
   p.matvec_f16_bytes_per_s = MeasureMatVec(DType::kF16, &pool, mv_s, o.quick);
   p.matvec_bf16_bytes_per_s = MeasureMatVec(DType::kBF16, &pool, mv_s, o.quick);
+  p.dram_read_bytes_per_s = MeasureDramRead(&pool, mv_s, o.quick);
   say("memcpy " + std::to_string(static_cast<int>(p.memcpy_bytes_per_s / 1e6)) + " MB/s, matvec f32/f16/bf16 " +
       std::to_string(static_cast<int>(p.matvec_f32_bytes_per_s / 1e6)) + "/" +
       std::to_string(static_cast<int>(p.matvec_f16_bytes_per_s / 1e6)) + "/" +
-      std::to_string(static_cast<int>(p.matvec_bf16_bytes_per_s / 1e6)) + " MB/s with " +
+      std::to_string(static_cast<int>(p.matvec_bf16_bytes_per_s / 1e6)) + " MB/s, DRAM read " +
+      std::to_string(static_cast<int>(p.dram_read_bytes_per_s / 1e6)) + " MB/s with " +
       std::to_string(p.threads) + " threads");
   return p;
 }

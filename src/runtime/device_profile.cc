@@ -91,6 +91,7 @@ Status SaveDeviceProfile(const DeviceProfile& p, const std::string& path) {
                       {"read_bytes_per_s", p.read_bytes_per_s},
                       {"read_latency_us", p.read_latency_us},
                       {"memcpy_bytes_per_s", p.memcpy_bytes_per_s},
+                      {"dram_read_bytes_per_s", p.dram_read_bytes_per_s},
                       {"matvec_bytes_per_s",
                        {{"f32", p.matvec_f32_bytes_per_s}, {"f16", p.matvec_f16_bytes_per_s},
                         {"bf16", p.matvec_bf16_bytes_per_s}}},
@@ -161,6 +162,9 @@ StatusOr<DeviceProfile> LoadDeviceProfile(const std::string& path) {
   };
   RETURN_IF_ERROR(positive(r, "read_latency_us", &p.read_latency_us));
   RETURN_IF_ERROR(positive(r, "memcpy_bytes_per_s", &p.memcpy_bytes_per_s));
+  if (j.contains("dram_read_bytes_per_s")) {  // absent from profiles of older versions
+    RETURN_IF_ERROR(positive(r, "dram_read_bytes_per_s", &p.dram_read_bytes_per_s));
+  }
   JsonReader mv(*matvec, path + ": matvec_bytes_per_s");
   RETURN_IF_ERROR(positive(mv, "f32", &p.matvec_f32_bytes_per_s));
   RETURN_IF_ERROR(positive(mv, "f16", &p.matvec_f16_bytes_per_s));

@@ -90,20 +90,29 @@ Status SessionImpl::Generate(std::string_view prompt, const GenerateOptions& opt
   return Status::OK();
 }
 
-StatusOr<std::vector<float>> SessionImpl::Logits(const std::vector<TokenId>& tokens) {
-  const int vocab = model_->info().vocab_size;
+Status SessionImpl::Run(const std::vector<TokenId>& tokens, const LogitsCallback& on_logits) {
   if (static_cast<int>(tokens.size()) > model_->info().max_context) {
-    return Status::InvalidArgument("Logits: " + std::to_string(tokens.size()) +
-                                   " tokens exceed the context of " +
+    return Status::InvalidArgument(std::to_string(tokens.size()) + " tokens exceed the context of " +
                                    std::to_string(model_->info().max_context));
   }
-  std::vector<float> out;
-  out.reserve(tokens.size() * vocab);
   for (size_t pos = 0; pos < tokens.size(); ++pos) {
     auto logits = Step(tokens[pos], static_cast<int>(pos));
     if (!logits.ok()) return logits.status();
-    out.insert(out.end(), *logits, *logits + vocab);
+    ++stats_.prompt_tokens;
+    if (on_logits && !on_logits(static_cast<int>(pos), *logits)) break;
   }
+  return Status::OK();
+}
+
+StatusOr<std::vector<float>> SessionImpl::Logits(const std::vector<TokenId>& tokens) {
+  const size_t vocab = model_->info().vocab_size;
+  std::vector<float> out;
+  out.reserve(tokens.size() * vocab);
+  Status st = Run(tokens, [&](int, const float* logits) {
+    out.insert(out.end(), logits, logits + vocab);
+    return true;
+  });
+  if (!st.ok()) return Status(st.code(), "Logits: " + st.message());
   return out;
 }
 

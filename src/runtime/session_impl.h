@@ -18,6 +18,7 @@ class SessionImpl final : public Session {
 
   Status Generate(std::string_view prompt, const GenerateOptions& options,
                   const TokenCallback& on_token) override;
+  Status Run(const std::vector<TokenId>& tokens, const LogitsCallback& on_logits) override;
   StatusOr<std::vector<float>> Logits(const std::vector<TokenId>& tokens) override;
   void Reset() override;
   const Stats& stats() const override { return stats_; }

@@ -21,6 +21,12 @@ enum class IoBackendKind {
            // budget and outside O_DIRECT's guarantees)
 };
 
+// How sessions store attention keys and values.
+enum class KvCacheType {
+  kF16,  // half the DRAM of f32; the logits move at f16 rounding (~1e-3)
+  kF32,  // exact f32 attention, as llama2.c computes it
+};
+
 struct ModelOptions {
   // Bytes of DRAM the library may use for everything it allocates: resident
   // weights, neuron matrices, KV caches, I/O buffers and scratch. 0 means
@@ -36,6 +42,10 @@ struct ModelOptions {
   // not claim gigabytes of KV cache unasked. Smaller values shrink the KV
   // cache. Default: 0.
   int max_context = 0;
+
+  // Storage of each session's KV cache, counted in the budget.
+  // Default: kF16.
+  KvCacheType kv_cache = KvCacheType::kF16;
 
   // Window size k: neurons used by any of the last k tokens stay resident
   // when the budget allows. 0: the planner chooses k from the budget and

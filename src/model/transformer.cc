@@ -7,12 +7,13 @@
 
 #include "kernels/kernels.h"
 #include "kernels/typed_kernels.h"
+#include "util/half.h"
 #include "util/macros.h"
 #include "util/timer.h"
 
 namespace llmflash {
 
-uint64_t Transformer::StateBytes(const ModelConfig& c, int max_context) {
+uint64_t Transformer::StateBytes(const ModelConfig& c, int max_context, DType kv_dtype) {
   uint64_t kv = static_cast<uint64_t>(c.n_kv_heads) * c.head_dim;
   uint64_t q = static_cast<uint64_t>(c.n_heads) * c.head_dim;
   uint64_t cache = 2ull * c.n_layers * max_context * kv;
@@ -23,13 +24,14 @@ uint64_t Transformer::StateBytes(const ModelConfig& c, int max_context) {
   // Plus room to read one embedding row from flash (AlignedBuffer rounds it
   // up to a whole block).
   uint64_t embedding_read = ResidentWeights::EmbeddingScratchBytes(c) + kDirectIoAlignment;
-  return (cache + scratch + prev_attn) * sizeof(float) + embedding_read;
+  return cache * DTypeSize(kv_dtype) + (scratch + prev_attn) * sizeof(float) + embedding_read;
 }
 
 void Transformer::Init(const ModelConfig& c, const ResidentWeights* w,
                        const Predictors* predictors, FlashFfn* ffn, int max_context,
-                       ThreadPool* pool) {
+                       ThreadPool* pool, DType kv_dtype) {
   c_ = c;
+  kv_dtype_ = kv_dtype;
   pool_ = pool;
   w_ = w;
   predictors_ = predictors;
@@ -52,7 +54,7 @@ void Transformer::Init(const ModelConfig& c, const ResidentWeights* w,
   q_.assign(q, 0); k_.assign(kv, 0); v_.assign(kv, 0);
   att_.assign(static_cast<size_t>(c.n_heads) * max_context, 0);
   logits_.assign(c.vocab_size, 0);
-  key_cache_.assign(static_cast<size_t>(c.n_layers) * max_context * kv, 0);
+  key_cache_.assign(static_cast<size_t>(c.n_layers) * max_context * kv * DTypeSize(kv_dtype), 0);
   value_cache_.assign(key_cache_.size(), 0);
   prev_attn_.assign(static_cast<size_t>(c.n_layers) * c.dim, 0);
   prev_attn_pos_ = -1;
@@ -96,11 +98,12 @@ void Transformer::Attention(int l, int pos) {
     Rope(q_.data(), q_dim, pos);
     Rope(k_.data(), kv_dim, pos);
   }
-  const size_t layer_off = static_cast<size_t>(l) * max_context_ * kv_dim;
-  float* kc = key_cache_.data() + layer_off;
-  float* vc = value_cache_.data() + layer_off;
-  std::memcpy(kc + static_cast<size_t>(pos) * kv_dim, k_.data(), kv_dim * sizeof(float));
-  std::memcpy(vc + static_cast<size_t>(pos) * kv_dim, v_.data(), kv_dim * sizeof(float));
+  const size_t es = DTypeSize(kv_dtype_), row = static_cast<size_t>(kv_dim) * es;
+  const size_t layer_off = static_cast<size_t>(l) * max_context_ * row;
+  char* kc = key_cache_.data() + layer_off;
+  char* vc = value_cache_.data() + layer_off;
+  StoreKv(k_.data(), kv_dim, kc + static_cast<size_t>(pos) * row);
+  StoreKv(v_.data(), kv_dim, vc + static_cast<size_t>(pos) * row);
   const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
   // Mistral's sliding window: only the last `sliding_window` positions.
   const int first = c_.sliding_window > 0 ? std::max(0, pos - c_.sliding_window + 1) : 0;
@@ -109,15 +112,26 @@ void Transformer::Attention(int l, int pos) {
     float* att = att_.data() + static_cast<size_t>(h) * max_context_;
     const int kv_off = (h / kv_mul) * hs;
     for (int t = first; t <= pos; ++t) {
-      att[t] = Dot(q, kc + static_cast<size_t>(t) * kv_dim + kv_off, hs) * scale;
+      att[t] = DotTyped(kc + static_cast<size_t>(t) * row + kv_off * es, kv_dtype_, q, hs) * scale;
     }
     Softmax(att + first, pos + 1 - first);
     float* out = xb_.data() + h * hs;
     std::memset(out, 0, hs * sizeof(float));
-    for (int t = first; t <= pos; ++t) Axpy(att[t], vc + static_cast<size_t>(t) * kv_dim + kv_off, hs, out);
+    for (int t = first; t <= pos; ++t) {
+      AxpyTyped(att[t], vc + static_cast<size_t>(t) * row + kv_off * es, kv_dtype_, hs, out);
+    }
   }
   MatVec(pool_, w.wo, xb_.data(), c_.dim, q_dim, xb2_.data());
   if (w.bo != nullptr) Axpy(1.0f, w.bo, c_.dim, xb2_.data());
+}
+
+void Transformer::StoreKv(const float* from, int n, char* to) const {
+  if (kv_dtype_ == DType::kF32) {
+    std::memcpy(to, from, n * sizeof(float));
+    return;
+  }
+  auto* h = reinterpret_cast<uint16_t*>(to);
+  for (int i = 0; i < n; ++i) h[i] = FloatToF16(from[i]);
 }
 
 void Transformer::Norm(const float* x, const float* weight, const float* bias, float* out) const {

@@ -24,12 +24,13 @@ namespace llmflash {
 class Transformer {
  public:
   // Bytes of DRAM Init allocates for a context of `max_context` tokens.
-  static uint64_t StateBytes(const ModelConfig& c, int max_context);
+  static uint64_t StateBytes(const ModelConfig& c, int max_context, DType kv_dtype);
 
   // `predictors` may be null or empty (dense model).
   // `pool` (may be null) splits the large products.
   void Init(const ModelConfig& c, const ResidentWeights* w, const Predictors* predictors,
-            FlashFfn* ffn, int max_context, ThreadPool* pool = nullptr);
+            FlashFfn* ffn, int max_context, ThreadPool* pool = nullptr,
+            DType kv_dtype = DType::kF32);
   void set_use_predictor(bool on) { use_predictor_ = on && predictors_ && !predictors_->empty(); }
   bool use_predictor() const { return use_predictor_; }
   // Lookahead (pre-norm models with a predictor): before a layer's attention,
@@ -62,7 +63,10 @@ class Transformer {
   int max_context_ = 0;
   int64_t step_ = 0;  // forward passes so far: the window's clock
   std::vector<float> x_, xb_, xb2_, q_, k_, v_, att_, logits_;
-  std::vector<float> key_cache_, value_cache_;  // [layer][pos][kv_dim]
+  // [layer][pos][kv_dim], f32 or f16 (kv_dtype_).
+  std::vector<char> key_cache_, value_cache_;
+  DType kv_dtype_ = DType::kF32;
+  void StoreKv(const float* from, int n, char* to) const;
   // The previous token's attention output per layer [layer][dim]: the
   // lookahead's guess of what this token's attention will add.
   std::vector<float> prev_attn_;

@@ -162,8 +162,11 @@ StatusOr<DeviceProfile> LoadDeviceProfile(const std::string& path) {
   };
   RETURN_IF_ERROR(positive(r, "read_latency_us", &p.read_latency_us));
   RETURN_IF_ERROR(positive(r, "memcpy_bytes_per_s", &p.memcpy_bytes_per_s));
-  if (j.contains("dram_read_bytes_per_s")) {  // absent from profiles of older versions
-    RETURN_IF_ERROR(positive(r, "dram_read_bytes_per_s", &p.dram_read_bytes_per_s));
+  if (j.contains("dram_read_bytes_per_s")) {  // absent from older profiles; 0: not measured
+    float v = 0;
+    RETURN_IF_ERROR(r.Float("dram_read_bytes_per_s", &v));
+    if (!(v >= 0) || !std::isfinite(v)) return r.Bad("dram_read_bytes_per_s", "must be a number >= 0");
+    p.dram_read_bytes_per_s = v;
   }
   JsonReader mv(*matvec, path + ": matvec_bytes_per_s");
   RETURN_IF_ERROR(positive(mv, "f32", &p.matvec_f32_bytes_per_s));

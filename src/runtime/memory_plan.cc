@@ -29,6 +29,14 @@ std::vector<int> PlanLayerRows(const Manifest& m, uint64_t total_rows) {
   return SplitRows(total_rows, want, c.ffn_dim);
 }
 
+DType KvDType(const ModelOptions& o) {
+  switch (o.kv_cache) {
+    case KvCacheType::kF16: return DType::kF16;
+    case KvCacheType::kF32: return DType::kF32;
+  }
+  return DType::kF32;  // unreachable: every enumerator is handled above
+}
+
 StatusOr<MemoryPlan> PlanMemory(const Manifest& m, uint64_t resident_bytes,
                                 const ModelOptions& o) {
   const ModelConfig& c = m.config;
@@ -37,7 +45,7 @@ StatusOr<MemoryPlan> PlanMemory(const Manifest& m, uint64_t resident_bytes,
   p.max_context = o.max_context == 0 ? std::min(c.max_seq_len, kDefaultContextCap)
                                      : std::min(o.max_context, c.max_seq_len);
   p.resident_bytes = resident_bytes;
-  p.state_bytes = Transformer::StateBytes(c, p.max_context);
+  p.state_bytes = Transformer::StateBytes(c, p.max_context, KvDType(o));
   p.bookkeeping_bytes = static_cast<uint64_t>(c.n_layers) * c.ffn_dim * (8 + 4 + 4 + 4 + 4);
   const uint64_t stride = m.bundle.record_stride;
   const uint64_t full_layer = stride * c.ffn_dim;
@@ -66,7 +74,7 @@ StatusOr<MemoryPlan> PlanMemory(const Manifest& m, uint64_t resident_bytes,
   } else {
     // The smallest budget that opens with a context of `ctx` tokens.
     auto need_for = [&](int ctx) {
-      const uint64_t state = Transformer::StateBytes(c, ctx);
+      const uint64_t state = Transformer::StateBytes(c, ctx, KvDType(o));
       const uint64_t io = stage(p.io, roomy(state)).MemoryBytes();
       return resident_bytes + o.max_sessions * (state + p.bookkeeping_bytes + io + stride * c.n_layers);
     };

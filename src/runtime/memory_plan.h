@@ -38,6 +38,9 @@ struct MemoryPlan {
 // uniform without one). Sessions then follow what they observe (FlashFfn).
 std::vector<int> PlanLayerRows(const Manifest& m, uint64_t total_rows);
 
+// The KV cache's storage type for these options.
+DType KvDType(const ModelOptions& o);
+
 StatusOr<MemoryPlan> PlanMemory(const Manifest& m, uint64_t resident_bytes,
                                 const ModelOptions& options);
 

@@ -110,7 +110,7 @@ Status ModelImpl::Load(const std::string& dir, const ModelOptions& options,
     ffn.pool = &state->pool;
     RETURN_IF_ERROR(state->ffn.Init(manifest_, dir, ffn));
     state->transformer.Init(c, &weights_, &predictors_, &state->ffn, plan_.max_context,
-                            &state->pool);
+                            &state->pool, KvDType(options));
     states_.push_back(std::move(state));
   }
 

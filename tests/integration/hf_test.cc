@@ -45,7 +45,8 @@ class HfModel : public ::testing::TestWithParam<std::string> {
     ASSERT_THAT(ConvertHuggingFace(o), IsOk());
   }
   std::vector<float> Logits(const std::vector<TokenId>& ids, uint64_t budget) {
-    auto model = Model::Open(dir_, {.dram_budget_bytes = budget});
+    // f32 attention: the reference is exact f32 math.
+    auto model = Model::Open(dir_, {.dram_budget_bytes = budget, .kv_cache = KvCacheType::kF32});
     EXPECT_THAT(model.status(), IsOk());
     if (!model.ok()) return {};
     if (budget > 0) EXPECT_TRUE((*model)->info().streams_layers);
@@ -75,7 +76,7 @@ TEST_P(HfModel, LogitsMatchTheIndependentImplementation) {
   uint64_t lo = 1, hi = 64 << 20;
   while (lo + 1 < hi) {
     uint64_t mid = (lo + hi) / 2;
-    (Model::Open(dir_, {.dram_budget_bytes = mid}).ok() ? hi : lo) = mid;
+    (Model::Open(dir_, {.dram_budget_bytes = mid, .kv_cache = KvCacheType::kF32}).ok() ? hi : lo) = mid;
   }
   for (size_t s = 0; s < seqs.size(); ++s) {
     std::vector<TokenId> ids = seqs[s].get<std::vector<TokenId>>();
@@ -140,15 +141,31 @@ TEST(HfImport, LlamaMatchesTheSharedReferenceLogits) {
   o.output = tmp.File("m");
   ASSERT_THAT(ConvertHuggingFace(o), IsOk());
   auto ref = nlohmann::json::parse(testing::ReadFile(HfDir("llama") + "/reference_logits.json"));
-  auto model = Model::Open(tmp.File("m"), {});
-  ASSERT_THAT(model.status(), IsOk());
-  for (size_t s = 0; s < ref["sequences"].size(); ++s) {
-    auto session = (*model)->NewSession({});
-    auto logits = (*session)->Logits(ref["sequences"][s].get<std::vector<TokenId>>());
-    ASSERT_THAT(logits.status(), IsOk());
-    EXPECT_LT(MaxDiff(*logits, ref["logits"][s]), 1e-4);
+  // f32 attention matches the reference within f32 rounding; the default f16
+  // KV cache within f16's (keys and values rounded to 11 bits).
+  for (KvCacheType kv : {KvCacheType::kF32, KvCacheType::kF16}) {
+    auto model = Model::Open(tmp.File("m"), {.kv_cache = kv});
+    ASSERT_THAT(model.status(), IsOk());
+    for (size_t s = 0; s < ref["sequences"].size(); ++s) {
+      auto session = (*model)->NewSession({});
+      auto logits = (*session)->Logits(ref["sequences"][s].get<std::vector<TokenId>>());
+      ASSERT_THAT(logits.status(), IsOk());
+      double scale = 1;
+      for (const auto& row : ref["logits"][s]) {
+        for (const auto& v : row) scale = std::max(scale, std::abs(v.get<double>()));
+      }
+      const double diff = MaxDiff(*logits, ref["logits"][s]);
+      if (kv == KvCacheType::kF32) {
+        EXPECT_LT(diff, 1e-4);
+      } else {
+        EXPECT_LT(diff, 8 * std::ldexp(1.0, -11) * scale);
+        EXPECT_GT(diff, 0.0) << "an f16 KV cache that changes nothing was not f16";
+      }
+    }
   }
   // No tokenizer in this checkpoint: generation says so instead of guessing.
+  auto model = Model::Open(tmp.File("m"), {});
+  ASSERT_THAT(model.status(), IsOk());
   auto session = (*model)->NewSession({});
   EXPECT_THAT((*session)->Generate("hi", {}, nullptr), StatusIs(StatusCode::kUnsupported, HasSubstr("tokenizer")));
 }

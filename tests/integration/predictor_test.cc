@@ -97,7 +97,9 @@ TEST_P(TinyRelu, SparseEqualsDenseWhenNoActiveNeuronIsMissed) {
   EXPECT_GT(report->inactive_fraction, 0.3);  // ReLU zeroes a good share
   bool missed = false;
   for (const auto& l : report->layers) {
-    EXPECT_GE(l.recall, GetParam() == "svd" ? 1.0 : 0.99);
+    // Full rank: the svd scores are the pre-activations up to rounding, so
+    // only a neuron within rounding of zero can be missed.
+    EXPECT_GE(l.recall, GetParam() == "svd" ? 0.999 : 0.99);
     missed |= l.recall < 1.0;
   }
   EXPECT_LT(report->computed_fraction, 1.0);

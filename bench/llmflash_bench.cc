@@ -1,5 +1,9 @@
 // llmflash-bench: latency per token with the FFN read from flash, for one or
-// more loading modes on the same model, prompt and budget, in one run:
+// more loading modes on the same model, text and budget, in one run. Every
+// mode teacher-forces the same tokens of a text (the compiled-in corpus by
+// default): each is a full decode step, so the active neurons change from
+// token to token as they do on real text (--generate decodes greedily
+// instead, which on a random model repeats a token: never the headline).
 //   naive     every FFN weight of each layer is read for every token
 //   hybrid    as much of the FFN as the budget allows stays resident, the
 //             rest is read for every token; no sparsity
@@ -25,19 +29,27 @@
 #include <sstream>
 #include <vector>
 
+#include "bench/corpus.h"
 #include "bench/remeasure.h"
+#include "bench/workload_report.h"
 #include "llmflash/llmflash.h"
 #include "tools/common/flags.h"
+#include "util/file.h"
+#include "util/timer.h"
 
 namespace llmflash::tools {
 namespace {
 
 constexpr char kUsage[] =
-    "usage: llmflash-bench --model DIR [--modes naive,hybrid,mmap,llmflash] [--tokens N]\n"
-    "                      [--prompt TEXT] [--dram-budget BYTES|N%] [--window K]\n"
-    "                      [--max-context N (256)] [--no-predictor]\n"
+    "usage: llmflash-bench --model DIR [--modes naive,hybrid,mmap,llmflash] [--tokens N (64)]\n"
+    "                      [--warmup N (8)] [--text FILE] [--generate [--prompt TEXT]]\n"
+    "                      [--dram-budget BYTES|N%] [--window K] [--kv-cache f16|f32]\n"
+    "                      [--max-context N (2048)] [--no-predictor]\n"
     "                      [--lookahead auto|on|off (auto)] [--threads N] [--device-profile FILE]\n"
     "                      [--remeasure full|quick|off (full)] [--json FILE] [--plot FILE.svg]\n"
+    "Each mode teacher-forces --warmup + --tokens tokens of --text (default: the\n"
+    "compiled-in corpus, bench/corpus/workload.txt) and averages the last --tokens.\n"
+    "--generate: greedy decoding from --prompt instead (a random model repeats itself).\n"
     "--remeasure: calibrate the device just before and just after the llmflash mode\n"
     "(full: ~10 s each, quick: ~0.5 s); the floor takes the better figure of the two,\n"
     "the prediction their mean. off: both from the stored profile.\n";
@@ -97,8 +109,17 @@ uint64_t PeakRss() {
 }
 void ResetPeakRss() { std::ofstream("/proc/self/clear_refs") << "5\n"; }
 
-StatusOr<ModeResult> RunMode(Model& model, const std::string& mode, const std::string& prompt,
-                             int tokens, Lookahead lookahead) {
+// What a mode runs: the workload's tokens teacher-forced, or (generate)
+// greedy decoding from a prompt.
+struct RunSpec {
+  const BenchWorkload* workload = nullptr;
+  bool generate = false;
+  std::string prompt;
+  int tokens = 0;
+};
+
+StatusOr<ModeResult> RunMode(Model& model, const std::string& mode, const RunSpec& spec,
+                             Lookahead lookahead) {
   SessionOptions so;
   so.lookahead = lookahead;
   so.use_predictor = mode == "llmflash";
@@ -107,16 +128,24 @@ StatusOr<ModeResult> RunMode(Model& model, const std::string& mode, const std::s
   ResetPeakRss();
   auto session = model.NewSession(so);
   if (!session.ok()) return session.status();
-  GenerateOptions g;
-  g.max_tokens = tokens;
-  Status st = (*session)->Generate(prompt, g, nullptr);
-  if (!st.ok()) return st;
+  size_t skip = 0;
+  if (spec.generate) {
+    GenerateOptions g;
+    g.max_tokens = spec.tokens;
+    Status st = (*session)->Generate(spec.prompt, g, nullptr);
+    if (!st.ok()) return st;
+    skip = (*session)->stats().prompt_tokens;
+  } else {
+    Status st = (*session)->Run(spec.workload->tokens, nullptr);
+    if (!st.ok()) return st;
+    skip = spec.workload->warmup;
+  }
   const Stats& s = (*session)->stats();
   ModeResult r;
   r.mode = mode;
   r.peak_rss = PeakRss();
   std::vector<double> total;
-  for (size_t i = std::min<size_t>(s.prompt_tokens, s.tokens.size()); i < s.tokens.size(); ++i) {
+  for (size_t i = std::min(skip, s.tokens.size()); i < s.tokens.size(); ++i) {
     const TokenStats& t = s.tokens[i];
     total.push_back(t.total_ms);
     r.io += t.io_ms;
@@ -274,106 +303,234 @@ StatusOr<ModeResult> RunMmapMode(int argc, char** argv, const ModelInfo& info, u
   return FromJson(j);
 }
 
+// Everything the flags say, checked.
+struct BenchConfig {
+  std::string dir;
+  ModelOptions options;
+  std::vector<std::string> modes;
+  int tokens = 64, warmup = 8;
+  bool generate = false;
+  std::string prompt, text, text_source;
+  Lookahead lookahead = Lookahead::kAuto;
+  std::string lookahead_flag, remeasure;
+};
+
+StatusOr<BenchConfig> ParseConfig(const Flags& f) {
+  BenchConfig c;
+  c.dir = f.Get("model");
+  ModelOptions& o = c.options;
+  if (f.Has("dram-budget")) {
+    auto whole = ModelWeightBytes(c.dir);
+    if (!whole.ok()) return whole.status();
+    auto b = ParseByteSize(f.Get("dram-budget"), *whole);
+    if (!b.ok()) return b.status();
+    o.dram_budget_bytes = *b;
+  }
+  auto tokens = f.GetInt("tokens", 64);
+  auto warmup = f.GetInt("warmup", 8);
+  auto window = f.GetInt("window", o.window);
+  auto context = f.GetInt("max-context", 2048);
+  auto threads = f.GetInt("threads", 0);
+  for (const Status* s : {&tokens.status(), &warmup.status(), &window.status(), &context.status(),
+                          &threads.status()}) {
+    if (!s->ok()) return *s;
+  }
+  if (*tokens < 1 || *warmup < 0 || *window < 0 || *context < 1 || *threads < 0) {
+    return Status::InvalidArgument("--tokens and --max-context must be >= 1; --warmup, --window and --threads >= 0");
+  }
+  c.tokens = static_cast<int>(*tokens);
+  c.warmup = static_cast<int>(*warmup);
+  o.window = static_cast<int>(*window);
+  o.max_context = static_cast<int>(*context);
+  o.threads = static_cast<int>(*threads);
+  o.device_profile = f.Get("device-profile", "");
+  const std::string kv = f.Get("kv-cache", "f16");
+  if (kv != "f16" && kv != "f32") return Status::InvalidArgument("--kv-cache must be f16 or f32, not \"" + kv + "\"");
+  o.kv_cache = kv == "f16" ? KvCacheType::kF16 : KvCacheType::kF32;
+  c.lookahead_flag = f.Get("lookahead", "auto");
+  if (c.lookahead_flag != "auto" && c.lookahead_flag != "on" && c.lookahead_flag != "off") {
+    return Status::InvalidArgument("--lookahead must be auto, on or off, not \"" + c.lookahead_flag + "\"");
+  }
+  c.lookahead = c.lookahead_flag == "on" ? Lookahead::kOn : c.lookahead_flag == "off" ? Lookahead::kOff : Lookahead::kAuto;
+  c.remeasure = f.Get("remeasure", "full");
+  if (c.remeasure != "full" && c.remeasure != "quick" && c.remeasure != "off") {
+    return Status::InvalidArgument("--remeasure must be full, quick or off, not \"" + c.remeasure + "\"");
+  }
+  c.generate = f.Has("generate");
+  c.prompt = f.Get("prompt", "Once upon a time");
+  if (f.Has("text")) {
+    auto text = ReadFileToString(f.Get("text"), 64ull << 20);
+    if (!text.ok()) return text.status();
+    c.text = *text;
+    c.text_source = f.Get("text");
+  } else {
+    c.text = DefaultCorpus();
+    c.text_source = "the default corpus (bench/corpus/workload.txt)";
+  }
+  std::stringstream ss(f.Get("modes", f.Has("no-predictor") ? "hybrid" : "llmflash"));
+  for (std::string m; std::getline(ss, m, ',');) {
+    if (m != "naive" && m != "hybrid" && m != "llmflash" && m != "mmap") {
+      return Status::InvalidArgument("--modes: unknown mode \"" + m + "\" (naive, hybrid, mmap, llmflash)");
+    }
+    c.modes.push_back(m);
+  }
+  return c;
+}
+
 // In the child: join the cgroup, open the model on the mmap backend, run.
-int MmapChild(const Flags& f, const std::string& dir, ModelOptions o, int tokens) {
+int MmapChild(const Flags& f, const BenchConfig& c) {
   { std::ofstream(f.Get("mmap-child") + "/tasks") << ::getpid() << "\n"; }
   auto budget = ParseByteSize(f.Get("child-budget"), 0);
   if (!budget.ok()) return Fail(budget.status());
+  ModelOptions o = c.options;
   o.dram_budget_bytes = *budget;
   o.io_backend = IoBackendKind::kMmap;
-  auto model = Model::Open(dir, o);
+  auto model = Model::Open(c.dir, o);
   if (!model.ok()) return Fail(model.status());
-  auto r = RunMode(**model, "mmap", f.Get("prompt", "Once upon a time"), tokens, Lookahead::kOff);
+  auto w = MakeWorkload(**model, c.text, c.text_source, c.warmup, c.tokens);
+  if (!w.ok() && !c.generate) return Fail(w.status());
+  RunSpec spec{w.ok() ? &*w : nullptr, c.generate, c.prompt, c.tokens};
+  auto r = RunMode(**model, "mmap", spec, Lookahead::kOff);
   if (!r.ok()) return Fail(r.status());
   std::ofstream out(f.Get("child-json"));
   out << ToJson(*r).dump() << "\n";
   return out ? 0 : 1;
 }
 
+// The cost model after the fact, on the llmflash run's own workload (reads
+// it issued, neurons it computed, overlap it measured): where the time went,
+// not a prediction.
+struct PostHoc {
+  double ms = 0, ms_stored_profile = 0;
+  CostEstimate parts;
+};
+
+PostHoc PostHocCost(const ModeResult& flash, const ModelInfo& info, const DeviceProfile& expect,
+                    const DeviceProfile& stored, int queue_depth) {
+  TokenWorkload w;
+  w.read_ops = flash.reads;
+  w.device_bytes = flash.device;
+  w.queue_depth = queue_depth;
+  w.dtype = info.dtype;
+  w.weight_bytes = info.weight_bytes_per_token + flash.computed * info.record_bytes;
+  w.predictor_bytes = info.has_predictor ? info.predictor_bytes_per_token : 0;
+  w.predictor_dtype = info.predictor_dtype;
+  w.moved_bytes = flash.moved;
+  w.overlapped_ms = flash.hidden;
+  PostHoc p;
+  p.parts = EstimateTokenCost(expect, w);
+  p.ms = p.parts.total_ms;
+  p.ms_stored_profile = EstimateTokenCost(stored, w).total_ms;
+  return p;
+}
+
+void PrintTable(const std::vector<ModeResult>& results, const ModeResult* naive,
+                const DeviceProfile& profile, int queue_depth) {
+  std::printf("\n| mode     | ms/token mean |   p50    |   p90    |  io ms   | mem ms | pred ms | compute ms | MiB read/token | reads/token | mean read KiB | read MB/s | profile MB/s | peak RSS MiB | vs naive |\n");
+  std::printf("|----------|---------------|----------|----------|----------|--------|---------|------------|----------------|-------------|---------------|-----------|--------------|--------------|----------|\n");
+  for (const auto& r : results) {
+    const double mean_read = r.reads > 0 ? r.device / r.reads : 0;
+    const double at_size = mean_read > 0 ? profile.ReadThroughput(mean_read, queue_depth) / 1e6 : 0;
+    std::printf("| %-8s | %13.3f | %8.3f | %8.3f | %8.3f | %6.3f | %7.3f | %10.3f | %14.3f | %11.1f | %13.1f | %9.0f | %12.0f | %12.1f | %7.2fx |\n",
+                r.mode.c_str(), r.total.mean, r.total.p50, r.total.p90, r.io, r.memory, r.predictor,
+                r.compute, r.bytes / 1048576.0, r.reads, mean_read / 1024, ReadRate(r), at_size,
+                r.peak_rss / 1048576.0, naive ? naive->total.mean / r.total.mean : 1.0);
+  }
+}
+
+void PrintNotes(const std::vector<ModeResult>& results, const BenchConfig& c, bool has_predictor) {
+  for (const auto& r : results) {
+    if (r.hidden > 0) {
+      std::printf("%s: %.1f ms/token of reads hidden behind compute (%.0f%% of read time; %.1f ms waited)\n",
+                  r.mode.c_str(), r.hidden, 100.0 * r.hidden / std::max(1e-9, r.hidden + r.io), r.io);
+    }
+    if (r.lookahead_tokens > 0) {
+      std::printf("%s: lookahead on for %zu of %zu tokens (--lookahead %s), read %.0f neurons/token "
+                  "(%.0f%% of them unused)\n",
+                  r.mode.c_str(), r.lookahead_tokens, r.tokens, c.lookahead_flag.c_str(), r.prefetched,
+                  100.0 * r.unused / std::max(1.0, r.prefetched));
+    } else if (r.mode == "llmflash" && has_predictor) {
+      std::printf("%s: lookahead off (--lookahead %s)\n", r.mode.c_str(), c.lookahead_flag.c_str());
+    }
+  }
+}
+
 int Main(int argc, char** argv) {
-  Flags f(argc, argv, 1, {"no-predictor"});
+  Flags f(argc, argv, 1, {"no-predictor", "generate"});
   if (f.help()) {
     std::fputs(kUsage, stdout);
     return 0;
   }
-  Status st = f.Check({"model", "modes", "tokens", "prompt", "dram-budget", "window", "json",
-                       "no-predictor", "lookahead", "max-context", "threads", "plot",
-                       "device-profile", "remeasure", "mmap-child", "child-budget", "child-json"});
+  Status st = f.Check({"model", "modes", "tokens", "warmup", "text", "generate", "prompt", "dram-budget",
+                       "window", "json", "no-predictor", "lookahead", "max-context", "kv-cache", "threads",
+                       "plot", "device-profile", "remeasure", "mmap-child", "child-budget", "child-json"});
   if (st.ok()) st = f.Require("model");
   if (!st.ok()) {
     std::fputs(kUsage, stderr);
     return Fail(st);
   }
-  std::string dir = f.Get("model");
-  auto whole = ModelWeightBytes(dir);
+  auto config = ParseConfig(f);
+  if (!config.ok()) return Fail(config.status());
+  const BenchConfig& c = *config;
+  if (f.Has("mmap-child")) return MmapChild(f, c);
+  auto whole = ModelWeightBytes(c.dir);
   if (!whole.ok()) return Fail(whole.status());
-  ModelOptions o;
-  if (f.Has("dram-budget")) {
-    auto b = ParseByteSize(f.Get("dram-budget"), *whole);
-    if (!b.ok()) return Fail(b.status());
-    o.dram_budget_bytes = *b;
-  }
-  auto tokens = f.GetInt("tokens", 64);
-  auto window = f.GetInt("window", o.window);
-  auto context = f.GetInt("max-context", 256);
-  auto threads = f.GetInt("threads", 0);
-  for (const Status* s : {&tokens.status(), &window.status(), &context.status(), &threads.status()}) {
-    if (!s->ok()) return Fail(*s);
-  }
-  const std::string look = f.Get("lookahead", "auto");
-  if (look != "auto" && look != "on" && look != "off") {
-    return Fail(Status::InvalidArgument("--lookahead must be auto, on or off, not \"" + look + "\""));
-  }
-  const Lookahead lookahead = look == "on" ? Lookahead::kOn : look == "off" ? Lookahead::kOff : Lookahead::kAuto;
-  const std::string remeasure_flag = f.Get("remeasure", "full");
-  if (remeasure_flag != "full" && remeasure_flag != "quick" && remeasure_flag != "off") {
-    return Fail(Status::InvalidArgument("--remeasure must be full, quick or off, not \"" + remeasure_flag + "\""));
-  }
-  if (*tokens < 1 || *window < 0 || *context < 1 || *threads < 0) {
-    return Fail(Status::InvalidArgument("--tokens and --max-context must be >= 1, --window and --threads >= 0"));
-  }
-  o.window = static_cast<int>(*window);
-  o.max_context = static_cast<int>(*context);
-  o.threads = static_cast<int>(*threads);
-  o.device_profile = f.Get("device-profile", "");
-  if (f.Has("mmap-child")) return MmapChild(f, dir, o, static_cast<int>(*tokens));
-  std::vector<std::string> modes;
-  std::stringstream ss(f.Get("modes", f.Has("no-predictor") ? "hybrid" : "llmflash"));
-  for (std::string m; std::getline(ss, m, ',');) {
-    if (m != "naive" && m != "hybrid" && m != "llmflash" && m != "mmap") {
-      return Fail(Status::InvalidArgument("--modes: unknown mode \"" + m + "\" (naive, hybrid, mmap, llmflash)"));
-    }
-    modes.push_back(m);
-  }
-  auto model = Model::Open(dir, o);
+  auto model = Model::Open(c.dir, c.options);
   if (!model.ok()) return Fail(model.status());
   const ModelInfo& info = (*model)->info();
   const DeviceProfile& profile = (*model)->device_profile();
-  std::printf("model %s: %.2f MiB, budget %.2f MiB, %d of %d neurons/layer fit (mean), window %d, %s\n",
-              dir.c_str(), *whole / 1048576.0, info.budget_bytes / 1048576.0, info.neuron_capacity,
-              info.ffn_dim, info.window, info.has_predictor ? "with predictor" : "no predictor");
-  std::printf("device profile: %s\n\n", info.profile_source.c_str());
-  std::string prompt = f.Get("prompt", "Once upon a time");
+  const int qd = c.options.queue_depth;
+  std::printf("model %s: %.2f MiB, budget %.2f MiB, %d of %d neurons/layer fit (mean), window %d, "
+              "context %d tokens (KV cache %s), %s\n",
+              c.dir.c_str(), *whole / 1048576.0, info.budget_bytes / 1048576.0, info.neuron_capacity,
+              info.ffn_dim, info.window, info.max_context,
+              c.options.kv_cache == KvCacheType::kF16 ? "f16" : "f32",
+              info.has_predictor ? "with predictor" : "no predictor");
+  std::printf("device profile: %s\n", info.profile_source.c_str());
+  // The prediction that counts, made before the first token from the model,
+  // the budget, the stored profile and the predictor's calibration figures.
+  std::printf("a-priori prediction (planner, before any token): llmflash %.1f ms/token "
+              "(I/O %.1f + compute %.1f + predictor %.1f), %.1f MiB read per token\n\n",
+              info.planned_ms_per_token, info.planned_io_ms, info.planned_compute_ms,
+              info.planned_predictor_ms, info.planned_bytes_per_token / 1048576.0);
+
+  BenchWorkload workload;
+  nlohmann::json workload_json;
+  ActivationTrace trace;
+  if (!c.generate) {
+    auto w = MakeWorkload(**model, c.text, c.text_source, c.warmup, c.tokens);
+    if (!w.ok()) return Fail(w.status());
+    workload = *std::move(w);
+    Timer timer;
+    auto t = TraceActivations(model->get(), workload.tokens);
+    if (!t.ok()) return Fail(t.status());
+    trace = *std::move(t);
+    workload_json = ReportWorkload(workload, trace, info, timer.ElapsedMs() / 1e3);
+  } else {
+    std::printf("workload: greedy decoding from \"%s\" (--generate): not a realistic workload\n\n",
+                c.prompt.c_str());
+  }
+  const RunSpec spec{&workload, c.generate, c.prompt, c.tokens};
+
   std::vector<ModeResult> results;
   std::vector<DeviceProfile> around;  // the device measured before and after the llmflash mode
-  auto remeasure = [&]() -> Status {
-    StatusOr<DeviceProfile> p = MeasureDeviceNow(info.ffn_path, o.threads, remeasure_flag == "quick");
-    if (!p.ok()) return p.status();
-    around.push_back(*std::move(p));
-    return Status::OK();
-  };
-  for (const std::string& m : modes) {
+  for (const std::string& m : c.modes) {
     if (m == "llmflash" && !info.has_predictor) {
       std::printf("llmflash: no predictor stored, running dense (train one with llmflash train-predictor)\n");
     }
-    const bool measure = m == "llmflash" && remeasure_flag != "off";
+    const bool measure = m == "llmflash" && c.remeasure != "off";
+    auto remeasure = [&]() -> Status {
+      StatusOr<DeviceProfile> p = MeasureDeviceNow(info.ffn_path, c.options.threads, c.remeasure == "quick");
+      if (!p.ok()) return p.status();
+      around.push_back(*std::move(p));
+      return Status::OK();
+    };
     if (measure) {
       Status ms = remeasure();
       if (!ms.ok()) return Fail(ms);
     }
     StatusOr<ModeResult> r = m == "mmap" ? RunMmapMode(argc, argv, info, info.budget_bytes)
-                                         : RunMode(**model, m, prompt, static_cast<int>(*tokens),
-                                                   lookahead);
+                                         : RunMode(**model, m, spec, c.lookahead);
     if (measure && r.ok()) {
       Status ms = remeasure();
       if (!ms.ok()) return Fail(ms);
@@ -391,76 +548,46 @@ int Main(int argc, char** argv) {
     if (r.mode == "naive") naive = &r;
     if (r.mode == "llmflash") flash = &r;
   }
-  // The cost model on the llmflash run's own workload (reads actually issued),
-  // and the floor for it.
-  double predicted = 0, floor = 0, profiled_mbps = 0, predicted_stored = 0;
+  // The best the machine was seen to do (stored profile, before, after): the
+  // floor's rates; the mean of before and after: the post-hoc model's.
+  const bool fresh = around.size() == 2;
+  DeviceProfile best = profile;
+  if (fresh) best = CombineProfiles(CombineProfiles(around[0], around[1], true), profile, true);
+  const DeviceProfile expect = fresh ? CombineProfiles(around[0], around[1], false) : profile;
+  OracleFloor floor;
+  if (!c.generate) {
+    floor = ComputeOracleFloor(trace, info, best, c.warmup, qd);
+    std::printf("oracle floor: %.1f ms/token = max(I/O: %.0f reads of %llu B (Belady, the run's %d rows/layer) "
+                "at %.0f MB/s = %.1f ms, compute: %.1f MiB of resident weights and truly active neurons "
+                "at %.1f GB/s = %.1f ms)\n",
+                floor.ms, floor.reads_per_token, static_cast<unsigned long long>(info.record_bytes),
+                info.neuron_capacity, best.ReadThroughput(static_cast<double>(info.record_bytes), qd) / 1e6,
+                floor.io_ms, floor.weight_bytes_per_token / 1048576.0, DramReadBytesPerSecond(best) / 1e9,
+                floor.compute_ms);
+  }
+  PostHoc post;
   if (flash != nullptr) {
-    const bool fresh = around.size() == 2;
-    const DeviceProfile expect = fresh ? CombineProfiles(around[0], around[1], false) : profile;
-    const DeviceProfile best = fresh ? CombineProfiles(around[0], around[1], true) : profile;
-    TokenWorkload w;
-    w.read_ops = flash->reads;
-    w.device_bytes = flash->device;
-    w.queue_depth = o.queue_depth;
-    w.dtype = info.dtype;
-    w.weight_bytes = info.weight_bytes_per_token + flash->computed * info.record_bytes;
-    w.predictor_bytes = info.has_predictor ? info.predictor_bytes_per_token : 0;
-    w.predictor_dtype = info.predictor_dtype;
-    w.moved_bytes = flash->moved;  // deletions and rebalancing, as counted
-    w.overlapped_ms = flash->hidden;
-    CostEstimate e = EstimateTokenCost(expect, w);
-    predicted = e.total_ms;
-    predicted_stored = EstimateTokenCost(profile, w).total_ms;
+    post = PostHocCost(*flash, info, expect, profile, qd);
     const double read_size = flash->reads > 0 ? flash->device / flash->reads : info.record_bytes;
-    floor = FloorMs(best, flash->bytes, read_size, o.queue_depth, w.weight_bytes);
-    profiled_mbps = best.ReadThroughput(read_size, o.queue_depth) / 1e6;
     if (fresh) {
-      std::printf("device just before llmflash: %s\n", ProfileHeadline(around[0], read_size, o.queue_depth, info.dtype).c_str());
-      std::printf("device just after llmflash:  %s\n", ProfileHeadline(around[1], read_size, o.queue_depth, info.dtype).c_str());
-      std::printf("stored profile:              %s\n", ProfileHeadline(profile, read_size, o.queue_depth, info.dtype).c_str());
-      std::printf("(prediction from the mean of before and after, floor from the better of the two; "
-                  "with the stored profile the prediction is %.1f ms)\n", predicted_stored);
+      std::printf("device just before llmflash: %s\n", ProfileHeadline(around[0], read_size, qd, info.dtype).c_str());
+      std::printf("device just after llmflash:  %s\n", ProfileHeadline(around[1], read_size, qd, info.dtype).c_str());
+      std::printf("stored profile:              %s\n", ProfileHeadline(profile, read_size, qd, info.dtype).c_str());
     }
-    std::printf("cost model for llmflash: %.1f ms/token = I/O %.1f + compute %.1f + predictor %.1f + memory %.1f - overlap %.1f\n",
-                e.total_ms, e.io_ms, e.compute_ms, e.predictor_ms, e.memory_ms,
-                e.io_ms + e.compute_ms + e.predictor_ms + e.memory_ms - e.total_ms);
-    std::printf("floor: %.1f ms/token = max(%.1f MiB to read at %.0f MB/s, %.1f MiB of weights at %.1f GB/s)\n",
-                floor, flash->bytes / 1048576.0, profiled_mbps,
-                w.weight_bytes / 1048576.0, DramReadBytesPerSecond(best) / 1e9);
+    std::printf("post-hoc cost model (the run's own reads and overlap, device as measured around it): "
+                "%.1f ms/token = I/O %.1f + compute %.1f + predictor %.1f + memory %.1f - overlap %.1f\n",
+                post.ms, post.parts.io_ms, post.parts.compute_ms, post.parts.predictor_ms, post.parts.memory_ms,
+                post.parts.io_ms + post.parts.compute_ms + post.parts.predictor_ms + post.parts.memory_ms - post.ms);
   }
-  std::printf("\n| mode     | ms/token mean |   p50    |   p90    |  io ms   | mem ms | pred ms | compute ms | MiB read/token | reads/token | mean read KiB | read MB/s | peak RSS MiB | vs naive |\n");
-  std::printf("|----------|---------------|----------|----------|----------|--------|---------|------------|----------------|-------------|---------------|-----------|--------------|----------|\n");
-  for (const auto& r : results) {
-    const double mean_read = r.reads > 0 ? r.device / r.reads : 0;
-    const double rate = ReadRate(r);
-    std::printf("| %-8s | %13.3f | %8.3f | %8.3f | %8.3f | %6.3f | %7.3f | %10.3f | %14.3f | %11.1f | %13.1f | %9.0f | %12.1f | %7.2fx |\n",
-                r.mode.c_str(), r.total.mean, r.total.p50, r.total.p90, r.io, r.memory, r.predictor,
-                r.compute, r.bytes / 1048576.0, r.reads, mean_read / 1024, rate, r.peak_rss / 1048576.0,
-                naive ? naive->total.mean / r.total.mean : 1.0);
-  }
+  PrintTable(results, naive, best, qd);
   if (flash != nullptr) {
-    std::printf("\nllmflash: measured %.1f ms/token, predicted %.1f (%+.0f%%), floor %.1f (measured = %.2fx floor)\n",
-                flash->total.mean, predicted, 100.0 * (predicted - flash->total.mean) / flash->total.mean,
-                floor, flash->total.mean / std::max(1e-9, floor));
-    if (flash->total.mean < floor && ReadRate(*flash) > profiled_mbps) {
-      std::printf("llmflash: below the floor: the device read at %.0f MB/s, the profile says %.0f at this "
-                  "read size (re-measure with llmflash calibrate)\n", ReadRate(*flash), profiled_mbps);
-    }
+    const double m = flash->total.mean;
+    std::printf("\nllmflash: measured %.1f ms/token; a-priori prediction %.1f (%+.0f%%)", m,
+                info.planned_ms_per_token, 100.0 * (info.planned_ms_per_token - m) / m);
+    if (!c.generate) std::printf("; oracle floor %.1f (measured = %.2fx floor)", floor.ms, m / std::max(1e-9, floor.ms));
+    std::printf("; post-hoc %.1f (%+.0f%%)\n", post.ms, 100.0 * (post.ms - m) / m);
   }
-  for (const auto& r : results) {
-    if (r.hidden > 0) {
-      std::printf("%s: %.1f ms/token of reads hidden behind compute (%.0f%% of read time; %.1f ms waited)\n",
-                  r.mode.c_str(), r.hidden, 100.0 * r.hidden / std::max(1e-9, r.hidden + r.io), r.io);
-    }
-    if (r.lookahead_tokens > 0) {
-      std::printf("%s: lookahead on for %zu of %zu tokens (--lookahead %s), read %.0f neurons/token "
-                  "(%.0f%% of them unused)\n",
-                  r.mode.c_str(), r.lookahead_tokens, r.tokens, look.c_str(), r.prefetched,
-                  100.0 * r.unused / std::max(1.0, r.prefetched));
-    } else if (r.mode == "llmflash" && info.has_predictor) {
-      std::printf("%s: lookahead off (--lookahead %s)\n", r.mode.c_str(), look.c_str());
-    }
-  }
+  PrintNotes(results, c, info.has_predictor);
   if (f.Has("plot")) {
     Status ps = WritePlot(f.Get("plot"), results);
     if (!ps.ok()) return Fail(ps);
@@ -472,13 +599,22 @@ int Main(int argc, char** argv) {
       m["speedup_over_naive"] = naive ? nlohmann::json(naive->total.mean / r.total.mean) : nlohmann::json(nullptr);
       list.push_back(m);
     }
-    nlohmann::json j = {{"model", dir}, {"budget_bytes", info.budget_bytes}, {"model_bytes", *whole},
+    auto opt = [](bool have, double v) { return have ? nlohmann::json(v) : nlohmann::json(nullptr); };
+    nlohmann::json j = {{"model", c.dir}, {"budget_bytes", info.budget_bytes}, {"model_bytes", *whole},
                         {"neuron_capacity", info.neuron_capacity}, {"ffn_dim", info.ffn_dim},
-                        {"window", info.window}, {"modes", list}, {"profile", info.profile_source},
-                        {"floor_ms", flash ? nlohmann::json(floor) : nlohmann::json(nullptr)},
-                        {"predicted_ms", flash ? nlohmann::json(predicted) : nlohmann::json(nullptr)},
-                        {"predicted_ms_stored_profile", flash ? nlohmann::json(predicted_stored) : nlohmann::json(nullptr)},
-                        {"device_remeasured", around.size() == 2},
+                        {"window", info.window}, {"max_context", info.max_context}, {"modes", list},
+                        {"profile", info.profile_source},
+                        {"workload", c.generate ? nlohmann::json(nullptr) : workload_json},
+                        {"floor_ms", opt(!c.generate, floor.ms)},
+                        {"floor", c.generate ? nlohmann::json(nullptr)
+                                             : nlohmann::json{{"io_ms", floor.io_ms}, {"compute_ms", floor.compute_ms},
+                                                              {"oracle_reads_per_token", floor.reads_per_token},
+                                                              {"weight_bytes_per_token", floor.weight_bytes_per_token}}},
+                        {"predicted_ms", info.planned_ms_per_token},
+                        {"predicted_bytes_per_token", info.planned_bytes_per_token},
+                        {"predicted_ms_post_hoc", opt(flash != nullptr, post.ms)},
+                        {"predicted_ms_stored_profile", opt(flash != nullptr, post.ms_stored_profile)},
+                        {"device_remeasured", fresh},
                         {"planned_ms", info.planned_ms_per_token}};
     std::ofstream out(f.Get("json"));
     out << j.dump(1) << "\n";

@@ -46,10 +46,26 @@ TEST(BenchSmoke, EveryModeRunsAndReports) {
   EXPECT_LT(by["hybrid"]["bytes_per_token"].get<double>(), by["naive"]["bytes_per_token"].get<double>());
   EXPECT_TRUE(j.contains("budget_bytes"));
   if (cgroup) EXPECT_DOUBLE_EQ(by["mmap"]["bytes_per_token"].get<double>(), 5.0 * 172 * 768);
-  // The cost model's prediction and the floor, for the llmflash mode.
+  // The workload: tokens of the default corpus, teacher-forced, with its
+  // statistics from a dense pass.
+  const auto& w = j["workload"];
+  EXPECT_EQ(w["corpus_tokens"].get<int>(), 6);
+  EXPECT_GT(w["distinct_tokens"].get<int>(), 3);
+  for (const char* key : {"active_fraction_per_token", "new_fraction_per_token", "window_coverage"}) {
+    EXPECT_TRUE(w[key].is_number()) << key;
+  }
+  // This model has no predictor: its figures are null, not made up.
+  EXPECT_TRUE(w["predictor_recall"].is_null());
+  EXPECT_GT(w["active_fraction_per_token"].get<double>(), 0.0);
+  EXPECT_LE(w["new_fraction_per_token"].get<double>(), w["active_fraction_per_token"].get<double>());
+  EXPECT_NE(out.find("workload: 14 tokens of the default corpus"), std::string::npos) << out;
+  // The a-priori prediction (made at Open), the oracle floor, and the cost
+  // model after the fact, for the llmflash mode.
   EXPECT_GT(j["predicted_ms"].get<double>(), 0.0);
   EXPECT_GT(j["floor_ms"].get<double>(), 0.0);
-  EXPECT_LE(j["floor_ms"].get<double>(), j["predicted_ms"].get<double>() + 1e-9);
+  EXPECT_GT(j["floor"]["compute_ms"].get<double>(), 0.0);
+  EXPECT_GT(j["predicted_ms_post_hoc"].get<double>(), 0.0);
+  EXPECT_NE(out.find("a-priori prediction (planner, before any token)"), std::string::npos) << out;
   // ... from the device measured just before and after the llmflash mode,
   // next to the prediction from the stored profile.
   EXPECT_TRUE(j["device_remeasured"].get<bool>());

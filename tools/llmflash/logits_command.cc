@@ -12,7 +12,7 @@ namespace llmflash::tools {
 
 int LogitsCommand(const Flags& f) {
   Status st = f.Check({"model", "token-ids", "json", "dram-budget", "window", "io-backend", "device-profile", "threads",
-                       "no-predictor", "max-context"});
+                       "no-predictor", "max-context", "kv-cache"});
   if (st.ok()) st = f.Require("model");
   if (st.ok()) st = f.Require("token-ids");
   if (!st.ok()) return Fail(st);

@@ -35,7 +35,7 @@ constexpr char kUsage[] =
     "           print token ids (space-separated) or the text of ids\n"
     "  generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T]\n"
     "           [--top-p P] [--seed S] [--dram-budget BYTES|N%] [--window K]\n"
-    "           [--io-backend auto|uring|pread] [--max-context N] [--stats]\n"
+    "           [--io-backend auto|uring|pread] [--max-context N] [--kv-cache f16|f32] [--stats]\n"
     "           [--no-predictor] [--compute-window]\n"
     "  train-predictor --model DIR (--calibration FILE.txt | --self-generate N)\n"
     "           [--rank R] [--target-recall 0.99] [--method svd|trained]\n"
@@ -48,7 +48,7 @@ constexpr char kUsage[] =
     "           write a synthetic Hugging Face checkpoint (f16) of a real model's shape\n"
     "  verify   --model DIR      check every file's size and checksum\n"
     "  inspect  --model DIR [--dram-budget BYTES|N%] [--window K] [--device-profile F]\n"
-    "           [--max-context N]\n"
+    "           [--max-context N] [--kv-cache f16|f32]\n"
     "           print the model's shapes, how the budget is spent, the plan and its\n"
     "           predicted latency\n"
     "  calibrate [--file PATH | --size BYTES] [--output PROFILE.json] [--quick]\n"
@@ -116,6 +116,10 @@ StatusOr<ModelOptions> OptionsFromFlags(const Flags& f, const std::string& dir) 
   if (*threads < 0 || *threads > 256) return Status::InvalidArgument("--threads must be in [0, 256]");
   o.threads = static_cast<int>(*threads);
   o.device_profile = f.Get("device-profile", "");
+  const std::string kv = f.Get("kv-cache", "f16");
+  if (kv == "f16") o.kv_cache = KvCacheType::kF16;
+  else if (kv == "f32") o.kv_cache = KvCacheType::kF32;
+  else return Status::InvalidArgument("--kv-cache must be f16 or f32, not \"" + kv + "\"");
   std::string backend = f.Get("io-backend", "auto");
   if (backend == "auto") o.io_backend = IoBackendKind::kAuto;
   else if (backend == "uring") o.io_backend = IoBackendKind::kUring;
@@ -155,7 +159,7 @@ void PrintStats(const Stats& s) {
 int Generate(const Flags& f) {
   Status st = f.Check({"model", "prompt", "max-tokens", "temperature", "top-p", "seed",
                        "dram-budget", "window", "io-backend", "device-profile", "threads", "stats", "no-predictor",
-                       "compute-window", "max-context"});
+                       "compute-window", "max-context", "kv-cache"});
   if (st.ok()) st = f.Require("model");
   if (!st.ok()) return Fail(st);
   GenerateOptions g;
@@ -239,7 +243,7 @@ int CalibrateCommand(const Flags& f) {
 }
 
 int Inspect(const Flags& f) {
-  Status st = f.Check({"model", "dram-budget", "window", "io-backend", "device-profile", "threads", "max-context"});
+  Status st = f.Check({"model", "dram-budget", "window", "io-backend", "device-profile", "threads", "max-context", "kv-cache"});
   if (st.ok()) st = f.Require("model");
   if (!st.ok()) return Fail(st);
   std::string dir = f.Get("model");

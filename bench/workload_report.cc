@@ -1,0 +1,99 @@
+// The bench's workload, its statistics and the oracle floor.
+#include "bench/workload_report.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <set>
+
+namespace llmflash::tools {
+
+StatusOr<BenchWorkload> MakeWorkload(const Model& model, const std::string& text,
+                                     const std::string& source, int warmup, int tokens) {
+  auto ids = model.Encode(text, true);
+  if (!ids.ok()) return ids.status();
+  const size_t want = static_cast<size_t>(warmup) + tokens;
+  if (ids->size() < want) {
+    return Status::InvalidArgument(source + " gives " + std::to_string(ids->size()) +
+                                   " tokens (with BOS); the run needs " + std::to_string(want) +
+                                   " (--warmup " + std::to_string(warmup) + " + --tokens " +
+                                   std::to_string(tokens) + ")");
+  }
+  BenchWorkload w;
+  w.source = source;
+  w.tokens.assign(ids->begin(), ids->begin() + want);
+  w.warmup = warmup;
+  w.distinct = static_cast<int>(std::set<TokenId>(w.tokens.begin() + warmup, w.tokens.end()).size());
+  for (size_t i = warmup; i < w.tokens.size() && i < static_cast<size_t>(warmup) + 24; ++i) {
+    w.sample += model.Decode(i > 0 ? w.tokens[i - 1] : -1, w.tokens[i]);
+  }
+  std::replace(w.sample.begin(), w.sample.end(), '\n', ' ');
+  return w;
+}
+
+OracleFloor ComputeOracleFloor(const ActivationTrace& trace, const ModelInfo& info,
+                               const DeviceProfile& best, int warmup, int queue_depth) {
+  OracleFloor f;
+  f.reads_per_token = OracleReadsPerToken(trace.active, trace.n_layers, info.layer_neuron_capacity, warmup);
+  f.io_bytes_per_token = f.reads_per_token * info.record_bytes;
+  const double rate = best.ReadThroughput(static_cast<double>(info.record_bytes), queue_depth);
+  f.io_ms = rate > 0 ? 1e3 * f.io_bytes_per_token / rate : 0;
+  const WorkloadStats s = SummarizeTrace(trace, 1, warmup);
+  const double active = s.active_fraction * trace.ffn_dim * trace.n_layers;  // neurons per token
+  f.weight_bytes_per_token = info.weight_bytes_per_token + active * info.record_bytes;
+  f.compute_ms = 1e3 * f.weight_bytes_per_token / DramReadBytesPerSecond(best);
+  f.ms = std::max(f.io_ms, f.compute_ms);
+  return f;
+}
+
+nlohmann::json ReportWorkload(const BenchWorkload& w, const ActivationTrace& trace,
+                              const ModelInfo& info, double trace_seconds) {
+  const int k = std::max(1, info.window);
+  const WorkloadStats s = SummarizeTrace(trace, k, w.warmup);
+  const WorkloadStats s5 = SummarizeTrace(trace, 5, w.warmup);
+  const bool pred = !trace.predicted.empty();
+  std::printf("workload: %zu tokens of %s teacher-forced (%d warm-up, %d timed, %d distinct): \"%s...\"\n",
+              w.tokens.size(), w.source.c_str(), w.warmup, s.tokens, w.distinct, w.sample.c_str());
+  std::printf("measured on a dense pass over the same tokens (%.1f s, outside the timed runs):\n\n",
+              trace_seconds);
+  std::printf("| per token, %% of FFN neurons             | this run (k = %d) | k = 5   | OPT-6.7B (paper) |\n", k);
+  std::printf("|-----------------------------------------|------------------|---------|------------------|\n");
+  std::printf("| truly active                            | %15.2f%% | %6.2f%% | ~3%% (97%% inactive) |\n",
+              100 * s.active_fraction, 100 * s5.active_fraction);
+  std::printf("| new: active, unused by the k before     | %15.2f%% | %6.2f%% | 2.4%% (k = 5)      |\n",
+              100 * s.new_fraction, 100 * s5.new_fraction);
+  std::printf("| window: union of the last k active sets | %15.2f%% | %6.2f%% | ~24%% (k = 5)      |\n",
+              100 * s.window_coverage, 100 * s5.window_coverage);
+  if (pred) {
+    std::printf("| predicted                               | %15.2f%% | %6.2f%% |                  |\n",
+                100 * s.predicted_fraction, 100 * s5.predicted_fraction);
+    std::printf("| new among the predicted                 | %15.2f%% | %6.2f%% |                  |\n",
+                100 * s.predicted_new_fraction, 100 * s5.predicted_new_fraction);
+  }
+  std::printf("\nconsecutive tokens share %.1f%% of their active neurons; ", 100 * s.consecutive_overlap);
+  if (pred) {
+    std::printf("predictor recall %.3f, precision %.3f on these tokens\n", s.predictor_recall,
+                s.predictor_precision);
+  } else {
+    std::printf("no predictor stored\n");
+  }
+  std::printf("active per layer:");
+  for (double a : s.active_fraction_per_layer) std::printf(" %.1f", 100 * a);
+  std::printf(" %%\n\n");
+  return {{"corpus_tokens", s.tokens},
+          {"warmup_tokens", w.warmup},
+          {"distinct_tokens", w.distinct},
+          {"source", w.source},
+          {"window", k},
+          {"active_fraction_per_token", s.active_fraction},
+          {"active_fraction_per_layer", s.active_fraction_per_layer},
+          {"new_fraction_per_token", s.new_fraction},
+          {"window_coverage", s.window_coverage},
+          {"consecutive_overlap", s.consecutive_overlap},
+          {"predicted_fraction_per_token", pred ? nlohmann::json(s.predicted_fraction) : nlohmann::json(nullptr)},
+          {"predicted_new_fraction_per_token", pred ? nlohmann::json(s.predicted_new_fraction) : nlohmann::json(nullptr)},
+          {"predictor_recall", pred ? nlohmann::json(s.predictor_recall) : nlohmann::json(nullptr)},
+          {"predictor_precision", pred ? nlohmann::json(s.predictor_precision) : nlohmann::json(nullptr)},
+          {"k5", {{"new_fraction_per_token", s5.new_fraction}, {"window_coverage", s5.window_coverage}}}};
+}
+
+}  // namespace llmflash::tools

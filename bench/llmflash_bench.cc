@@ -409,6 +409,7 @@ PostHoc PostHocCost(const ModeResult& flash, const ModelInfo& info, const Device
                     const DeviceProfile& stored, int queue_depth) {
   TokenWorkload w;
   w.read_ops = flash.reads;
+  w.read_batches = flash.reads > 0 ? info.n_layers : 0;
   w.device_bytes = flash.device;
   w.queue_depth = queue_depth;
   w.dtype = info.dtype;

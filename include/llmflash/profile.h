@@ -55,6 +55,10 @@ struct CalibrateOptions {
 // What one token costs, by the cost model of docs/cost-model.md.
 struct TokenWorkload {
   double read_ops = 0;          // read requests issued to the device
+  // Batches they come in, each waited for before the next is issued (a
+  // layer's misses: one per layer). A batch costs at least one read's
+  // latency, and a small one cannot fill the queue. 0: a single stream.
+  double read_batches = 0;
   double device_bytes = 0;      // bytes the device transfers
   int queue_depth = 64;         // reads in flight
   double weight_bytes = 0;      // weight bytes the compute streams from DRAM

@@ -79,12 +79,20 @@ struct TokenizerInfo {
 };
 
 // The low-rank sparsity predictor (docs/format.md, "predictor.bin").
+// Points of PredictorLayerInfo::lru_misses (cache/miss_curve.h).
+inline constexpr int kLruMissPoints = 25;
+
 struct PredictorLayerInfo {
   uint64_t offset = 0;          // byte offset of the layer's arrays in the file
   int rank = 0;
   float threshold = 0;          // a neuron is predicted active when score > threshold
   float activation_threshold = 0;  // "active" means |activation| > this (0 for ReLU)
   float recall = 0, precision = 0, predicted_fraction = 0;  // held-out measurements
+  // Neurons read per token ÷ ffn_dim by an LRU neuron matrix holding
+  // MissCurveRowFraction(i) of the layer (cache/miss_curve.h), measured on
+  // the predicted sets of the calibration text in order. Empty in predictors
+  // written before it was recorded.
+  std::vector<float> lru_misses;
 };
 
 struct PredictorInfo {

@@ -44,6 +44,18 @@ Status ParsePredictorInfo(const nlohmann::json& j, const std::string& path, cons
     if (!std::isfinite(l.threshold) || !std::isfinite(l.activation_threshold)) {
       return lr.Bad("threshold", "must be finite");
     }
+    if (lj.contains("lru_misses")) {  // optional: absent from older predictors
+      const nlohmann::json& c = lj["lru_misses"];
+      if (!c.is_array() || c.size() != static_cast<size_t>(kLruMissPoints)) {
+        return lr.Bad("lru_misses", "must list " + std::to_string(kLruMissPoints) + " numbers");
+      }
+      for (const nlohmann::json& v : c) {
+        if (!v.is_number() || !(v.get<double>() >= 0 && v.get<double>() <= 1)) {
+          return lr.Bad("lru_misses", "each must be a number in [0, 1]");
+        }
+        l.lru_misses.push_back(v.get<float>());
+      }
+    }
     p.layers.push_back(l);
   }
   *out = std::move(p);
@@ -53,9 +65,11 @@ Status ParsePredictorInfo(const nlohmann::json& j, const std::string& path, cons
 nlohmann::json PredictorInfoJson(const PredictorInfo& p) {
   nlohmann::json layers = nlohmann::json::array();
   for (const auto& l : p.layers) {
-    layers.push_back({{"offset", l.offset}, {"rank", l.rank}, {"threshold", l.threshold},
-                      {"activation_threshold", l.activation_threshold}, {"recall", l.recall},
-                      {"precision", l.precision}, {"predicted_fraction", l.predicted_fraction}});
+    nlohmann::json lj = {{"offset", l.offset}, {"rank", l.rank}, {"threshold", l.threshold},
+                         {"activation_threshold", l.activation_threshold}, {"recall", l.recall},
+                         {"precision", l.precision}, {"predicted_fraction", l.predicted_fraction}};
+    if (!l.lru_misses.empty()) lj["lru_misses"] = l.lru_misses;
+    layers.push_back(lj);
   }
   return {{"file", p.file}, {"method", p.method}, {"form", p.form},
           {"activation_sparsity", p.activation_sparsity}, {"layers", layers}};

@@ -66,7 +66,19 @@ double DeviceProfile::MatVecBytesPerSecond(const std::string& dtype) const {
 
 CostEstimate EstimateTokenCost(const DeviceProfile& p, const TokenWorkload& w) {
   CostEstimate e;
-  if (w.read_ops > 0) e.io_ms = 1e3 * p.ReadSeconds(w.read_ops, w.device_bytes / w.read_ops, w.queue_depth);
+  if (w.read_ops > 0) {
+    const double size = w.device_bytes / w.read_ops;
+    if (w.read_batches > 0) {
+      // Each batch: one read's latency (QD 1), then the rest at the queue
+      // depth the batch can fill.
+      const double per_batch = w.read_ops / w.read_batches;
+      const int depth = static_cast<int>(std::clamp(per_batch, 1.0, static_cast<double>(w.queue_depth)));
+      e.io_ms = 1e3 * (w.read_batches * p.ReadSeconds(1, size, 1) +
+                       p.ReadSeconds(std::max(0.0, w.read_ops - w.read_batches), size, depth));
+    } else {
+      e.io_ms = 1e3 * p.ReadSeconds(w.read_ops, size, w.queue_depth);
+    }
+  }
   e.memory_ms = 1e3 * w.moved_bytes / std::max(1.0, p.memcpy_bytes_per_s);
   e.predictor_ms = 1e3 * w.predictor_bytes / p.MatVecBytesPerSecond(w.predictor_dtype);
   e.compute_ms = 1e3 * w.weight_bytes / p.MatVecBytesPerSecond(w.dtype);

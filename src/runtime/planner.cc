@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "cache/miss_curve.h"
 #include "util/file.h"
 
 namespace llmflash {
@@ -86,6 +87,11 @@ LoaderPlan PlanLoader(const Manifest& m, const MemoryPlan& memory, const DeviceP
     frac /= c.n_layers;
   }
   plan.active_fraction = frac > 0 ? frac : 1.0;
+  // Predictors record, per layer, what an LRU matrix of each size read per
+  // token on the calibration text: then reads come from that curve at the
+  // layer's rows, not from a fixed churn.
+  bool curves = predicted;
+  for (const auto& l : m.predictor.layers) curves &= l.lru_misses.size() == static_cast<size_t>(kMissCurvePoints);
   plan.churn = plan.active_fraction < 1 ? kDefaultChurn : 0;
   // Per layer: its expected active neurons and its rows (MemoryPlan gives
   // rows in proportion to the first, so the layers fill alike).
@@ -99,7 +105,11 @@ LoaderPlan PlanLoader(const Manifest& m, const MemoryPlan& memory, const DeviceP
     added_sum += std::max(1.0, active * plan.churn);
     cap_sum += cap;
     // Neurons read: what the window misses, plus what does not fit.
-    if (cap < n) reads += active <= cap ? active * plan.churn : (active - cap) + cap * plan.churn;
+    if (curves) {
+      reads += MissesAt(m.predictor.layers[l].lru_misses, cap / n) * n;
+    } else if (cap < n) {
+      reads += active <= cap ? active * plan.churn : (active - cap) + cap * plan.churn;
+    }
   }
   // k: the tokens whose new neurons (churn x active each) the matrix can hold,
   // 1..8. Rows are preallocated and eviction under pressure is least recently
@@ -113,6 +123,7 @@ LoaderPlan PlanLoader(const Manifest& m, const MemoryPlan& memory, const DeviceP
   plan.weight_bytes_per_token = ResidentWeightBytesPerToken(m);
   TokenWorkload& w = plan.expected;
   w.read_ops = reads;  // one request per neuron at this sparsity
+  w.read_batches = reads > 0 ? c.n_layers : 0;  // each layer waits for its own misses
   w.device_bytes = w.read_ops * stride;
   w.queue_depth = o.queue_depth;
   w.dtype = DTypeName(m.dtype);

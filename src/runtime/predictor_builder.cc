@@ -3,6 +3,7 @@
 
 #include <cstdio>
 
+#include "cache/miss_curve.h"
 #include "format/predictor_info.h"
 #include "runtime/calibration.h"
 #include "util/file.h"
@@ -31,6 +32,25 @@ Status Collect(ModelImpl* model, const BuildPredictorOptions& o, ActivationRecor
                                model->info().max_context, nullptr);
   session->state()->ffn.set_observer(nullptr);
   return st;
+}
+
+// The LRU miss curve of the sets the new predictor picks on the calibration
+// tokens, in order: what the planner expects a layer to read per token.
+std::vector<float> PredictedMissCurve(PredictorShape shape, const TrainedLayer& t, const LayerSamples& s) {
+  shape.form = t.form;
+  shape.rank = t.info.rank;
+  LowRankPredictor p(shape, MapPredictorWeights(shape, t.data.data()), t.info.threshold);
+  const int d = shape.dim, n = shape.n;
+  const size_t tokens = s.x.size() / d;
+  std::vector<std::vector<int32_t>> sets(tokens);
+  std::vector<float> scores(n), scratch(2 * std::max(1, shape.rank));
+  for (size_t i = 0; i < tokens; ++i) {
+    p.Scores(s.x.data() + i * d, scores.data(), scratch.data());
+    for (int k = 0; k < n; ++k) {
+      if (scores[k] > p.threshold()) sets[i].push_back(k);
+    }
+  }
+  return LruMissCurve(sets, n);
 }
 
 }  // namespace
@@ -71,6 +91,7 @@ StatusOr<std::vector<PredictorLayerInfo>> BuildPredictor(const BuildPredictorOpt
     if (const float* b = model->weights().layers[l].ffn_up_bias) w.up_bias.assign(b, b + c.ffn_dim);
     PredictorShape shape{"", c.ffn_gated, c.activation == "relu", c.dim, c.ffn_dim, 0};
     ASSIGN_OR_RETURN(TrainedLayer t, TrainLayerPredictor(shape, w, rec.layers()[l], o.train));
+    t.info.lru_misses = PredictedMissCurve(shape, t, rec.layers()[l]);
     rec.layers()[l] = LayerSamples{};  // free the layer's samples
     RETURN_IF_ERROR(out.PadTo(64));
     t.info.offset = out.size();

@@ -208,6 +208,10 @@ Status FlashFfn::Compute(int l, int64_t t, std::span<const int32_t> active, cons
     cache.BeginToken(t, active, &resident_slots_, &missing_);
     free = cache.MakeRoom(static_cast<int>(missing_.size()), t);
   }
+  const bool dense = static_cast<int>(active.size()) == m_->config.ffn_dim;
+  if (dense && !compute_window_ && mat.capacity() >= 2 && static_cast<int>(missing_.size()) > free) {
+    return StreamDense(l, active, x, out, stats);
+  }
   if (static_cast<int>(missing_.size()) > free) return Stream(l, t, active, x, out, stats);
 
   // Big layers: compute the resident rows while the missing ones are read.
@@ -323,6 +327,117 @@ Status FlashFfn::Stream(int l, int64_t t, std::span<const int32_t> active, const
     }
   }
   return Status::OK();
+}
+
+// A dense layer that does not fit (the naive and hybrid baselines, and
+// dense sessions at a small budget): the resident rows stay and are computed
+// first; the rest of the layer streams through a region of free rows split in
+// two halves, the next half read while the current one is computed. The
+// region never holds neurons after the layer: what stays resident is what
+// was resident (hybrid's pinned rows), so a dense token reads the same bytes
+// every time.
+Status FlashFfn::StreamDense(int l, std::span<const int32_t> active, const float* x, float* out,
+                             TokenStats* stats) {
+  Drain();
+  NeuronMatrix& mat = layers_[l].matrix();
+  const uint64_t stride = m_->bundle.record_stride;
+  // Reused rows (hybrid): halves of about 8 MiB (eight 1 MiB reads in
+  // flight), at least 32 rows, and at least half the matrix stays resident;
+  // the resident rows give way when the region needs them. Naive keeps
+  // nothing, so the whole matrix is the region: the most reads in flight.
+  const int want = std::max(32, static_cast<int>((8ull << 20) / stride));
+  const int half = std::max(1, reuse_ ? std::min(want, mat.capacity() / 4) : mat.capacity() / 2);
+  {
+    ScopedTimer timer(&stats->memory_ms);
+    while (mat.free_rows() < 2 * half && mat.size() > 0) mat.Remove(mat.IdAt(mat.size() - 1));
+  }
+  slots_.clear();
+  missing_.clear();
+  for (int32_t id : active) {
+    if (mat.Contains(id)) {
+      slots_.push_back(mat.SlotOf(id));
+    } else {
+      missing_.push_back(id);
+    }
+  }
+  // Rows beyond the region hold neurons for good (hybrid: reused; naive
+  // clears them every token): fill them once.
+  const int pin = reuse_ ? std::min<int>(mat.free_rows() - 2 * half, missing_.size()) : 0;
+  if (pin > 0) {
+    const int first = mat.size();
+    std::span<const int32_t> ids(missing_.data(), pin);
+    for (int32_t id : ids) mat.Append(id);
+    Status st = ReadRows(l, ids, first, stats);
+    if (!st.ok()) {
+      for (int32_t id : ids) mat.Remove(id);
+      return st;
+    }
+    stats->neurons_loaded += pin;
+    for (int k = 0; k < pin; ++k) slots_.push_back(first + k);
+    missing_.erase(missing_.begin(), missing_.begin() + pin);
+  }
+  ComputeSlots(l, x, out, stats);
+  const int region = mat.size();  // first free slot: the region's start
+  const int chunks = (static_cast<int>(missing_.size()) + half - 1) / half;
+  auto read = [&](int c) {
+    const int begin = c * half, n = std::min(half, static_cast<int>(missing_.size()) - begin);
+    std::span<const int32_t> ids(missing_.data() + begin, n);
+    BuildRequests(l, ids, region + (c % 2) * half, &requests_);
+    stream_counters_ = IoCounters{};
+    prefetch_.worker.Start([this] {
+      Timer timer;
+      Status st = io_->ReadBatch(requests_, &stream_counters_);
+      stream_busy_ms_ = timer.ElapsedMs();
+      return st;
+    });
+  };
+  auto finish = [&]() {
+    double waited = 0;
+    Status st;
+    {
+      ScopedTimer timer(&waited);
+      st = prefetch_.worker.Wait();
+    }
+    stats->io_ms += waited;
+    stats->io_hidden_ms += std::max(0.0, stream_busy_ms_ - waited);
+    stats->bytes_read += stream_counters_.requested;
+    stats->device_bytes += stream_counters_.bytes;
+    stats->read_ops += stream_counters_.ops;
+    return st;
+  };
+  if (chunks > 0) read(0);
+  for (int c = 0; c < chunks; ++c) {
+    Status st = finish();
+    if (!st.ok()) return st;
+    if (c + 1 < chunks) read(c + 1);  // into the other half, while this one is computed
+    const int begin = c * half, n = std::min(half, static_cast<int>(missing_.size()) - begin);
+    stream_ids_.assign(missing_.begin() + begin, missing_.begin() + begin + n);
+    slots_.resize(n);
+    std::iota(slots_.begin(), slots_.end(), region + (c % 2) * half);
+    ComputeRegion(l, x, out, stats);
+    stats->neurons_loaded += n;
+  }
+  return Status::OK();
+}
+
+// Like ComputeSlots for rows of the stream region, which the matrix does not
+// track: their neurons are stream_ids_ (same order as slots_).
+void FlashFfn::ComputeRegion(int l, const float* x, float* out, TokenStats* stats) {
+  NeuronMatrix& mat = layers_[l].matrix();
+  float* h = nullptr;
+  if (observer_ != nullptr) {
+    h_.resize(slots_.size());
+    h = h_.data();
+  }
+  const float* bias = nullptr;
+  if (up_bias_ != nullptr) {
+    bias_.resize(slots_.size());
+    for (size_t k = 0; k < slots_.size(); ++k) bias_[k] = up_bias_[stream_ids_[k]];
+    bias = bias_.data();
+  }
+  FfnRows(pool_, record_, mat.Row(0), mat.row_bytes(), slots_, x, out, h, bias, &scratch_);
+  stats->neurons_computed += slots_.size();
+  if (observer_ != nullptr) observer_->OnFfn(l, x, stream_ids_, h);
 }
 
 void FlashFfn::ComputeSlots(int l, const float* x, float* out, TokenStats* stats) {

@@ -111,6 +111,12 @@ class FlashFfn {
                              float* out, TokenStats* stats);
   Status Stream(int layer, int64_t t, std::span<const int32_t> active, const float* x,
                 float* out, TokenStats* stats);
+  Status StreamDense(int layer, std::span<const int32_t> active, const float* x, float* out,
+                     TokenStats* stats);
+  void ComputeRegion(int layer, const float* x, float* out, TokenStats* stats);
+  std::vector<int32_t> stream_ids_;  // neurons of the stream region's rows being computed
+  IoCounters stream_counters_;
+  double stream_busy_ms_ = 0;
   const float* up_bias_ = nullptr;  // of the layer being computed
   AlignedBuffer arena_;             // every layer's rows, layer after layer
   std::vector<double> demand_;      // per layer: recent active neurons per token

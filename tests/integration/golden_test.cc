@@ -191,7 +191,11 @@ TEST(Window, BudgetBelowTheFfnReadsOnEveryToken) {
   for (size_t i = 1; i < tokens.size(); ++i) {
     const TokenStats& t = tokens[i];
     EXPECT_GT(t.bytes_read, 0u);
-    EXPECT_EQ(t.neurons_loaded, 5u * 172 - rows);  // the last chunk stays resident
+    // At least half the rows stay resident; the rest of each layer streams
+    // through the others, the same neurons every token.
+    EXPECT_LE(t.neurons_loaded, 5u * 172 - rows / 2);
+    EXPECT_GE(t.neurons_loaded, 5u * 172 - rows);
+    EXPECT_EQ(t.neurons_loaded, tokens[1].neurons_loaded);
     EXPECT_EQ(t.rows_rebalanced, 0u);  // every layer needs all its neurons alike
     EXPECT_EQ(t.neurons_computed, 5u * 172);
   }

@@ -42,6 +42,9 @@ class IoBackend {
   virtual const char* name() const = 0;   // "io_uring", "pread"
   virtual bool direct_io() const = 0;     // opened with O_DIRECT
   virtual const std::string& path() const = 0;
+  // The whole file mapped into memory (the mmap backend), for computing on
+  // the mapped pages without copying them; nullptr for backends that read.
+  virtual const char* mapping() const { return nullptr; }
 };
 
 // Test seam (leveldb's ErrorEnv in spirit): sees the result of every device

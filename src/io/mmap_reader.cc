@@ -52,6 +52,7 @@ class MmapReader final : public IoBackend {
   const char* name() const override { return "mmap"; }
   bool direct_io() const override { return false; }
   const std::string& path() const override { return path_; }
+  const char* mapping() const override { return static_cast<const char*>(map_); }
 
  private:
   std::string path_;

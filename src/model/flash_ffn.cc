@@ -209,6 +209,7 @@ Status FlashFfn::Compute(int l, int64_t t, std::span<const int32_t> active, cons
     free = cache.MakeRoom(static_cast<int>(missing_.size()), t);
   }
   const bool dense = static_cast<int>(active.size()) == m_->config.ffn_dim;
+  if (dense && io_->mapping() != nullptr) return ComputeMapped(l, x, out, stats);
   if (dense && !compute_window_ && mat.capacity() >= 2 && static_cast<int>(missing_.size()) > free) {
     return StreamDense(l, active, x, out, stats);
   }
@@ -417,6 +418,26 @@ Status FlashFfn::StreamDense(int l, std::span<const int32_t> active, const float
     ComputeRegion(l, x, out, stats);
     stats->neurons_loaded += n;
   }
+  return Status::OK();
+}
+
+// The mmap baseline, as an mmap-based engine computes: the products run on
+// the mapped pages of the bundle, faulting them in through the page cache;
+// nothing is copied, and the reads are inside the compute time.
+Status FlashFfn::ComputeMapped(int l, const float* x, float* out, TokenStats* stats) {
+  const int n = m_->config.ffn_dim;
+  const uint64_t stride = m_->bundle.record_stride;
+  float* h = nullptr;
+  if (observer_ != nullptr) {
+    h_.resize(n);
+    h = h_.data();
+  }
+  FfnRows(pool_, record_, io_->mapping() + m_->RecordOffset(l, 0), stride, all_ids_, x, out, h,
+          up_bias_, &scratch_);
+  stats->neurons_computed += n;
+  stats->bytes_read += static_cast<uint64_t>(n) * stride;
+  stats->device_bytes += static_cast<uint64_t>(n) * stride;
+  if (observer_ != nullptr) observer_->OnFfn(l, x, all_ids_, h);
   return Status::OK();
 }
 

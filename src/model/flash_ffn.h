@@ -114,6 +114,7 @@ class FlashFfn {
   Status StreamDense(int layer, std::span<const int32_t> active, const float* x, float* out,
                      TokenStats* stats);
   void ComputeRegion(int layer, const float* x, float* out, TokenStats* stats);
+  Status ComputeMapped(int layer, const float* x, float* out, TokenStats* stats);
   std::vector<int32_t> stream_ids_;  // neurons of the stream region's rows being computed
   IoCounters stream_counters_;
   double stream_busy_ms_ = 0;

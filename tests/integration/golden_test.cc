@@ -213,6 +213,27 @@ TEST(Session, LogitsAreTheSameStreamedOrResident) {
   for (size_t i = 0; i < a->size(); ++i) ASSERT_NEAR((*a)[i], (*b)[i], 1e-4) << i;
 }
 
+// The mmap baseline computes on the mapped pages instead of copying them:
+// the same logits, and no neuron copied into a matrix.
+TEST(Session, MmapBaselineComputesOnTheMappingWithTheSameLogits) {
+  std::vector<TokenId> ids = {1, 403, 407, 261, 378, 432, 383};
+  auto full = Open(0);
+  auto a = (*full->NewSession({.use_predictor = false}))->Logits(ids);
+  full.reset();
+  auto mapped = Model::Open(testing::Stories260KModel(), {.io_backend = IoBackendKind::kMmap});
+  ASSERT_THAT(mapped.status(), IsOk());
+  auto session = (*mapped)->NewSession({.use_predictor = false, .reuse_resident_neurons = false});
+  auto b = (*session)->Logits(ids);
+  ASSERT_THAT(a.status(), IsOk());
+  ASSERT_THAT(b.status(), IsOk());
+  for (size_t i = 0; i < a->size(); ++i) ASSERT_NEAR((*a)[i], (*b)[i], 1e-4) << i;
+  for (const TokenStats& t : (*session)->stats().tokens) {
+    EXPECT_EQ(t.neurons_loaded, 0u);
+    EXPECT_EQ(t.neurons_computed, 5u * 172);
+    EXPECT_EQ(t.bytes_read, 5u * 172 * 768);  // faulted in, not copied
+  }
+}
+
 TEST(Session, OptionsAndLimitsAreChecked) {
   auto model = Open(0);
   auto session = model->NewSession({});

@@ -251,6 +251,40 @@ TEST_F(TinyReluPredictor, RetrainingReplacesADamagedPredictor) {
   EXPECT_TRUE((*model)->info().has_predictor);
 }
 
+// The miss curve the planner reads: recorded with the predictor, checked at
+// Open like every manifest field; a predictor without one still opens.
+TEST_F(TinyReluPredictor, MissCurveIsRecordedAndChecked) {
+  ASSERT_THAT(Build(), IsOk());
+  const std::string path = dir + "/manifest.json";
+  const std::string good = testing::ReadFile(path);
+  auto j = nlohmann::json::parse(good);
+  for (const auto& l : j["predictor"]["layers"]) {
+    ASSERT_EQ(l["lru_misses"].size(), 25u);
+    // More rows never read more.
+    std::vector<float> c = l["lru_misses"].get<std::vector<float>>();
+    EXPECT_TRUE(std::is_sorted(c.rbegin(), c.rend()));
+    EXPECT_GT(c.front(), c.back());
+  }
+  auto open_with = [&](const nlohmann::json& curve) {
+    auto bad = j;
+    bad["predictor"]["layers"][0]["lru_misses"] = curve;
+    testing::WriteFile(path, bad.dump());
+    return Model::Open(dir, {}).status();
+  };
+  std::vector<float> twenty_five(25, 0.5f);
+  EXPECT_THAT(open_with(std::vector<float>(24, 0.5f)),
+              testing::StatusIs(StatusCode::kCorruption, ::testing::HasSubstr("lru_misses")));
+  twenty_five[3] = 1.5f;
+  EXPECT_THAT(open_with(twenty_five),
+              testing::StatusIs(StatusCode::kCorruption, ::testing::HasSubstr("lru_misses")));
+  EXPECT_THAT(open_with("many"),
+              testing::StatusIs(StatusCode::kCorruption, ::testing::HasSubstr("manifest.json")));
+  auto old = j;  // written before the curve existed
+  for (auto& l : old["predictor"]["layers"]) l.erase("lru_misses");
+  testing::WriteFile(path, old.dump());
+  EXPECT_THAT(Model::Open(dir, {}).status(), IsOk());
+}
+
 INSTANTIATE_TEST_SUITE_P(Methods, TinyRelu, ::testing::Values("svd", "trained"));
 
 // stories260K with an svd predictor, built once per process. A failure here

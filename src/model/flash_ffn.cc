@@ -257,25 +257,9 @@ Status FlashFfn::ComputeWhileReading(int l, std::span<const int32_t> active, con
   const int first = mat.size();
   for (int32_t id : missing_) mat.Append(id);
   BuildRequests(l, missing_, first, &requests_);
-  IoCounters c;
-  double busy = 0, waited = 0;
-  prefetch_.worker.Start([this, &c, &busy] {
-    Timer timer;
-    Status st = io_->ReadBatch(requests_, &c);
-    busy = timer.ElapsedMs();
-    return st;
-  });
+  StartAsyncRead();
   ComputeSlots(l, x, out, stats);
-  Status st;
-  {
-    ScopedTimer timer(&waited);
-    st = prefetch_.worker.Wait();
-  }
-  stats->io_ms += waited;
-  stats->io_hidden_ms += std::max(0.0, busy - waited);
-  stats->bytes_read += c.requested;
-  stats->device_bytes += c.bytes;
-  stats->read_ops += c.ops;
+  Status st = WaitAsyncRead(stats);
   if (!st.ok()) {
     for (int32_t id : missing_) mat.Remove(id);
     return st;
@@ -384,31 +368,11 @@ Status FlashFfn::StreamDense(int l, std::span<const int32_t> active, const float
     const int begin = c * half, n = std::min(half, static_cast<int>(missing_.size()) - begin);
     std::span<const int32_t> ids(missing_.data() + begin, n);
     BuildRequests(l, ids, region + (c % 2) * half, &requests_);
-    stream_counters_ = IoCounters{};
-    prefetch_.worker.Start([this] {
-      Timer timer;
-      Status st = io_->ReadBatch(requests_, &stream_counters_);
-      stream_busy_ms_ = timer.ElapsedMs();
-      return st;
-    });
-  };
-  auto finish = [&]() {
-    double waited = 0;
-    Status st;
-    {
-      ScopedTimer timer(&waited);
-      st = prefetch_.worker.Wait();
-    }
-    stats->io_ms += waited;
-    stats->io_hidden_ms += std::max(0.0, stream_busy_ms_ - waited);
-    stats->bytes_read += stream_counters_.requested;
-    stats->device_bytes += stream_counters_.bytes;
-    stats->read_ops += stream_counters_.ops;
-    return st;
+    StartAsyncRead();
   };
   if (chunks > 0) read(0);
   for (int c = 0; c < chunks; ++c) {
-    Status st = finish();
+    Status st = WaitAsyncRead(stats);
     if (!st.ok()) return st;
     if (c + 1 < chunks) read(c + 1);  // into the other half, while this one is computed
     const int begin = c * half, n = std::min(half, static_cast<int>(missing_.size()) - begin);
@@ -441,28 +405,26 @@ Status FlashFfn::ComputeMapped(int l, const float* x, float* out, TokenStats* st
   return Status::OK();
 }
 
-// Like ComputeSlots for rows of the stream region, which the matrix does not
-// track: their neurons are stream_ids_ (same order as slots_).
+// Rows of the stream region, which the matrix does not track: their neurons
+// are stream_ids_ (same order as slots_).
 void FlashFfn::ComputeRegion(int l, const float* x, float* out, TokenStats* stats) {
-  NeuronMatrix& mat = layers_[l].matrix();
-  float* h = nullptr;
-  if (observer_ != nullptr) {
-    h_.resize(slots_.size());
-    h = h_.data();
-  }
-  const float* bias = nullptr;
-  if (up_bias_ != nullptr) {
-    bias_.resize(slots_.size());
-    for (size_t k = 0; k < slots_.size(); ++k) bias_[k] = up_bias_[stream_ids_[k]];
-    bias = bias_.data();
-  }
-  FfnRows(pool_, record_, mat.Row(0), mat.row_bytes(), slots_, x, out, h, bias, &scratch_);
-  stats->neurons_computed += slots_.size();
-  if (observer_ != nullptr) observer_->OnFfn(l, x, stream_ids_, h);
+  ComputeRows(l, stream_ids_, x, out, stats);
 }
 
 void FlashFfn::ComputeSlots(int l, const float* x, float* out, TokenStats* stats) {
   NeuronMatrix& mat = layers_[l].matrix();
+  observed_ids_.clear();
+  if (observer_ != nullptr || up_bias_ != nullptr) {
+    for (int32_t s : slots_) observed_ids_.push_back(mat.IdAt(s));
+  }
+  ComputeRows(l, observed_ids_, x, out, stats);
+}
+
+// out += the FFN over rows slots_ of layer l, whose neurons are `ids` (needed
+// only for the up bias and the observer), reporting them to the observer.
+void FlashFfn::ComputeRows(int l, std::span<const int32_t> ids, const float* x, float* out,
+                           TokenStats* stats) {
+  NeuronMatrix& mat = layers_[l].matrix();
   float* h = nullptr;
   if (observer_ != nullptr) {
     h_.resize(slots_.size());
@@ -471,16 +433,37 @@ void FlashFfn::ComputeSlots(int l, const float* x, float* out, TokenStats* stats
   const float* bias = nullptr;
   if (up_bias_ != nullptr) {
     bias_.resize(slots_.size());
-    for (size_t k = 0; k < slots_.size(); ++k) bias_[k] = up_bias_[mat.IdAt(slots_[k])];
+    for (size_t k = 0; k < slots_.size(); ++k) bias_[k] = up_bias_[ids[k]];
     bias = bias_.data();
   }
   FfnRows(pool_, record_, mat.Row(0), mat.row_bytes(), slots_, x, out, h, bias, &scratch_);
   stats->neurons_computed += slots_.size();
-  if (observer_ != nullptr) {
-    observed_ids_.clear();
-    for (int32_t s : slots_) observed_ids_.push_back(mat.IdAt(s));
-    observer_->OnFfn(l, x, observed_ids_, h);
+  if (observer_ != nullptr) observer_->OnFfn(l, x, ids, h);
+}
+
+void FlashFfn::StartAsyncRead() {
+  async_ = AsyncRead{};
+  prefetch_.worker.Start([this] {
+    Timer timer;
+    Status st = io_->ReadBatch(requests_, &async_.counters);
+    async_.busy_ms = timer.ElapsedMs();
+    return st;
+  });
+}
+
+Status FlashFfn::WaitAsyncRead(TokenStats* stats) {
+  double waited = 0;
+  Status st;
+  {
+    ScopedTimer timer(&waited);
+    st = prefetch_.worker.Wait();
   }
+  stats->io_ms += waited;
+  stats->io_hidden_ms += std::max(0.0, async_.busy_ms - waited);
+  stats->bytes_read += async_.counters.requested;
+  stats->device_bytes += async_.counters.bytes;
+  stats->read_ops += async_.counters.ops;
+  return st;
 }
 
 void FlashFfn::BuildRequests(int l, std::span<const int32_t> ids, int first_slot,

@@ -114,10 +114,18 @@ class FlashFfn {
   Status StreamDense(int layer, std::span<const int32_t> active, const float* x, float* out,
                      TokenStats* stats);
   void ComputeRegion(int layer, const float* x, float* out, TokenStats* stats);
+  void ComputeRows(int layer, std::span<const int32_t> ids, const float* x, float* out,
+                   TokenStats* stats);
   Status ComputeMapped(int layer, const float* x, float* out, TokenStats* stats);
   std::vector<int32_t> stream_ids_;  // neurons of the stream region's rows being computed
-  IoCounters stream_counters_;
-  double stream_busy_ms_ = 0;
+  // requests_ read on the I/O worker while the caller computes; the wait
+  // counts as I/O time, the rest of the read's duration as hidden.
+  void StartAsyncRead();
+  Status WaitAsyncRead(TokenStats* stats);
+  struct AsyncRead {
+    IoCounters counters;
+    double busy_ms = 0;
+  } async_;
   const float* up_bias_ = nullptr;  // of the layer being computed
   AlignedBuffer arena_;             // every layer's rows, layer after layer
   std::vector<double> demand_;      // per layer: recent active neurons per token

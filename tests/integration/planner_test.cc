@@ -7,6 +7,7 @@
 #include "llmflash/llmflash.h"
 #include "runtime/predictor_builder.h"
 #include "testing/test_util.h"
+#include "testing/tiny_model.h"
 
 namespace llmflash {
 namespace {
@@ -19,13 +20,7 @@ TEST(Planner, APrioriReadsAndComputeMatchAMeasuredRun) {
   s.arch = "opt";
   s.preset = "tiny";
   s.activation_sparsity = 0.9;
-  s.output = tmp.File("hf");
-  ASSERT_THAT(Synthesize(s), IsOk());
-  ConvertOptions c;
-  c.input = tmp.File("hf");
-  c.output = tmp.File("m");
-  c.dtype = "f16";
-  ASSERT_THAT(ConvertHuggingFace(c), IsOk());
+  ASSERT_THAT(testing::WriteSyntheticModel(tmp.File("m"), s, "f16"), IsOk());
   BuildPredictorOptions b;
   b.model_dir = tmp.File("m");
   b.calibration_text = testing::ReadFile(LLMFLASH_TEST_SOURCE_DIR "/../bench/corpus/calibration.txt");

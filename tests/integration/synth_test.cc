@@ -6,6 +6,7 @@
 #include "runtime/evaluator.h"
 #include "runtime/predictor_builder.h"
 #include "testing/test_util.h"
+#include "testing/tiny_model.h"
 
 namespace llmflash {
 namespace {
@@ -23,13 +24,7 @@ TEST_P(Synth, TinyPresetConvertsGeneratesAndIsSparse) {
   s.preset = "tiny";
   s.activation = "relu";
   s.activation_sparsity = 0.9;
-  s.output = tmp.File("hf");
-  ASSERT_THAT(Synthesize(s), IsOk());
-  ConvertOptions c;
-  c.input = tmp.File("hf");
-  c.output = tmp.File("m");
-  c.dtype = "f16";
-  ASSERT_THAT(ConvertHuggingFace(c), IsOk());
+  ASSERT_THAT(testing::WriteSyntheticModel(tmp.File("m"), s, "f16"), IsOk());
   auto model = Model::Open(tmp.File("m"), {});
   ASSERT_THAT(model.status(), IsOk());
   EXPECT_EQ((*model)->info().dim, 64);

@@ -79,4 +79,14 @@ Status WriteTinyModel(const std::string& dir, const TinyModelSpec& s) {
   return w.Finish();
 }
 
+Status WriteSyntheticModel(const std::string& dir, SynthOptions synth, const std::string& dtype) {
+  synth.output = dir + "-hf";
+  RETURN_IF_ERROR(Synthesize(synth));
+  ConvertOptions c;
+  c.input = synth.output;
+  c.output = dir;
+  c.dtype = dtype;
+  return ConvertHuggingFace(c);
+}
+
 }  // namespace llmflash::testing

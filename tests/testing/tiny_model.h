@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "llmflash/convert.h"
 #include "llmflash/status.h"
 
 namespace llmflash::testing {
@@ -24,6 +25,9 @@ struct TinyModelSpec {
 
 // Writes the model into `dir` (which must not hold one).
 Status WriteTinyModel(const std::string& dir, const TinyModelSpec& spec);
+
+// `llmflash synth` into dir + "-hf", then `convert --dtype dtype` into dir.
+Status WriteSyntheticModel(const std::string& dir, SynthOptions synth, const std::string& dtype);
 
 }  // namespace llmflash::testing
 

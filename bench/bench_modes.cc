@@ -161,7 +161,7 @@ Status WritePlot(const std::string& path, const std::vector<ModeResult>& results
         << "</text>\n";
   }
   svg << "<text x=\"" << (w - right + left) / 2 << "\" y=\"" << h - 8
-      << "\" text-anchor=\"middle\">generated token</text>\n"
+      << "\" text-anchor=\"middle\">timed token</text>\n"
       << "<text x=\"14\" y=\"" << h / 2 << "\" transform=\"rotate(-90 14 " << h / 2
       << ")\" text-anchor=\"middle\">ms per token</text>\n";
   for (size_t m = 0; m < results.size(); ++m) {

@@ -68,6 +68,8 @@ nlohmann::json ReportWorkload(const BenchWorkload& w, const ActivationTrace& tra
                 100 * s.predicted_fraction, 100 * s5.predicted_fraction);
     std::printf("| new among the predicted                 | %15.2f%% | %6.2f%% |                  |\n",
                 100 * s.predicted_new_fraction, 100 * s5.predicted_new_fraction);
+    std::printf("| window of the predicted sets            | %15.2f%% | %6.2f%% |                  |\n",
+                100 * s.predicted_window_coverage, 100 * s5.predicted_window_coverage);
   }
   std::printf("\nconsecutive tokens share %.1f%% of their active neurons; ", 100 * s.consecutive_overlap);
   if (pred) {
@@ -93,7 +95,10 @@ nlohmann::json ReportWorkload(const BenchWorkload& w, const ActivationTrace& tra
           {"predicted_new_fraction_per_token", pred ? nlohmann::json(s.predicted_new_fraction) : nlohmann::json(nullptr)},
           {"predictor_recall", pred ? nlohmann::json(s.predictor_recall) : nlohmann::json(nullptr)},
           {"predictor_precision", pred ? nlohmann::json(s.predictor_precision) : nlohmann::json(nullptr)},
-          {"k5", {{"new_fraction_per_token", s5.new_fraction}, {"window_coverage", s5.window_coverage}}}};
+          {"predicted_window_coverage", pred ? nlohmann::json(s.predicted_window_coverage) : nlohmann::json(nullptr)},
+          {"k5", {{"new_fraction_per_token", s5.new_fraction}, {"window_coverage", s5.window_coverage},
+                  {"predicted_new_fraction_per_token", s5.predicted_new_fraction},
+                  {"predicted_window_coverage", s5.predicted_window_coverage}}}};
 }
 
 }  // namespace llmflash::tools

@@ -146,15 +146,16 @@ WorkloadStats SummarizeTrace(const ActivationTrace& trace, int window, int skip)
     w.predictor_precision = guessed > 0 ? tp / guessed : 1;
     w.predicted_fraction = guessed / (static_cast<double>(w.tokens) * L * n);
   }
-  double fresh = 0, covered = 0, fresh_predicted = 0, unused = 0;
+  double fresh = 0, covered = 0, fresh_predicted = 0, covered_predicted = 0;
   for (int l = 0; l < L; ++l) {
     WindowCounts(trace.active, l, n, window, skip, &fresh, &covered);
-    if (predictor) WindowCounts(trace.predicted, l, n, window, skip, &fresh_predicted, &unused);
+    if (predictor) WindowCounts(trace.predicted, l, n, window, skip, &fresh_predicted, &covered_predicted);
   }
   const double per = static_cast<double>(w.tokens) * L * n;
   w.new_fraction = fresh / per;
   w.window_coverage = covered / per;
   w.predicted_new_fraction = fresh_predicted / per;
+  w.predicted_window_coverage = covered_predicted / per;
   return w;
 }
 

@@ -43,6 +43,7 @@ struct WorkloadStats {
   // ÷ ffn_dim (mean over layers): what a window of k must read at best.
   double new_fraction = 0;
   double predicted_new_fraction = 0;  // the same for the predicted sets
+  double predicted_window_coverage = 0;  // union of the last k predicted sets ÷ ffn_dim
   double window_coverage = 0;         // union of the active sets of the last k tokens ÷ ffn_dim
   double consecutive_overlap = 0;     // |A_t ∩ A_t-1| ÷ |A_t|
   double predictor_recall = 0, predictor_precision = 0;  // 0 without a predictor

@@ -191,7 +191,7 @@ void PrintTable(const std::vector<ModeResult>& results, const ModeResult* naive,
     const double at_size = mean_read > 0 ? profile.ReadThroughput(mean_read, queue_depth) / 1e6 : 0;
     std::printf("| %-8s | %13.3f | %8.3f | %8.3f | %8.3f | %6.3f | %7.3f | %10.3f | %14.3f | %11.1f | %13.1f | %9.0f | %12.0f | %12.1f | %7.2fx |\n",
                 r.mode.c_str(), r.total.mean, r.total.p50, r.total.p90, r.io, r.memory, r.predictor,
-                r.compute, r.bytes / 1048576.0, r.reads, mean_read / 1024, ReadRate(r), at_size,
+                r.compute, r.bytes / 1048576.0, r.reads, mean_read / 1024, r.reads > 0 ? ReadRate(r) : 0.0, at_size,
                 r.peak_rss / 1048576.0, naive ? naive->total.mean / r.total.mean : 1.0);
   }
 }

@@ -221,16 +221,7 @@ Status FlashFfn::Compute(int l, int64_t t, std::span<const int32_t> active, cons
                        static_cast<int64_t>(active.size() - missing_.size()) * record_.dim >=
                            kMinParallelWork;
   if (overlap) return ComputeWhileReading(l, active, x, out, stats);
-  const int first = mat.size();
-  for (int32_t id : missing_) mat.Append(id);
-  if (!missing_.empty()) {
-    Status st = ReadRows(l, missing_, first, stats);
-    if (!st.ok()) {
-      for (int32_t id : missing_) mat.Remove(id);
-      return st;
-    }
-    stats->neurons_loaded += missing_.size();
-  }
+  if (!missing_.empty()) RETURN_IF_ERROR(LoadRows(l, missing_, stats));
   // In neuron order, so that the sum does not depend on where rows sit.
   slots_.clear();
   if (compute_window_) {
@@ -271,39 +262,33 @@ Status FlashFfn::ComputeWhileReading(int l, std::span<const int32_t> active, con
   return Status::OK();
 }
 
-// Rows of the stream region, which the matrix does not track: their neurons
-// are stream_ids_ (same order as slots_).
-void FlashFfn::ComputeRegion(int l, const float* x, float* out, TokenStats* stats) {
-  ComputeRows(l, stream_ids_, x, out, stats);
-}
-
 void FlashFfn::ComputeSlots(int l, const float* x, float* out, TokenStats* stats) {
   NeuronMatrix& mat = layers_[l].matrix();
   observed_ids_.clear();
   if (observer_ != nullptr || up_bias_ != nullptr) {
     for (int32_t s : slots_) observed_ids_.push_back(mat.IdAt(s));
   }
-  ComputeRows(l, observed_ids_, x, out, stats);
+  ComputeRows(l, mat.Row(0), mat.row_bytes(), slots_, observed_ids_, x, out, stats);
 }
 
-// out += the FFN over rows slots_ of layer l, whose neurons are `ids` (needed
-// only for the up bias and the observer), reporting them to the observer.
-void FlashFfn::ComputeRows(int l, std::span<const int32_t> ids, const float* x, float* out,
-                           TokenStats* stats) {
-  NeuronMatrix& mat = layers_[l].matrix();
+// out += the FFN over rows `slots` of `base` (rows of `row_bytes`), whose
+// neurons are `ids` (needed only for the up bias and the observer),
+// reporting them to the observer.
+void FlashFfn::ComputeRows(int l, const char* base, uint64_t row_bytes, std::span<const int32_t> slots,
+                           std::span<const int32_t> ids, const float* x, float* out, TokenStats* stats) {
   float* h = nullptr;
   if (observer_ != nullptr) {
-    h_.resize(slots_.size());
+    h_.resize(slots.size());
     h = h_.data();
   }
   const float* bias = nullptr;
   if (up_bias_ != nullptr) {
-    bias_.resize(slots_.size());
-    for (size_t k = 0; k < slots_.size(); ++k) bias_[k] = up_bias_[ids[k]];
+    bias_.resize(slots.size());
+    for (size_t k = 0; k < slots.size(); ++k) bias_[k] = up_bias_[ids[k]];
     bias = bias_.data();
   }
-  FfnRows(pool_, record_, mat.Row(0), mat.row_bytes(), slots_, x, out, h, bias, &scratch_);
-  stats->neurons_computed += slots_.size();
+  FfnRows(pool_, record_, base, row_bytes, slots, x, out, h, bias, &scratch_);
+  stats->neurons_computed += slots.size();
   if (observer_ != nullptr) observer_->OnFfn(l, x, ids, h);
 }
 
@@ -344,6 +329,19 @@ void FlashFfn::BuildRequests(int l, std::span<const int32_t> ids, int first_slot
                          mat.Row(first_slot + static_cast<int>(i))});
     i = j;
   }
+}
+
+Status FlashFfn::LoadRows(int l, std::span<const int32_t> ids, TokenStats* stats) {
+  NeuronMatrix& mat = layers_[l].matrix();
+  const int first = mat.size();
+  for (int32_t id : ids) mat.Append(id);
+  Status st = ReadRows(l, ids, first, stats);
+  if (!st.ok()) {
+    for (int32_t id : ids) mat.Remove(id);
+    return st;
+  }
+  stats->neurons_loaded += ids.size();
+  return Status::OK();
 }
 
 Status FlashFfn::ReadRows(int l, std::span<const int32_t> ids, int first_slot,

@@ -113,11 +113,12 @@ class FlashFfn {
                 float* out, TokenStats* stats);
   Status StreamDense(int layer, std::span<const int32_t> active, const float* x, float* out,
                      TokenStats* stats);
-  void ComputeRegion(int layer, const float* x, float* out, TokenStats* stats);
-  void ComputeRows(int layer, std::span<const int32_t> ids, const float* x, float* out,
-                   TokenStats* stats);
+  void ComputeRows(int layer, const char* base, uint64_t row_bytes, std::span<const int32_t> slots,
+                   std::span<const int32_t> ids, const float* x, float* out, TokenStats* stats);
+  // Appends `ids` to layer l's matrix and reads them into the new rows; on
+  // an I/O error the rows are dropped again, so the matrix stays consistent.
+  Status LoadRows(int layer, std::span<const int32_t> ids, TokenStats* stats);
   Status ComputeMapped(int layer, const float* x, float* out, TokenStats* stats);
-  std::vector<int32_t> stream_ids_;  // neurons of the stream region's rows being computed
   // requests_ read on the I/O worker while the caller computes; the wait
   // counts as I/O time, the rest of the read's duration as hidden.
   void StartAsyncRead();

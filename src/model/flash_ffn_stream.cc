@@ -5,6 +5,7 @@
 
 #include "kernels/parallel_kernels.h"
 #include "model/flash_ffn.h"
+#include "util/macros.h"
 #include "util/timer.h"
 
 namespace llmflash {
@@ -35,13 +36,7 @@ Status FlashFfn::Stream(int l, int64_t t, std::span<const int32_t> active, const
   for (int pos = 0; pos < total; pos += chunk, chunk = region) {
     const int first = mat.size();
     std::span<const int32_t> ids(missing_.data() + pos, chunk);
-    for (int32_t id : ids) mat.Append(id);
-    Status st = ReadRows(l, ids, first, stats);
-    if (!st.ok()) {
-      for (int32_t id : ids) mat.Remove(id);
-      return st;
-    }
-    stats->neurons_loaded += chunk;
+    RETURN_IF_ERROR(LoadRows(l, ids, stats));
     slots_.resize(chunk);
     std::iota(slots_.begin(), slots_.end(), first);
     ComputeSlots(l, x, out, stats);
@@ -88,14 +83,7 @@ Status FlashFfn::StreamDense(int l, std::span<const int32_t> active, const float
   const int pin = reuse_ ? std::min<int>(mat.free_rows() - 2 * half, missing_.size()) : 0;
   if (pin > 0) {
     const int first = mat.size();
-    std::span<const int32_t> ids(missing_.data(), pin);
-    for (int32_t id : ids) mat.Append(id);
-    Status st = ReadRows(l, ids, first, stats);
-    if (!st.ok()) {
-      for (int32_t id : ids) mat.Remove(id);
-      return st;
-    }
-    stats->neurons_loaded += pin;
+    RETURN_IF_ERROR(LoadRows(l, std::span<const int32_t>(missing_.data(), pin), stats));
     for (int k = 0; k < pin; ++k) slots_.push_back(first + k);
     missing_.erase(missing_.begin(), missing_.begin() + pin);
   }
@@ -114,10 +102,11 @@ Status FlashFfn::StreamDense(int l, std::span<const int32_t> active, const float
     if (!st.ok()) return st;
     if (c + 1 < chunks) read(c + 1);  // into the other half, while this one is computed
     const int begin = c * half, n = std::min(half, static_cast<int>(missing_.size()) - begin);
-    stream_ids_.assign(missing_.begin() + begin, missing_.begin() + begin + n);
     slots_.resize(n);
     std::iota(slots_.begin(), slots_.end(), region + (c % 2) * half);
-    ComputeRegion(l, x, out, stats);
+    // Rows the matrix does not track: their neurons are that part of missing_.
+    ComputeRows(l, mat.Row(0), mat.row_bytes(), slots_,
+                std::span<const int32_t>(missing_.data() + begin, n), x, out, stats);
     stats->neurons_loaded += n;
   }
   return Status::OK();
@@ -127,19 +116,12 @@ Status FlashFfn::StreamDense(int l, std::span<const int32_t> active, const float
 // the mapped pages of the bundle, faulting them in through the page cache;
 // nothing is copied, and the reads are inside the compute time.
 Status FlashFfn::ComputeMapped(int l, const float* x, float* out, TokenStats* stats) {
-  const int n = m_->config.ffn_dim;
-  const uint64_t stride = m_->bundle.record_stride;
-  float* h = nullptr;
-  if (observer_ != nullptr) {
-    h_.resize(n);
-    h = h_.data();
-  }
-  FfnRows(pool_, record_, io_->mapping() + m_->RecordOffset(l, 0), stride, all_ids_, x, out, h,
-          up_bias_, &scratch_);
-  stats->neurons_computed += n;
-  stats->bytes_read += static_cast<uint64_t>(n) * stride;
-  stats->device_bytes += static_cast<uint64_t>(n) * stride;
-  if (observer_ != nullptr) observer_->OnFfn(l, x, all_ids_, h);
+  const uint64_t bytes = static_cast<uint64_t>(m_->config.ffn_dim) * m_->bundle.record_stride;
+  // Record i of the layer is row i of the mapping: slots and neurons are the same ids.
+  ComputeRows(l, io_->mapping() + m_->RecordOffset(l, 0), m_->bundle.record_stride, all_ids_,
+              all_ids_, x, out, stats);
+  stats->bytes_read += bytes;
+  stats->device_bytes += bytes;
   return Status::OK();
 }
 

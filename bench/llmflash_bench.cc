@@ -169,8 +169,8 @@ PostHoc PostHocCost(const ModeResult& flash, const ModelInfo& info, const Device
   w.read_batches = flash.reads > 0 ? info.n_layers : 0;
   w.device_bytes = flash.device;
   w.queue_depth = queue_depth;
-  w.dtype = info.dtype;
-  w.weight_bytes = info.weight_bytes_per_token + flash.computed * info.record_bytes;
+  w.weight_bytes = info.weight_bytes_per_token_by_type;
+  w.weight_bytes[info.ffn_dtype] += flash.computed * info.record_bytes;
   w.predictor_bytes = info.has_predictor ? info.predictor_bytes_per_token : 0;
   w.predictor_dtype = info.predictor_dtype;
   w.moved_bytes = flash.moved;

@@ -31,9 +31,10 @@ DeviceProfile CombineProfiles(const DeviceProfile& a, const DeviceProfile& b, bo
   p.read_latency_us = best ? std::min(a.read_latency_us, b.read_latency_us)
                            : (a.read_latency_us + b.read_latency_us) / 2;
   p.memcpy_bytes_per_s = pick(a.memcpy_bytes_per_s, b.memcpy_bytes_per_s);
-  p.matvec_f32_bytes_per_s = pick(a.matvec_f32_bytes_per_s, b.matvec_f32_bytes_per_s);
-  p.matvec_f16_bytes_per_s = pick(a.matvec_f16_bytes_per_s, b.matvec_f16_bytes_per_s);
-  p.matvec_bf16_bytes_per_s = pick(a.matvec_bf16_bytes_per_s, b.matvec_bf16_bytes_per_s);
+  for (const auto& [type, rate] : a.matvec_bytes_per_s) {
+    auto other = b.matvec_bytes_per_s.find(type);
+    p.matvec_bytes_per_s[type] = other == b.matvec_bytes_per_s.end() ? rate : pick(rate, other->second);
+  }
   return p;
 }
 

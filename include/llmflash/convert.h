@@ -18,7 +18,17 @@ struct ConvertOptions {
   std::string output;     // model directory to create (must not hold a model)
   // Called with a fraction in [0, 1] as conversion proceeds. Optional.
   std::function<void(double fraction, const std::string& what)> progress;
-  std::string dtype = "f32";  // storage of matrices and FFN records: f32, f16, bf16
+  // Storage type of matrices and FFN records: f32, f16, bf16, q8_0 or q4_0
+  // (docs/format.md, "Storage types"). Norms and biases stay f32.
+  std::string dtype = "f32";
+  // Overrides of dtype (empty: dtype): the FFN records on flash; the
+  // resident matrices (attention, projections); the token and position
+  // embeddings and the classifier. Empty embedding_dtype follows the
+  // resident type, but q8_0 where that is q4_0 (measured: docs/format.md).
+  std::string ffn_dtype, resident_dtype, embedding_dtype;
+  // Called with a sentence when a tensor cannot take the type asked for (its
+  // rows are not whole blocks of it) and is stored as f16 instead. Optional.
+  std::function<void(const std::string& note)> note;
 };
 
 // Converts a llama2.c checkpoint (version-0 header, shared or separate

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -39,7 +40,8 @@ using LogitsCallback = std::function<bool(int pos, const float* logits)>;
 // What Open decided: shapes, and how the DRAM budget is spent.
 struct ModelInfo {
   std::string architecture;  // "llama" or "opt"
-  std::string dtype;         // storage dtype of the weights, e.g. "f32"
+  std::string dtype;         // storage type of the resident matrices, e.g. "f32" (each may differ: inspect)
+  std::string ffn_dtype;     // storage type of the FFN records on flash
   int n_layers = 0;
   int dim = 0;
   int ffn_dim = 0;           // neurons per FFN layer
@@ -65,6 +67,7 @@ struct ModelInfo {
   int window = 0;               // window size k in force
   std::string profile_source;   // where the device profile came from
   double weight_bytes_per_token = 0;     // resident weights one token reads
+  std::map<std::string, double> weight_bytes_per_token_by_type;  // the same, by storage type
   double predictor_bytes_per_token = 0;  // predictor weights one token reads
   std::string predictor_dtype;  // how the predictor's matrices are held: f32, or f16 for f16/bf16 models
   double planned_ms_per_token = 0;  // the cost model's expected latency (llmflash mode)

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -28,8 +29,9 @@ struct DeviceProfile {
   // could stream weights at). 0 in profiles written before it was measured.
   double dram_read_bytes_per_s = 0;
   // Matrix-vector throughput in bytes of weights per second, with the
-  // session's threads, for weights stored as f32, f16 and bf16.
-  double matvec_f32_bytes_per_s = 0, matvec_f16_bytes_per_s = 0, matvec_bf16_bytes_per_s = 0;
+  // session's threads, by storage type ("f32", "f16", "bf16", "q8_0",
+  // "q4_0"; older profiles lack the quantized ones).
+  std::map<std::string, double> matvec_bytes_per_s;
   int threads = 1;                       // threads the matvec figures used
   bool quick = false;                    // measured by Open's short calibration
 
@@ -38,7 +40,9 @@ struct DeviceProfile {
   double ReadThroughput(double bytes, int queue_depth) const;
   // Seconds to read `ops` reads of `bytes_per_read` each at `queue_depth`.
   double ReadSeconds(double ops, double bytes_per_read, int queue_depth) const;
-  double MatVecBytesPerSecond(const std::string& dtype) const;  // "f32", "f16", "bf16"
+  // matvec_bytes_per_s[dtype]; for a type the profile did not measure, f16's
+  // rate (a guess, said by `llmflash calibrate`), else 1 GB/s.
+  double MatVecBytesPerSecond(const std::string& dtype) const;
 };
 
 struct CalibrateOptions {
@@ -61,12 +65,18 @@ struct TokenWorkload {
   double read_batches = 0;
   double device_bytes = 0;      // bytes the device transfers
   int queue_depth = 64;         // reads in flight
-  double weight_bytes = 0;      // weight bytes the compute streams from DRAM
-  std::string dtype = "f32";    // their storage type
+  // Weight bytes the compute streams from DRAM, by storage type.
+  std::map<std::string, double> weight_bytes;
   double predictor_bytes = 0;   // predictor weights evaluated
   std::string predictor_dtype = "f32";  // as held in DRAM (f32 or f16)
   double moved_bytes = 0;       // neuron-matrix bytes copied (deletions)
   double overlapped_ms = 0;     // I/O the schedule runs during compute
+
+  double WeightBytes() const {  // all types together
+    double s = 0;
+    for (const auto& [type, bytes] : weight_bytes) s += bytes;
+    return s;
+  }
 };
 
 struct CostEstimate {
@@ -85,9 +95,7 @@ LLMFLASH_EXPORT double FloorMs(const DeviceProfile& profile, double must_read_by
 // or for older profiles its best matvec rate.
 inline double DramReadBytesPerSecond(const DeviceProfile& p) {
   double best = p.dram_read_bytes_per_s;
-  if (p.matvec_f32_bytes_per_s > best) best = p.matvec_f32_bytes_per_s;
-  if (p.matvec_f16_bytes_per_s > best) best = p.matvec_f16_bytes_per_s;
-  if (p.matvec_bf16_bytes_per_s > best) best = p.matvec_bf16_bytes_per_s;
+  for (const auto& [type, rate] : p.matvec_bytes_per_s) best = rate > best ? rate : best;
   return best > 0 ? best : 1e9;
 }
 

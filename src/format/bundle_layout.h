@@ -1,8 +1,8 @@
 // Row-column bundling: where each FFN neuron's record lives in the bundle file.
 //
 // Neuron i of a layer is one contiguous record: [gate row i] [up row i]
-// [down column i], each `dim` elements of the storage dtype (no gate row for
-// ungated FFNs). Records are padded to `record_stride`; each layer's region
+// [down column i], each `dim` elements of the FFN's storage type, whole
+// blocks of it (no gate row for ungated FFNs). Records are padded to `record_stride`; each layer's region
 // starts on a 4096-byte boundary so the file can be read with O_DIRECT.
 #ifndef LLMFLASH_FORMAT_BUNDLE_LAYOUT_H_
 #define LLMFLASH_FORMAT_BUNDLE_LAYOUT_H_
@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "format/dtype.h"
+#include "util/dtype.h"
 
 namespace llmflash {
 
@@ -19,7 +19,7 @@ inline constexpr uint64_t kLayerAlignment = 4096;
 struct BundleLayout {
   uint64_t record_bytes = 0;
   uint64_t record_stride = 0;
-  // Element offsets of each section inside a record (-1: absent).
+  // Byte offsets of each section inside a record (-1: absent).
   int64_t gate_offset = -1;
   int64_t up_offset = 0;
   int64_t down_offset = 0;
@@ -39,12 +39,12 @@ inline uint64_t RecordStrideFor(uint64_t record_bytes) {
 inline BundleLayout ComputeBundleLayout(int dim, int ffn_dim, int n_layers,
                                         bool gated, DType dtype) {
   BundleLayout b;
-  uint64_t row = static_cast<uint64_t>(dim) * DTypeSize(dtype);
+  const uint64_t row = RowBytes(dtype, static_cast<uint64_t>(dim));
   b.record_bytes = row * (gated ? 3 : 2);
   b.record_stride = RecordStrideFor(b.record_bytes);
   b.gate_offset = gated ? 0 : -1;
-  b.up_offset = gated ? dim : 0;
-  b.down_offset = b.up_offset + dim;
+  b.up_offset = gated ? static_cast<int64_t>(row) : 0;
+  b.down_offset = b.up_offset + static_cast<int64_t>(row);
   uint64_t layer_bytes = b.record_stride * static_cast<uint64_t>(ffn_dim);
   uint64_t layer_span = (layer_bytes + kLayerAlignment - 1) / kLayerAlignment * kLayerAlignment;
   for (int l = 0; l < n_layers; ++l) b.layer_offsets.push_back(layer_span * l);

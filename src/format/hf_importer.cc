@@ -102,8 +102,8 @@ Status LlamaConfig(const HfConfig& h, const std::string& path, const std::string
 Status ConvertLlama(const SafetensorsCheckpoint& ck, const ModelConfig& c,
                     const ConvertOptions& o) {
   ModelWriter w;
-  ASSIGN_OR_RETURN(DType dtype, StorageDType(o));
-  RETURN_IF_ERROR(w.Begin(o.output, c, dtype));
+  ASSIGN_OR_RETURN(StorageTypes types, StorageTypesFor(o));
+  RETURN_IF_ERROR(w.Begin(o.output, c, types, o.note));
   const uint64_t d = c.dim, V = c.vocab_size, n = c.ffn_dim;
   const uint64_t q = static_cast<uint64_t>(c.n_heads) * c.head_dim;
   const uint64_t kv = static_cast<uint64_t>(c.n_kv_heads) * c.head_dim;
@@ -177,8 +177,8 @@ Status OptConfig(const HfConfig& h, const std::string& path, ModelConfig* c) {
 
 Status ConvertOpt(const SafetensorsCheckpoint& ck, const ModelConfig& c, const ConvertOptions& o) {
   ModelWriter w;
-  ASSIGN_OR_RETURN(DType dtype, StorageDType(o));
-  RETURN_IF_ERROR(w.Begin(o.output, c, dtype));
+  ASSIGN_OR_RETURN(StorageTypes types, StorageTypesFor(o));
+  RETURN_IF_ERROR(w.Begin(o.output, c, types, o.note));
   const uint64_t d = c.dim, V = c.vocab_size, n = c.ffn_dim, e = c.EmbedDim();
   const std::string dec = "model.decoder.";
   auto copy = [&](const std::string& from, const std::string& to, std::vector<uint64_t> shape) {

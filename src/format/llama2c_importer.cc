@@ -77,8 +77,8 @@ Status Convert(const ConvertOptions& o, int fd) {
   c.rope_style = "interleaved"; c.ffn_gated = true; c.activation = "silu";
   c.tied_classifier = shared;
   ModelWriter w;
-  ASSIGN_OR_RETURN(DType dtype, StorageDType(o));
-  RETURN_IF_ERROR(w.Begin(o.output, c, dtype));
+  ASSIGN_OR_RETURN(StorageTypes types, StorageTypesFor(o));
+  RETURN_IF_ERROR(w.Begin(o.output, c, types, o.note));
   auto progress = [&](double x, const char* what) { if (o.progress) o.progress(x, what); };
 
   CheckpointReader r(fd, o.input);

@@ -94,7 +94,7 @@ Status ParseBody(const json& j, const std::string& path, Manifest* m) {
   std::string dtype;
   RETURN_IF_ERROR(top.String("dtype", &dtype));
   auto dt = ParseDType(dtype);
-  if (!dt) return top.Bad("dtype", "\"" + dtype + "\" is not f32, f16 or bf16");
+  if (!dt) return top.Bad("dtype", "\"" + dtype + "\" is not " + DTypeChoices());
   m->dtype = *dt;
 
   RETURN_IF_ERROR(top.Get("tokenizer", &v));
@@ -140,7 +140,7 @@ Status ParseBody(const json& j, const std::string& path, Manifest* m) {
       std::string td;
       RETURN_IF_ERROR(tr.String("dtype", &td));
       auto parsed = ParseDType(td);
-      if (!parsed) return tr.Bad("dtype", "\"" + td + "\" is not f32, f16 or bf16");
+      if (!parsed) return tr.Bad("dtype", "\"" + td + "\" is not " + DTypeChoices());
       e.dtype = *parsed;
     }
     const json* shape;
@@ -148,15 +148,23 @@ Status ParseBody(const json& j, const std::string& path, Manifest* m) {
     if (!shape->is_array() || shape->empty() || shape->size() > 4) {
       return tr.Bad("shape", "must be a list of 1 to 4 dimensions");
     }
-    uint64_t n = DTypeSize(e.dtype);
+    uint64_t rows = 1;
     for (const json& d : *shape) {
       if (!d.is_number_unsigned() || d.get<uint64_t>() == 0 || d.get<uint64_t>() > (1ull << 32)) {
         return tr.Bad("shape", "has a dimension that is not in [1, 2^32]");
       }
       e.shape.push_back(d.get<uint64_t>());
-      if (!CheckedMul(n, e.shape.back(), &n)) return tr.Bad("shape", "overflows");
+      if (e.shape.size() < shape->size() && !CheckedMul(rows, e.shape.back(), &rows)) {
+        return tr.Bad("shape", "overflows");
+      }
     }
-    e.bytes = n;
+    // Rows of the last dimension, each whole blocks of the tensor's type.
+    const uint64_t cols = e.shape.back();
+    if (!FitsBlocks(e.dtype, cols)) {
+      return tr.Bad("shape", "has rows of " + std::to_string(cols) + " elements, not whole blocks of " +
+                                 DTypeName(e.dtype));
+    }
+    if (!CheckedMul(rows, RowBytes(e.dtype, cols), &e.bytes)) return tr.Bad("shape", "overflows");
     m->tensors.push_back(std::move(e));
   }
 
@@ -164,10 +172,23 @@ Status ParseBody(const json& j, const std::string& path, Manifest* m) {
   JsonReader b(*v, path + ": bundle");
   RETURN_IF_ERROR(b.String("file", &m->bundle.file));
   if (!m->FindFile(m->bundle.file)) return b.Bad("file", "is not listed in files");
+  // The records' type; directories written before it was recorded store
+  // records in the model's dtype.
+  m->ffn_dtype = m->dtype;
+  if (v->contains("dtype")) {
+    std::string fd;
+    RETURN_IF_ERROR(b.String("dtype", &fd));
+    auto parsed = ParseDType(fd);
+    if (!parsed) return b.Bad("dtype", "\"" + fd + "\" is not " + DTypeChoices());
+    m->ffn_dtype = *parsed;
+  }
+  if (!FitsBlocks(m->ffn_dtype, m->config.dim)) {
+    return b.Bad("dtype", std::string(DTypeName(m->ffn_dtype)) + " records need dim to be whole blocks; dim is " +
+                              std::to_string(m->config.dim));
+  }
   RETURN_IF_ERROR(b.U64("record_bytes", &m->bundle.record_bytes));
   RETURN_IF_ERROR(b.U64("record_stride", &m->bundle.record_stride));
-  uint64_t expect = static_cast<uint64_t>(m->config.dim) * DTypeSize(m->dtype) *
-                    (m->config.ffn_gated ? 3 : 2);
+  uint64_t expect = RowBytes(m->ffn_dtype, m->config.dim) * (m->config.ffn_gated ? 3 : 2);
   if (m->bundle.record_bytes != expect) {
     return b.Bad("record_bytes", "is " + std::to_string(m->bundle.record_bytes) +
                                      ", expected " + std::to_string(expect) + " for this config");
@@ -249,7 +270,8 @@ std::string SerializeManifest(const Manifest& m) {
                            {"bos_id", m.tokenizer.bos_id}, {"eos_id", m.tokenizer.eos_id}}},
             {"files", files},
             {"resident", {{"file", m.resident_file}, {"tensors", tensors}}},
-            {"bundle", {{"file", m.bundle.file}, {"record_bytes", m.bundle.record_bytes},
+            {"bundle", {{"file", m.bundle.file}, {"dtype", DTypeName(m.ffn_dtype)},
+                        {"record_bytes", m.bundle.record_bytes},
                         {"record_stride", m.bundle.record_stride},
                         {"layer_offsets", m.bundle.layer_offsets}}}};
   if (m.predictor.present) j["predictor"] = PredictorInfoJson(m.predictor);
@@ -268,7 +290,7 @@ Status ValidateAgainstFiles(const Manifest& m, const std::string& dir) {
   const FileEntry* res = m.FindFile(m.resident_file);
   for (const auto& t : m.tensors) {
     uint64_t end;
-    if (!CheckedAdd(t.offset, t.bytes, &end) || end > res->size || t.offset % DTypeSize(t.dtype) != 0) {
+    if (!CheckedAdd(t.offset, t.bytes, &end) || end > res->size || t.offset % 4 != 0) {
       return Status::Corruption(JoinPath(dir, m.resident_file) + ": tensor \"" + t.name +
                                 "\" at offset " + std::to_string(t.offset) +
                                 " lies outside the file or is misaligned");

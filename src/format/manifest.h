@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "format/dtype.h"
+#include "util/dtype.h"
 #include "llmflash/status.h"
 
 namespace llmflash {
@@ -59,8 +59,9 @@ struct TensorEntry {
   std::string name;
   uint64_t offset = 0;  // byte offset in the resident file
   std::vector<uint64_t> shape;
-  DType dtype = DType::kF32;  // matrices use the model's dtype; vectors stay f32
-  uint64_t bytes = 0;  // derived: product(shape) * dtype size
+  DType dtype = DType::kF32;  // older manifests: the model's dtype
+  // derived: rows (all but the last dimension) * RowBytes(dtype, last)
+  uint64_t bytes = 0;
 };
 
 // The FFN bundle file: per layer, ffn_dim records of record_stride bytes.
@@ -110,7 +111,10 @@ struct PredictorInfo {
 struct Manifest {
   int format_version = kFormatVersion;
   ModelConfig config;
+  // The default type of resident matrices (each tensor records its own).
   DType dtype = DType::kF32;
+  // The FFN records' type ("bundle.dtype"; older directories: dtype).
+  DType ffn_dtype = DType::kF32;
   TokenizerInfo tokenizer;
   std::vector<FileEntry> files;
   std::string resident_file;

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "util/quantize.h"
 #include "util/crc32c.h"
 #include "util/half.h"
 #include "util/macros.h"
@@ -15,10 +16,6 @@ namespace llmflash {
 namespace {
 
 constexpr char kTmpSuffix[] = ".tmp";
-
-void ConvertFloats(const float* in, size_t n, DType dt, uint16_t* out) {
-  for (size_t i = 0; i < n; ++i) out[i] = dt == DType::kF16 ? FloatToF16(in[i]) : FloatToBf16(in[i]);
-}
 
 Status RenameInto(const std::string& dir, const std::string& name) {
   std::string from = JoinPath(dir, name) + kTmpSuffix;
@@ -31,15 +28,38 @@ Status RenameInto(const std::string& dir, const std::string& name) {
 
 }  // namespace
 
-StatusOr<DType> StorageDType(const ConvertOptions& o) {
-  auto d = ParseDType(o.dtype);
-  if (!d) return Status::InvalidArgument("dtype \"" + o.dtype + "\" is not f32, f16 or bf16");
-  return *d;
+StatusOr<StorageTypes> StorageTypesFor(const ConvertOptions& o) {
+  auto parse = [](const std::string& flag, const std::string& s, DType fallback) -> StatusOr<DType> {
+    if (s.empty()) return fallback;
+    auto d = ParseDType(s);
+    if (!d) return Status::InvalidArgument(flag + " \"" + s + "\" is not " + DTypeChoices());
+    return *d;
+  };
+  ASSIGN_OR_RETURN(DType all, parse("dtype", o.dtype, DType::kF32));
+  StorageTypes t;
+  ASSIGN_OR_RETURN(t.resident, parse("resident dtype", o.resident_dtype, all));
+  ASSIGN_OR_RETURN(t.ffn, parse("ffn dtype", o.ffn_dtype, all));
+  // 4-bit embeddings and classifier cost stories260K far more perplexity than
+  // 4-bit attention does (docs/format.md); q8_0 keeps them within 1%.
+  ASSIGN_OR_RETURN(t.embedding,
+                   parse("embedding dtype", o.embedding_dtype, t.resident == DType::kQ4_0 ? DType::kQ8_0 : t.resident));
+  return t;
 }
 
-Status ModelWriter::Begin(const std::string& dir, const ModelConfig& config,
-                          DType dtype) {
+DType ModelWriter::Fit(DType want, uint64_t cols, const std::string& what) {
+  if (FitsBlocks(want, cols)) return want;
+  if (note_) {
+    note_(what + ": rows of " + std::to_string(cols) + " elements are not whole " + DTypeName(want) +
+          " blocks of " + std::to_string(Traits(want).block_elements) + "; stored as f16");
+  }
+  return DType::kF16;
+}
+
+Status ModelWriter::Begin(const std::string& dir, const ModelConfig& config, StorageTypes types,
+                          std::function<void(const std::string&)> note) {
   dir_ = dir;
+  types_ = types;
+  note_ = std::move(note);
   if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
     return Status::IOError(dir + ": cannot create directory: " + std::strerror(errno));
   }
@@ -50,10 +70,11 @@ Status ModelWriter::Begin(const std::string& dir, const ModelConfig& config,
   }
   manifest_ = Manifest{};
   manifest_.config = config;
-  manifest_.dtype = dtype;
+  manifest_.dtype = types.resident;
+  manifest_.ffn_dtype = Fit(types.ffn, config.dim, "FFN records");
   manifest_.resident_file = kResidentFileName;
   layout_ = ComputeBundleLayout(config.dim, config.ffn_dim, config.n_layers,
-                                config.ffn_gated, dtype);
+                                config.ffn_gated, manifest_.ffn_dtype);
   manifest_.bundle.file = kBundleFileName;
   manifest_.bundle.record_bytes = layout_.record_bytes;
   manifest_.bundle.record_stride = layout_.record_stride;
@@ -70,17 +91,17 @@ Status ModelWriter::AddResidentTensor(const std::string& name,
   t.name = name;
   t.offset = resident_.size();
   t.shape = std::move(shape);
-  uint64_t n = 1;
-  for (uint64_t d : t.shape) n *= d;
-  // Matrices are stored in the model's dtype; norms and biases stay f32.
-  t.dtype = t.shape.size() >= 2 ? manifest_.dtype : DType::kF32;
-  t.bytes = n * DTypeSize(t.dtype);
-  if (t.dtype == DType::kF32) {
-    RETURN_IF_ERROR(resident_.Append(data, t.bytes));
-  } else {
-    std::vector<uint16_t> half(n);
-    ConvertFloats(data, n, t.dtype, half.data());
-    RETURN_IF_ERROR(resident_.Append(half.data(), t.bytes));
+  if (t.shape.empty()) return Status::Internal(name + ": a tensor needs a shape");
+  uint64_t rows = 1;
+  for (size_t i = 0; i + 1 < t.shape.size(); ++i) rows *= t.shape[i];
+  const uint64_t cols = t.shape.back();
+  const bool embedding = name == "tok_embeddings" || name == "pos_embeddings" || name == "output";
+  t.dtype = t.shape.size() < 2 ? DType::kF32 : Fit(embedding ? types_.embedding : types_.resident, cols, name);
+  t.bytes = rows * RowBytes(t.dtype, cols);
+  std::vector<char> row(RowBytes(t.dtype, cols));
+  for (uint64_t r = 0; r < rows; ++r) {
+    QuantizeRow(t.dtype, data + r * cols, static_cast<int64_t>(cols), row.data());
+    RETURN_IF_ERROR(resident_.Append(row.data(), row.size()));
   }
   manifest_.tensors.push_back(std::move(t));
   return Status::OK();
@@ -92,18 +113,15 @@ Status ModelWriter::AddFfnLayer(int layer, const float* gate, const float* up,
   if (layer != layers_written_) return Status::Internal("FFN layers must be added in order");
   if ((gate != nullptr) != c.ffn_gated) return Status::Internal("gate presence mismatch");
   const int d = c.dim, n = c.ffn_dim;
-  const DType dt = manifest_.dtype;
-  std::vector<float> record(layout_.record_bytes / DTypeSize(dt), 0.0f);
+  const DType dt = manifest_.ffn_dtype;
+  std::vector<float> column(d);
   std::vector<char> bytes(layout_.record_stride, 0);
   for (int i = 0; i < n; ++i) {
-    if (gate) std::memcpy(&record[layout_.gate_offset], gate + static_cast<size_t>(i) * d, d * 4);
-    std::memcpy(&record[layout_.up_offset], up + static_cast<size_t>(i) * d, d * 4);
-    for (int j = 0; j < d; ++j) record[layout_.down_offset + j] = down[static_cast<size_t>(j) * n + i];
-    if (dt == DType::kF32) {
-      std::memcpy(bytes.data(), record.data(), layout_.record_bytes);
-    } else {
-      ConvertFloats(record.data(), record.size(), dt, reinterpret_cast<uint16_t*>(bytes.data()));
-    }
+    // Gate row, up row and down column each quantized as a row of its own.
+    if (gate) QuantizeRow(dt, gate + static_cast<size_t>(i) * d, d, bytes.data() + layout_.gate_offset);
+    QuantizeRow(dt, up + static_cast<size_t>(i) * d, d, bytes.data() + layout_.up_offset);
+    for (int j = 0; j < d; ++j) column[j] = down[static_cast<size_t>(j) * n + i];
+    QuantizeRow(dt, column.data(), d, bytes.data() + layout_.down_offset);
     RETURN_IF_ERROR(bundle_.Append(bytes.data(), layout_.record_stride));
   }
   RETURN_IF_ERROR(bundle_.PadTo(kLayerAlignment));

@@ -8,6 +8,7 @@
 #ifndef LLMFLASH_FORMAT_MODEL_WRITER_H_
 #define LLMFLASH_FORMAT_MODEL_WRITER_H_
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -22,15 +23,28 @@ namespace llmflash {
 inline constexpr char kResidentFileName[] = "resident.bin";
 inline constexpr char kBundleFileName[] = "ffn.bundle";
 
-// The storage dtype ConvertOptions asks for (InvalidArgument if unknown).
-StatusOr<DType> StorageDType(const ConvertOptions& o);
+// The storage types a conversion asks for (ConvertOptions::dtype and its
+// overrides).
+struct StorageTypes {
+  DType resident = DType::kF32;   // attention and projection matrices
+  DType ffn = DType::kF32;        // FFN records
+  DType embedding = DType::kF32;  // token and position embeddings, classifier
+};
+
+// The types ConvertOptions asks for (InvalidArgument naming an unknown one).
+StatusOr<StorageTypes> StorageTypesFor(const ConvertOptions& o);
 
 class ModelWriter {
  public:
-  // Creates `dir` (it may exist but must not hold a manifest).
-  Status Begin(const std::string& dir, const ModelConfig& config, DType dtype);
+  // Creates `dir` (it may exist but must not hold a manifest). A type whose
+  // blocks do not divide a tensor's rows gives way to f16 for that tensor
+  // (the FFN records: for all of them), said through `note` if set.
+  Status Begin(const std::string& dir, const ModelConfig& config, StorageTypes types,
+               std::function<void(const std::string&)> note = nullptr);
 
-  // Appends a resident tensor of the given shape (row-major f32 data).
+  // Appends a resident tensor of the given shape (row-major f32 data), in
+  // its type: vectors f32; tok_embeddings, pos_embeddings and output the
+  // embedding type; other matrices the resident type.
   Status AddResidentTensor(const std::string& name, std::vector<uint64_t> shape,
                            const float* data);
 
@@ -49,7 +63,13 @@ class ModelWriter {
   Status Finish();
 
  private:
+  // The type a tensor of these rows is stored in: `want`, or f16 (and a
+  // note) when its blocks do not fit the rows.
+  DType Fit(DType want, uint64_t cols, const std::string& what);
+
   std::string dir_;
+  StorageTypes types_;
+  std::function<void(const std::string&)> note_;
   Manifest manifest_;
   BundleLayout layout_;
   WritableFile resident_;

@@ -42,7 +42,7 @@ Status ParseTensor(const std::string& name, const nlohmann::json& v, uint64_t da
   else return Status::Unsupported(path + ": tensor \"" + name + "\" has dtype " + d + " (F32, F16 or BF16 only)");
   const auto& shape = v["shape"];
   if (!shape.is_array() || shape.size() > 8) return bad("shape must be a list of at most 8 dimensions");
-  uint64_t n = DTypeSize(t->dtype);
+  uint64_t n = Traits(t->dtype).block_bytes;  // F32, F16, BF16: one element per block
   for (const auto& x : shape) {
     if (!x.is_number_unsigned()) return bad("shape has a dimension that is not a non-negative integer");
     t->shape.push_back(x.get<uint64_t>());
@@ -76,7 +76,7 @@ Status ReadRaw(const SafetensorsTensor& t, void* dst) {
 
 }  // namespace
 
-uint64_t SafetensorsTensor::elements() const { return bytes / DTypeSize(dtype); }
+uint64_t SafetensorsTensor::elements() const { return bytes / Traits(dtype).block_bytes; }
 
 StatusOr<std::map<std::string, SafetensorsTensor>> ParseSafetensorsHeader(
     const std::string& text, uint64_t data_start, uint64_t data_bytes, const std::string& path) {

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "format/dtype.h"
+#include "util/dtype.h"
 #include "llmflash/status.h"
 
 namespace llmflash {

@@ -8,17 +8,35 @@
 namespace llmflash {
 
 uint64_t TensorSpec::bytes() const {
-  uint64_t n = DTypeSize(dtype);
-  for (uint64_t d : shape) n *= d;
-  return n;
+  uint64_t n = 1;
+  for (size_t i = 0; i + 1 < shape.size(); ++i) n *= shape[i];
+  return shape.empty() ? 0 : n * RowBytes(dtype, shape.back());
 }
+
+namespace {
+
+// Safetensors' name of a type; quantized types have none (Hugging Face
+// checkpoints hold floats).
+const char* SafetensorsDType(DType t) {
+  switch (t) {
+    case DType::kF32: return "F32";
+    case DType::kF16: return "F16";
+    case DType::kBF16: return "BF16";
+    case DType::kQ8_0:
+    case DType::kQ4_0: return nullptr;
+  }
+  return nullptr;  // unreachable: every enumerator is handled above
+}
+
+}  // namespace
 
 Status SafetensorsWriter::Open(const std::string& path, const std::vector<TensorSpec>& tensors) {
   nlohmann::ordered_json header;
   header["__metadata__"] = {{"format", "pt"}, {"producer", "llmflash synth"}};
   uint64_t offset = 0;
   for (const TensorSpec& t : tensors) {
-    const char* dt = t.dtype == DType::kF32 ? "F32" : t.dtype == DType::kF16 ? "F16" : "BF16";
+    const char* dt = SafetensorsDType(t.dtype);
+    if (dt == nullptr) return Status::Internal(path + ": safetensors cannot hold " + DTypeName(t.dtype) + " tensors");
     header[t.name] = {{"dtype", dt}, {"shape", t.shape}, {"data_offsets", {offset, offset + t.bytes()}}};
     offset += t.bytes();
   }

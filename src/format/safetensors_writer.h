@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "format/dtype.h"
+#include "util/dtype.h"
 #include "llmflash/status.h"
 #include "util/file.h"
 

@@ -60,7 +60,6 @@ void FfnRows(const RecordLayout& l, const char* base, uint64_t row_bytes,
              std::span<const int32_t> slots, const float* x, float* out, float* h_out,
              const float* up_bias) {
   const int d = l.dim;
-  const size_t es = DTypeSize(l.dtype);
   const bool gated = l.gate_offset >= 0;
   // Down rows with h != 0, waiting to be added kRowGroup at a time, in order.
   float pending_h[kRowGroup];
@@ -68,7 +67,7 @@ void FfnRows(const RecordLayout& l, const char* base, uint64_t row_bytes,
   int pending = 0;
   auto add = [&](float h, const char* row) {
     pending_h[pending] = h;
-    pending_row[pending++] = row + l.down_offset * es;
+    pending_row[pending++] = row + l.down_offset;
     if (pending == kRowGroup) {
       AxpyRowsTyped(pending_h, pending_row, l.dtype, d, out);
       pending = 0;
@@ -81,8 +80,8 @@ void FfnRows(const RecordLayout& l, const char* base, uint64_t row_bytes,
     const void *up[kRowGroup], *gate[kRowGroup];
     for (int j = 0; j < kRowGroup; ++j) {
       row[j] = base + static_cast<uint64_t>(slots[k + j]) * row_bytes;
-      up[j] = row[j] + l.up_offset * es;
-      gate[j] = gated ? row[j] + l.gate_offset * es : nullptr;
+      up[j] = row[j] + l.up_offset;
+      gate[j] = gated ? row[j] + l.gate_offset : nullptr;
     }
     float u[kRowGroup], g[kRowGroup] = {};
     DotRowsTyped(up, l.dtype, x, d, u);
@@ -95,8 +94,8 @@ void FfnRows(const RecordLayout& l, const char* base, uint64_t row_bytes,
   }
   for (; k < n; ++k) {
     const char* row = base + static_cast<uint64_t>(slots[k]) * row_bytes;
-    const float u = DotTyped(row + l.up_offset * es, l.dtype, x, d) + (up_bias != nullptr ? up_bias[k] : 0.0f);
-    const float g = gated ? DotTyped(row + l.gate_offset * es, l.dtype, x, d) : 0.0f;
+    const float u = DotTyped(row + l.up_offset, l.dtype, x, d) + (up_bias != nullptr ? up_bias[k] : 0.0f);
+    const float g = gated ? DotTyped(row + l.gate_offset, l.dtype, x, d) : 0.0f;
     const float h = Activation(l, u, g);
     if (h_out != nullptr) h_out[k] = h;
     if (h != 0.0f) add(h, row);

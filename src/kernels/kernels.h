@@ -1,6 +1,6 @@
 // CPU kernels for the forward pass: matrix-vector products, norms, softmax
 // and the per-neuron FFN step over neuron-matrix rows (records in f32, f16 or
-// bf16; see typed_kernels.h).
+// bf16, q8_0 or q4_0; see typed_kernels.h).
 //
 // Thread-safety: pure functions.
 #ifndef LLMFLASH_KERNELS_KERNELS_H_
@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <span>
 
-#include "format/dtype.h"
+#include "util/dtype.h"
 
 namespace llmflash {
 
@@ -24,7 +24,8 @@ float Dot(const float* a, const float* b, int n);
 // y += a * x
 void Axpy(float a, const float* x, int n, float* y);
 
-// Layout of a neuron record in a row, in elements of `dtype`.
+// Layout of a neuron record in a row: byte offsets of its parts, each `dim`
+// elements of `dtype`.
 struct RecordLayout {
   int dim = 0;
   int64_t gate_offset = -1;  // -1: ungated FFN

@@ -1,6 +1,6 @@
-// f16/bf16 kernels: the portable loops, the choice of code path, and the
-// public entry points (typed_kernels.h). The SIMD paths are in
-// typed_kernels_x86.cc.
+// The portable row kernels, the choice of code path, and the public entry
+// points (typed_kernels.h). The SIMD paths are in typed_kernels_x86.cc and
+// typed_kernels_neon.cc.
 #include "kernels/typed_kernels.h"
 
 #include <Eigen/Core>
@@ -13,45 +13,116 @@
 namespace llmflash {
 namespace {
 
-using internal::HalfKernels;
+using internal::PathKernels;
+using internal::RowKernels;
 using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
-inline float Load(const uint16_t* p, int i, bool f16) { return f16 ? F16ToFloat(p[i]) : Bf16ToFloat(p[i]); }
+// ---- Portable loops. Quantized rows: per block, the sum of q * x, then
+// times the block's scale (d * (q - 8) for q4_0). ----
 
-float DotPortable(const uint16_t* a, const float* x, int n, bool f16) {
+template <DType T>
+float DotPortable(const void* row, const float* x, int n) {
   float s = 0;
-  for (int i = 0; i < n; ++i) s += Load(a, i, f16) * x[i];
+  if constexpr (T == DType::kF16 || T == DType::kBF16) {
+    const auto* p = static_cast<const uint16_t*>(row);
+    for (int i = 0; i < n; ++i) s += (T == DType::kF16 ? F16ToFloat(p[i]) : Bf16ToFloat(p[i])) * x[i];
+  } else if constexpr (T == DType::kQ8_0) {
+    const auto* b = static_cast<const BlockQ8_0*>(row);
+    for (int k = 0; k < n / kQuantBlock; ++k, x += kQuantBlock) {
+      float bs = 0;
+      for (int j = 0; j < kQuantBlock; ++j) bs += b[k].q[j] * x[j];
+      s += F16ToFloat(b[k].d) * bs;
+    }
+  } else {
+    static_assert(T == DType::kQ4_0);
+    const auto* b = static_cast<const BlockQ4_0*>(row);
+    for (int k = 0; k < n / kQuantBlock; ++k, x += kQuantBlock) {
+      float bs = 0;
+      for (int j = 0; j < kQuantBlock / 2; ++j) {
+        bs += ((b[k].q[j] & 0xF) - 8) * x[j];
+        bs += ((b[k].q[j] >> 4) - 8) * x[j + kQuantBlock / 2];
+      }
+      s += F16ToFloat(b[k].d) * bs;
+    }
+  }
   return s;
 }
 
-void DotRowsPortable(const uint16_t* const r[kRowGroup], const float* x, int n, bool f16, float* out) {
-  for (int k = 0; k < kRowGroup; ++k) out[k] = DotPortable(r[k], x, n, f16);
+template <DType T>
+void AxpyPortable(float a, const void* row, int n, float* y) {
+  if constexpr (T == DType::kF16 || T == DType::kBF16) {
+    const auto* p = static_cast<const uint16_t*>(row);
+    for (int i = 0; i < n; ++i) y[i] += a * (T == DType::kF16 ? F16ToFloat(p[i]) : Bf16ToFloat(p[i]));
+  } else if constexpr (T == DType::kQ8_0) {
+    const auto* b = static_cast<const BlockQ8_0*>(row);
+    for (int k = 0; k < n / kQuantBlock; ++k, y += kQuantBlock) {
+      const float ad = a * F16ToFloat(b[k].d);
+      for (int j = 0; j < kQuantBlock; ++j) y[j] += ad * b[k].q[j];
+    }
+  } else {
+    static_assert(T == DType::kQ4_0);
+    const auto* b = static_cast<const BlockQ4_0*>(row);
+    for (int k = 0; k < n / kQuantBlock; ++k, y += kQuantBlock) {
+      const float ad = a * F16ToFloat(b[k].d);
+      for (int j = 0; j < kQuantBlock / 2; ++j) {
+        y[j] += ad * ((b[k].q[j] & 0xF) - 8);
+        y[j + kQuantBlock / 2] += ad * ((b[k].q[j] >> 4) - 8);
+      }
+    }
+  }
 }
 
-void AxpyPortable(float a, const uint16_t* r, int n, float* y, bool f16) {
-  for (int i = 0; i < n; ++i) y[i] += a * Load(r, i, f16);
+template <DType T>
+void DotRowsPortable(const void* const r[kRowGroup], const float* x, int n, float* out) {
+  for (int k = 0; k < kRowGroup; ++k) out[k] = DotPortable<T>(r[k], x, n);
 }
 
-void AxpyRowsPortable(const float a[kRowGroup], const uint16_t* const r[kRowGroup], int n, float* y,
-                      bool f16) {
-  for (int k = 0; k < kRowGroup; ++k) AxpyPortable(a[k], r[k], n, y, f16);
+template <DType T>
+void AxpyRowsPortable(const float a[kRowGroup], const void* const r[kRowGroup], int n, float* y) {
+  for (int k = 0; k < kRowGroup; ++k) AxpyPortable<T>(a[k], r[k], n, y);
 }
 
-const HalfKernels kPortable = {DotPortable, DotRowsPortable, AxpyPortable, AxpyRowsPortable};
+template <DType T>
+constexpr RowKernels Portable() {
+  return {DotPortable<T>, DotRowsPortable<T>, AxpyPortable<T>, AxpyRowsPortable<T>};
+}
 
-const HalfKernels* TableFor(KernelPath p) {
+const PathKernels kPortable = {Portable<DType::kF16>(), Portable<DType::kBF16>(), Portable<DType::kQ8_0>(),
+                               Portable<DType::kQ4_0>()};
+
+// ---- f32: Eigen on every path. ----
+
+float DotF32(const void* row, const float* x, int n) {
+  return Eigen::Map<const Eigen::VectorXf>(static_cast<const float*>(row), n)
+      .dot(Eigen::Map<const Eigen::VectorXf>(x, n));
+}
+void DotRowsF32(const void* const r[kRowGroup], const float* x, int n, float* out) {
+  for (int k = 0; k < kRowGroup; ++k) out[k] = DotF32(r[k], x, n);
+}
+void AxpyF32(float a, const void* row, int n, float* y) {
+  Eigen::Map<Eigen::VectorXf>(y, n) += a * Eigen::Map<const Eigen::VectorXf>(static_cast<const float*>(row), n);
+}
+void AxpyRowsF32(const float a[kRowGroup], const void* const r[kRowGroup], int n, float* y) {
+  for (int k = 0; k < kRowGroup; ++k) AxpyF32(a[k], r[k], n, y);
+}
+const RowKernels kF32 = {DotF32, DotRowsF32, AxpyF32, AxpyRowsF32};
+
+// ---- The path in use. ----
+
+const PathKernels* TableFor(KernelPath p) {
   switch (p) {
     case KernelPath::kAvx512: return internal::Avx512Kernels();
     case KernelPath::kAvx2: return internal::Avx2Kernels();
+    case KernelPath::kNeon: return internal::NeonKernels();
     case KernelPath::kPortable: return &kPortable;
   }
-  return &kPortable;
+  return &kPortable;  // unreachable: every enumerator is handled above
 }
 
-std::atomic<const HalfKernels*> g_kernels{nullptr};
+std::atomic<const PathKernels*> g_kernels{nullptr};
 
-const HalfKernels& Kernels() {
-  const HalfKernels* k = g_kernels.load(std::memory_order_acquire);
+const PathKernels& Kernels() {
+  const PathKernels* k = g_kernels.load(std::memory_order_acquire);
   if (k == nullptr) {
     k = TableFor(BestKernelPath());
     g_kernels.store(k, std::memory_order_release);
@@ -59,29 +130,44 @@ const HalfKernels& Kernels() {
   return *k;
 }
 
-bool Is16Bit(DType t) { return t == DType::kF16 || t == DType::kBF16; }
+const RowKernels& For(DType t) {
+  switch (t) {
+    case DType::kF32: return kF32;
+    case DType::kF16: return Kernels().f16;
+    case DType::kBF16: return Kernels().bf16;
+    case DType::kQ8_0: return Kernels().q8_0;
+    case DType::kQ4_0: return Kernels().q4_0;
+  }
+  return kF32;  // unreachable: every enumerator is handled above
+}
 
 }  // namespace
+
+namespace internal {
+const PathKernels& PortableKernels() { return kPortable; }
+}  // namespace internal
 
 KernelPath BestKernelPath() {
   if (internal::Avx512Kernels() != nullptr) return KernelPath::kAvx512;
   if (internal::Avx2Kernels() != nullptr) return KernelPath::kAvx2;
+  if (internal::NeonKernels() != nullptr) return KernelPath::kNeon;
   return KernelPath::kPortable;
 }
 
 bool KernelPathAvailable(KernelPath p) { return TableFor(p) != nullptr; }
 
 bool UseKernelPath(KernelPath p) {
-  const HalfKernels* k = TableFor(p);
+  const PathKernels* k = TableFor(p);
   if (k == nullptr) return false;
   g_kernels.store(k, std::memory_order_release);
   return true;
 }
 
 KernelPath CurrentKernelPath() {
-  const HalfKernels* k = &Kernels();
-  if (k == internal::Avx512Kernels()) return KernelPath::kAvx512;
-  if (k == internal::Avx2Kernels()) return KernelPath::kAvx2;
+  const PathKernels* k = &Kernels();
+  for (KernelPath p : {KernelPath::kAvx512, KernelPath::kAvx2, KernelPath::kNeon}) {
+    if (k == TableFor(p)) return p;
+  }
   return KernelPath::kPortable;
 }
 
@@ -89,75 +175,76 @@ const char* KernelPathName(KernelPath p) {
   switch (p) {
     case KernelPath::kAvx512: return "avx512";
     case KernelPath::kAvx2: return "avx2+f16c";
+    case KernelPath::kNeon: return "neon";
     case KernelPath::kPortable: return "portable";
   }
-  return "portable";
+  return "portable";  // unreachable: every enumerator is handled above
 }
 
 const char* TypedKernelPath() { return KernelPathName(CurrentKernelPath()); }
 
 void DotRowsTyped(const void* const rows[kRowGroup], DType t, const float* x, int n, float* out) {
-  if (!Is16Bit(t)) {
-    for (int k = 0; k < kRowGroup; ++k) out[k] = DotTyped(rows[k], t, x, n);
-    return;
-  }
-  const uint16_t* r[kRowGroup];
-  for (int k = 0; k < kRowGroup; ++k) r[k] = static_cast<const uint16_t*>(rows[k]);
-  Kernels().dot_rows(r, x, n, t == DType::kF16, out);
+  For(t).dot_rows(rows, x, n, out);
 }
 
 void AxpyRowsTyped(const float a[kRowGroup], const void* const rows[kRowGroup], DType t, int n, float* y) {
-  if (!Is16Bit(t)) {
-    for (int k = 0; k < kRowGroup; ++k) AxpyTyped(a[k], rows[k], t, n, y);
-    return;
-  }
-  const uint16_t* r[kRowGroup];
-  for (int k = 0; k < kRowGroup; ++k) r[k] = static_cast<const uint16_t*>(rows[k]);
-  Kernels().axpy_rows(a, r, n, y, t == DType::kF16);
+  For(t).axpy_rows(a, rows, n, y);
 }
 
-float DotTyped(const void* row, DType t, const float* x, int n) {
-  if (!Is16Bit(t)) {
-    return Eigen::Map<const Eigen::VectorXf>(static_cast<const float*>(row), n)
-        .dot(Eigen::Map<const Eigen::VectorXf>(x, n));
-  }
-  return Kernels().dot(static_cast<const uint16_t*>(row), x, n, t == DType::kF16);
-}
+float DotTyped(const void* row, DType t, const float* x, int n) { return For(t).dot(row, x, n); }
 
-void AxpyTyped(float a, const void* row, DType t, int n, float* y) {
-  if (!Is16Bit(t)) {
-    Eigen::Map<Eigen::VectorXf>(y, n) += a * Eigen::Map<const Eigen::VectorXf>(static_cast<const float*>(row), n);
-    return;
-  }
-  Kernels().axpy(a, static_cast<const uint16_t*>(row), n, y, t == DType::kF16);
-}
+void AxpyTyped(float a, const void* row, DType t, int n, float* y) { For(t).axpy(a, row, n, y); }
 
 void ToFloat(const void* row, DType t, int n, float* out) {
-  if (!Is16Bit(t)) {
-    std::memcpy(out, row, n * sizeof(float));
-    return;
+  switch (t) {
+    case DType::kF32:
+      std::memcpy(out, row, n * sizeof(float));
+      return;
+    case DType::kF16:
+    case DType::kBF16: {
+      const auto* p = static_cast<const uint16_t*>(row);
+      for (int i = 0; i < n; ++i) out[i] = t == DType::kF16 ? F16ToFloat(p[i]) : Bf16ToFloat(p[i]);
+      return;
+    }
+    case DType::kQ8_0: {
+      const auto* b = static_cast<const BlockQ8_0*>(row);
+      for (int k = 0; k < n / kQuantBlock; ++k, out += kQuantBlock) {
+        const float d = F16ToFloat(b[k].d);
+        for (int j = 0; j < kQuantBlock; ++j) out[j] = d * b[k].q[j];
+      }
+      return;
+    }
+    case DType::kQ4_0: {
+      const auto* b = static_cast<const BlockQ4_0*>(row);
+      for (int k = 0; k < n / kQuantBlock; ++k, out += kQuantBlock) {
+        const float d = F16ToFloat(b[k].d);
+        for (int j = 0; j < kQuantBlock / 2; ++j) {
+          out[j] = d * ((b[k].q[j] & 0xF) - 8);
+          out[j + kQuantBlock / 2] = d * ((b[k].q[j] >> 4) - 8);
+        }
+      }
+      return;
+    }
   }
-  const auto* p = static_cast<const uint16_t*>(row);
-  for (int i = 0; i < n; ++i) out[i] = Load(p, i, t == DType::kF16);
 }
 
 void MatVec(WeightRef w, const float* x, int rows, int cols, float* out) {
-  if (!Is16Bit(w.dtype)) {
+  if (w.dtype == DType::kF32) {  // Eigen's blocked product beats row groups for f32
     Eigen::Map<Eigen::VectorXf>(out, rows).noalias() =
         Eigen::Map<const RowMat>(static_cast<const float*>(w.data), rows, cols) *
         Eigen::Map<const Eigen::VectorXf>(x, cols);
     return;
   }
-  const HalfKernels& k = Kernels();
-  const bool f16 = w.dtype == DType::kF16;
-  const auto* p = static_cast<const uint16_t*>(w.data);
+  const RowKernels& k = For(w.dtype);
+  const uint64_t row_bytes = RowBytes(w.dtype, cols);
+  const char* p = static_cast<const char*>(w.data);
   int r = 0;
   for (; r + kRowGroup <= rows; r += kRowGroup) {
-    const uint16_t* group[kRowGroup];
-    for (int j = 0; j < kRowGroup; ++j) group[j] = p + static_cast<size_t>(r + j) * cols;
-    k.dot_rows(group, x, cols, f16, out + r);
+    const void* group[kRowGroup];
+    for (int j = 0; j < kRowGroup; ++j) group[j] = p + static_cast<uint64_t>(r + j) * row_bytes;
+    k.dot_rows(group, x, cols, out + r);
   }
-  for (; r < rows; ++r) out[r] = k.dot(p + static_cast<size_t>(r) * cols, x, cols, f16);
+  for (; r < rows; ++r) out[r] = k.dot(p + static_cast<uint64_t>(r) * row_bytes, x, cols);
 }
 
 }  // namespace llmflash

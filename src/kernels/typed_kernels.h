@@ -1,7 +1,10 @@
-// Kernels over weights stored as f32, f16 or bf16: products read the stored
-// type directly (no f32 copy of the model). The 16-bit types run on the best
-// path the CPU has, chosen at run time: AVX-512 (F, BW, VL), AVX2+F16C+FMA,
-// or portable loops.
+// Kernels over weights in their storage type (util/dtype.h: f32, f16, bf16,
+// q8_0, q4_0): products read the stored rows directly (no f32 copy of the
+// model). All but f32 (Eigen) run on the best path the CPU has, chosen at run
+// time: AVX-512 (F, BW, VL), AVX2+F16C+FMA, NEON (aarch64), or portable
+// loops. Quantized rows are expanded to f32 in registers and multiplied with
+// f32 activations (docs/architecture.md, "Kernels"); a row's length must be
+// whole blocks of its type.
 //
 // Thread-safety: pure functions; UseKernelPath may be called at any time (an
 // atomic switch) but is meant for tests and tools comparing paths.
@@ -11,7 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "format/dtype.h"
+#include "util/dtype.h"
 
 namespace llmflash {
 
@@ -20,10 +23,8 @@ struct WeightRef {
   const void* data = nullptr;
   DType dtype = DType::kF32;
   explicit operator bool() const { return data != nullptr; }
-  // The element at flat index i, as a pointer.
-  const void* At(size_t i) const {
-    return static_cast<const char*>(data) + i * DTypeSize(dtype);
-  }
+  // Where flat element i starts; i must fall on a block boundary (a row).
+  const void* At(uint64_t i) const { return static_cast<const char*>(data) + RowBytes(dtype, i); }
 };
 
 // out[rows] = W[rows x cols] * x
@@ -43,16 +44,16 @@ void AxpyRowsTyped(const float a[kRowGroup], const void* const rows[kRowGroup], 
 // out[0..n) = row as f32
 void ToFloat(const void* row, DType t, int n, float* out);
 
-// The code paths for f16/bf16. Each is exact with itself; two paths may
-// differ in the last bits (different accumulator widths).
-enum class KernelPath { kPortable, kAvx2, kAvx512 };
+// The code paths. Each is exact with itself; two paths may differ in the
+// last bits (different accumulator widths and orders).
+enum class KernelPath { kPortable, kAvx2, kAvx512, kNeon };
 // The fastest path this CPU and OS support (the default).
 KernelPath BestKernelPath();
 bool KernelPathAvailable(KernelPath path);
 // Switches the process to `path`; false (nothing changes) when unavailable.
 bool UseKernelPath(KernelPath path);
 KernelPath CurrentKernelPath();
-// "avx512", "avx2+f16c" or "portable".
+// "avx512", "avx2+f16c", "neon" or "portable".
 const char* KernelPathName(KernelPath path);
 // KernelPathName(CurrentKernelPath()).
 const char* TypedKernelPath();

@@ -1,5 +1,6 @@
-// The code paths behind typed_kernels.h: one table of row kernels over 16-bit
-// weights (f16 or bf16) per instruction set. Internal to src/kernels.
+// The code paths behind typed_kernels.h: per instruction set, one table of
+// row kernels for each stored type that has SIMD code (f16, bf16, q8_0,
+// q4_0; f32 goes through Eigen on every path). Internal to src/kernels.
 //
 // Every path keeps two promises the callers rely on: DotRows gives each row
 // exactly what Dot gives it (same accumulators, same order), and AxpyRows
@@ -15,17 +16,41 @@
 
 namespace llmflash::internal {
 
-struct HalfKernels {
-  float (*dot)(const uint16_t* row, const float* x, int n, bool f16);
-  void (*dot_rows)(const uint16_t* const rows[kRowGroup], const float* x, int n, bool f16, float* out);
-  void (*axpy)(float a, const uint16_t* row, int n, float* y, bool f16);
-  void (*axpy_rows)(const float a[kRowGroup], const uint16_t* const rows[kRowGroup], int n, float* y,
-                    bool f16);
+// Kernels over rows of one stored type. n is a multiple of the type's block.
+struct RowKernels {
+  float (*dot)(const void* row, const float* x, int n);
+  void (*dot_rows)(const void* const rows[kRowGroup], const float* x, int n, float* out);
+  void (*axpy)(float a, const void* row, int n, float* y);
+  void (*axpy_rows)(const float a[kRowGroup], const void* const rows[kRowGroup], int n, float* y);
 };
 
-// nullptr when the CPU (or the OS, for the register state) lacks the path.
-const HalfKernels* Avx2Kernels();
-const HalfKernels* Avx512Kernels();
+struct PathKernels {
+  RowKernels f16, bf16, q8_0, q4_0;
+};
+
+// The portable loops: the reference every other path is tested against.
+const PathKernels& PortableKernels();
+// nullptr when the CPU (or the OS, for the register state) lacks the path,
+// or the build targets another architecture.
+const PathKernels* Avx2Kernels();
+const PathKernels* Avx512Kernels();
+const PathKernels* NeonKernels();
+
+// One-row entry points built on the grouped code, so that a row is summed
+// the same way alone or in a group.
+template <void (*Rows)(const void* const*, const float*, int, float*)>
+float DotOne(const void* row, const float* x, int n) {
+  const void* r[1] = {row};
+  float out;
+  Rows(r, x, n, &out);
+  return out;
+}
+
+template <void (*Rows)(const float*, const void* const*, int, float*)>
+void AxpyOne(float a, const void* row, int n, float* y) {
+  const void* r[1] = {row};
+  Rows(&a, r, n, y);
+}
 
 }  // namespace llmflash::internal
 

@@ -1,9 +1,13 @@
-// AVX2+F16C+FMA and AVX-512 (F, BW, VL) row kernels over f16/bf16 weights,
-// chosen at run time by CPUID. Eight rows go through one pass so that eight
-// weight streams are in flight per core; on this project's 2-core Zen 5 the
-// eight-row AVX-512 product streams f16 weights ~20% faster than four rows of
-// AVX2 did (docs/cost-model.md).
+// AVX2+F16C+FMA and AVX-512 (F, BW, VL) row kernels over f16, bf16, q8_0 and
+// q4_0 weights, chosen at run time by CPUID. Eight rows go through one pass
+// so that eight weight streams are in flight per core; on this project's
+// 2-core Zen 5 the eight-row AVX-512 product streams f16 weights ~20% faster
+// than four rows of AVX2 did (docs/cost-model.md). Quantized blocks are
+// widened to f32 in registers: per block, the sum of q * x in one vector
+// accumulator, then one multiply-add by the block's scale.
 #include "kernels/typed_kernels_impl.h"
+
+#include "util/dtype.h"
 
 #include <cmath>
 
@@ -25,6 +29,11 @@ namespace llmflash::internal {
 namespace {
 
 inline float Load(const uint16_t* p, int i, bool f16) { return f16 ? F16ToFloat(p[i]) : Bf16ToFloat(p[i]); }
+
+template <int R>
+inline void Cast(const void* const in[R], const uint16_t* out[R]) {
+  for (int k = 0; k < R; ++k) out[k] = static_cast<const uint16_t*>(in[k]);
+}
 
 // CPUID leaf 7 EBX bits and the XCR0 register state the OS saves.
 struct CpuFeatures {
@@ -167,39 +176,183 @@ LLMFLASH_AVX512 void AxpyRowsAvx512(const float a[R], const uint16_t* const r[R]
   }
 }
 
-// One-row entry points share the grouped code, so a row is summed the same
-// way alone or in a group.
-using DotRowsFn = void (*)(const uint16_t* const*, const float*, int, bool, float*);
-using AxpyRowsFn = void (*)(const float*, const uint16_t* const*, int, float*, bool);
+// ---- Quantized blocks (q8_0, q4_0): widened to f32 lanes in registers. ----
 
-template <DotRowsFn Rows>
-float DotOne(const uint16_t* row, const float* x, int n, bool f16) {
-  const uint16_t* r[1] = {row};
-  float out;
-  Rows(r, x, n, f16, &out);
-  return out;
+// A block's 32 elements as four 8-lane vectors (elements 0-7, ..., 24-31).
+LLMFLASH_AVX2 inline void Lanes8(const BlockQ8_0& b, __m256 v[4]) {
+  const __m128i q0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.q));
+  const __m128i q1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.q + 16));
+  v[0] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q0));
+  v[1] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(q0, 8)));
+  v[2] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q1));
+  v[3] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(q1, 8)));
 }
 
-template <AxpyRowsFn Rows>
-void AxpyOne(float a, const uint16_t* row, int n, float* y, bool f16) {
-  const uint16_t* r[1] = {row};
-  Rows(&a, r, n, y, f16);
+// Low nibbles are elements 0-15, high nibbles 16-31; both minus 8.
+LLMFLASH_AVX2 inline void Nibbles(const BlockQ4_0& b, __m128i* lo, __m128i* hi) {
+  const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.q));
+  const __m128i mask = _mm_set1_epi8(0x0F), eight = _mm_set1_epi8(8);
+  *lo = _mm_sub_epi8(_mm_and_si128(raw, mask), eight);
+  *hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(raw, 4), mask), eight);
 }
 
-const HalfKernels kAvx2 = {DotOne<DotRowsAvx2<1>>, DotRowsAvx2<kRowGroup>, AxpyOne<AxpyRowsAvx2<1>>,
-                           AxpyRowsAvx2<kRowGroup>};
-const HalfKernels kAvx512 = {DotOne<DotRowsAvx512<1>>, DotRowsAvx512<kRowGroup>, AxpyOne<AxpyRowsAvx512<1>>,
-                             AxpyRowsAvx512<kRowGroup>};
+LLMFLASH_AVX2 inline void Lanes8(const BlockQ4_0& b, __m256 v[4]) {
+  __m128i lo, hi;
+  Nibbles(b, &lo, &hi);
+  v[0] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo));
+  v[1] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8)));
+  v[2] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi));
+  v[3] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8)));
+}
+
+template <int R, class Block>
+LLMFLASH_AVX2 void DotQuantAvx2(const void* const r[], const float* x, int n, float* out) {
+  __m256 acc[R];
+  for (int k = 0; k < R; ++k) acc[k] = _mm256_setzero_ps();
+  for (int i = 0; i < n / kQuantBlock; ++i, x += kQuantBlock) {
+    const __m256 x0 = _mm256_loadu_ps(x), x1 = _mm256_loadu_ps(x + 8), x2 = _mm256_loadu_ps(x + 16),
+                 x3 = _mm256_loadu_ps(x + 24);
+    for (int k = 0; k < R; ++k) {
+      const Block& b = static_cast<const Block*>(r[k])[i];
+      __m256 v[4];
+      Lanes8(b, v);
+      __m256 s = _mm256_mul_ps(v[0], x0);
+      s = _mm256_fmadd_ps(v[1], x1, s);
+      s = _mm256_fmadd_ps(v[2], x2, s);
+      s = _mm256_fmadd_ps(v[3], x3, s);
+      acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(b.d)), s, acc[k]);
+    }
+  }
+  for (int k = 0; k < R; ++k) out[k] = Sum8(acc[k]);
+}
+
+template <int R, class Block>
+LLMFLASH_AVX2 void AxpyQuantAvx2(const float a[], const void* const r[], int n, float* y) {
+  for (int i = 0; i < n / kQuantBlock; ++i, y += kQuantBlock) {
+    __m256 y0 = _mm256_loadu_ps(y), y1 = _mm256_loadu_ps(y + 8), y2 = _mm256_loadu_ps(y + 16),
+           y3 = _mm256_loadu_ps(y + 24);
+    for (int k = 0; k < R; ++k) {
+      const Block& b = static_cast<const Block*>(r[k])[i];
+      const __m256 ad = _mm256_set1_ps(a[k] * _cvtsh_ss(b.d));
+      __m256 v[4];
+      Lanes8(b, v);
+      y0 = _mm256_fmadd_ps(ad, v[0], y0);
+      y1 = _mm256_fmadd_ps(ad, v[1], y1);
+      y2 = _mm256_fmadd_ps(ad, v[2], y2);
+      y3 = _mm256_fmadd_ps(ad, v[3], y3);
+    }
+    _mm256_storeu_ps(y, y0);
+    _mm256_storeu_ps(y + 8, y1);
+    _mm256_storeu_ps(y + 16, y2);
+    _mm256_storeu_ps(y + 24, y3);
+  }
+}
+
+// A block's 32 elements as two 16-lane vectors.
+LLMFLASH_AVX512 inline void Lanes16(const BlockQ8_0& b, __m512 v[2]) {
+  v[0] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.q))));
+  v[1] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.q + 16))));
+}
+
+LLMFLASH_AVX512 inline void Lanes16(const BlockQ4_0& b, __m512 v[2]) {
+  __m128i lo, hi;
+  Nibbles(b, &lo, &hi);
+  v[0] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(lo));
+  v[1] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(hi));
+}
+
+// How far ahead a quantized row is prefetched (as for f16 rows, 512 bytes).
+constexpr int kPrefetchBytes = 512;
+
+template <int R, class Block>
+LLMFLASH_AVX512 void DotQuantAvx512(const void* const r[], const float* x, int n, float* out) {
+  __m512 acc[R];
+  for (int k = 0; k < R; ++k) acc[k] = _mm512_setzero_ps();
+  for (int i = 0; i < n / kQuantBlock; ++i, x += kQuantBlock) {
+    const __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);
+    for (int k = 0; k < R; ++k) {
+      const Block& b = static_cast<const Block*>(r[k])[i];
+      _mm_prefetch(reinterpret_cast<const char*>(&b) + kPrefetchBytes, _MM_HINT_T0);
+      __m512 v[2];
+      Lanes16(b, v);
+      const __m512 s = _mm512_fmadd_ps(v[1], x1, _mm512_mul_ps(v[0], x0));
+      acc[k] = _mm512_fmadd_ps(_mm512_set1_ps(_cvtsh_ss(b.d)), s, acc[k]);
+    }
+  }
+  for (int k = 0; k < R; ++k) out[k] = _mm512_reduce_add_ps(acc[k]);
+}
+
+template <int R, class Block>
+LLMFLASH_AVX512 void AxpyQuantAvx512(const float a[], const void* const r[], int n, float* y) {
+  for (int i = 0; i < n / kQuantBlock; ++i, y += kQuantBlock) {
+    __m512 y0 = _mm512_loadu_ps(y), y1 = _mm512_loadu_ps(y + 16);
+    for (int k = 0; k < R; ++k) {
+      const Block& b = static_cast<const Block*>(r[k])[i];
+      _mm_prefetch(reinterpret_cast<const char*>(&b) + kPrefetchBytes, _MM_HINT_T0);
+      const __m512 ad = _mm512_set1_ps(a[k] * _cvtsh_ss(b.d));
+      __m512 v[2];
+      Lanes16(b, v);
+      y0 = _mm512_fmadd_ps(ad, v[0], y0);
+      y1 = _mm512_fmadd_ps(ad, v[1], y1);
+    }
+    _mm512_storeu_ps(y, y0);
+    _mm512_storeu_ps(y + 16, y1);
+  }
+}
+
+// ---- The tables. ----
+
+template <int R, bool F16>
+LLMFLASH_AVX2 void DotHalfAvx2(const void* const r[], const float* x, int n, float* out) {
+  const uint16_t* p[R];
+  Cast<R>(r, p);
+  DotRowsAvx2<R>(p, x, n, F16, out);
+}
+template <int R, bool F16>
+LLMFLASH_AVX2 void AxpyHalfAvx2(const float a[], const void* const r[], int n, float* y) {
+  const uint16_t* p[R];
+  Cast<R>(r, p);
+  AxpyRowsAvx2<R>(a, p, n, y, F16);
+}
+template <int R, bool F16>
+LLMFLASH_AVX512 void DotHalfAvx512(const void* const r[], const float* x, int n, float* out) {
+  const uint16_t* p[R];
+  Cast<R>(r, p);
+  DotRowsAvx512<R>(p, x, n, F16, out);
+}
+template <int R, bool F16>
+LLMFLASH_AVX512 void AxpyHalfAvx512(const float a[], const void* const r[], int n, float* y) {
+  const uint16_t* p[R];
+  Cast<R>(r, p);
+  AxpyRowsAvx512<R>(a, p, n, y, F16);
+}
+
+// One path's kernels for a type from its grouped code: the one-row entry
+// points are the grouped code with one row.
+#define LLMFLASH_TABLE(Dot, Axpy, ...)                                                       \
+  RowKernels {                                                                               \
+    DotOne<Dot<1, __VA_ARGS__>>, Dot<kRowGroup, __VA_ARGS__>, AxpyOne<Axpy<1, __VA_ARGS__>>, \
+        Axpy<kRowGroup, __VA_ARGS__>                                                         \
+  }
+const PathKernels kAvx2 = {LLMFLASH_TABLE(DotHalfAvx2, AxpyHalfAvx2, true),
+                           LLMFLASH_TABLE(DotHalfAvx2, AxpyHalfAvx2, false),
+                           LLMFLASH_TABLE(DotQuantAvx2, AxpyQuantAvx2, BlockQ8_0),
+                           LLMFLASH_TABLE(DotQuantAvx2, AxpyQuantAvx2, BlockQ4_0)};
+const PathKernels kAvx512 = {LLMFLASH_TABLE(DotHalfAvx512, AxpyHalfAvx512, true),
+                             LLMFLASH_TABLE(DotHalfAvx512, AxpyHalfAvx512, false),
+                             LLMFLASH_TABLE(DotQuantAvx512, AxpyQuantAvx512, BlockQ8_0),
+                             LLMFLASH_TABLE(DotQuantAvx512, AxpyQuantAvx512, BlockQ4_0)};
+#undef LLMFLASH_TABLE
 
 }  // namespace
 
-const HalfKernels* Avx2Kernels() { return Features().avx2 ? &kAvx2 : nullptr; }
-const HalfKernels* Avx512Kernels() { return Features().avx512 ? &kAvx512 : nullptr; }
+const PathKernels* Avx2Kernels() { return Features().avx2 ? &kAvx2 : nullptr; }
+const PathKernels* Avx512Kernels() { return Features().avx512 ? &kAvx512 : nullptr; }
 
 #pragma GCC diagnostic pop
 #else
-const HalfKernels* Avx2Kernels() { return nullptr; }
-const HalfKernels* Avx512Kernels() { return nullptr; }
+const PathKernels* Avx2Kernels() { return nullptr; }
+const PathKernels* Avx512Kernels() { return nullptr; }
 #endif
 
 }  // namespace llmflash::internal

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "kernels/kernels.h"
+#include "util/quantize.h"
 #include "kernels/typed_kernels.h"
 #include "util/half.h"
 #include "util/macros.h"
@@ -24,7 +25,7 @@ uint64_t Transformer::StateBytes(const ModelConfig& c, int max_context, DType kv
   // Plus room to read one embedding row from flash (AlignedBuffer rounds it
   // up to a whole block).
   uint64_t embedding_read = ResidentWeights::EmbeddingScratchBytes(c) + kDirectIoAlignment;
-  return cache * DTypeSize(kv_dtype) + (scratch + prev_attn) * sizeof(float) + embedding_read;
+  return RowBytes(kv_dtype, cache) + (scratch + prev_attn) * sizeof(float) + embedding_read;
 }
 
 void Transformer::Init(const ModelConfig& c, const ResidentWeights* w,
@@ -54,7 +55,7 @@ void Transformer::Init(const ModelConfig& c, const ResidentWeights* w,
   q_.assign(q, 0); k_.assign(kv, 0); v_.assign(kv, 0);
   att_.assign(static_cast<size_t>(c.n_heads) * max_context, 0);
   logits_.assign(c.vocab_size, 0);
-  key_cache_.assign(static_cast<size_t>(c.n_layers) * max_context * kv * DTypeSize(kv_dtype), 0);
+  key_cache_.assign(static_cast<size_t>(c.n_layers) * max_context * RowBytes(kv_dtype, kv), 0);
   value_cache_.assign(key_cache_.size(), 0);
   prev_attn_.assign(static_cast<size_t>(c.n_layers) * c.dim, 0);
   prev_attn_pos_ = -1;
@@ -98,7 +99,7 @@ void Transformer::Attention(int l, int pos) {
     Rope(q_.data(), q_dim, pos);
     Rope(k_.data(), kv_dim, pos);
   }
-  const size_t es = DTypeSize(kv_dtype_), row = static_cast<size_t>(kv_dim) * es;
+  const size_t row = RowBytes(kv_dtype_, kv_dim);
   const size_t layer_off = static_cast<size_t>(l) * max_context_ * row;
   char* kc = key_cache_.data() + layer_off;
   char* vc = value_cache_.data() + layer_off;
@@ -112,13 +113,13 @@ void Transformer::Attention(int l, int pos) {
     float* att = att_.data() + static_cast<size_t>(h) * max_context_;
     const int kv_off = (h / kv_mul) * hs;
     for (int t = first; t <= pos; ++t) {
-      att[t] = DotTyped(kc + static_cast<size_t>(t) * row + kv_off * es, kv_dtype_, q, hs) * scale;
+      att[t] = DotTyped(kc + static_cast<size_t>(t) * row + RowBytes(kv_dtype_, kv_off), kv_dtype_, q, hs) * scale;
     }
     Softmax(att + first, pos + 1 - first);
     float* out = xb_.data() + h * hs;
     std::memset(out, 0, hs * sizeof(float));
     for (int t = first; t <= pos; ++t) {
-      AxpyTyped(att[t], vc + static_cast<size_t>(t) * row + kv_off * es, kv_dtype_, hs, out);
+      AxpyTyped(att[t], vc + static_cast<size_t>(t) * row + RowBytes(kv_dtype_, kv_off), kv_dtype_, hs, out);
     }
   }
   MatVec(pool_, w.wo, xb_.data(), c_.dim, q_dim, xb2_.data());
@@ -126,12 +127,7 @@ void Transformer::Attention(int l, int pos) {
 }
 
 void Transformer::StoreKv(const float* from, int n, char* to) const {
-  if (kv_dtype_ == DType::kF32) {
-    std::memcpy(to, from, n * sizeof(float));
-    return;
-  }
-  auto* h = reinterpret_cast<uint16_t*>(to);
-  for (int i = 0; i < n; ++i) h[i] = FloatToF16(from[i]);
+  QuantizeRow(kv_dtype_, from, n, to);
 }
 
 void Transformer::Norm(const float* x, const float* weight, const float* bias, float* out) const {

@@ -105,7 +105,7 @@ Status ResidentWeights::Load(const Manifest& m, const std::string& dir, bool emb
     skip_at = emb->offset;
     skip = emb->bytes;
     emb_offset_ = emb->offset;
-    emb_row_bytes_ = static_cast<uint64_t>(m.config.EmbedDim()) * DTypeSize(emb->dtype);
+    emb_row_bytes_ = RowBytes(emb->dtype, m.config.EmbedDim());
     if (!data_.Allocate(f->size - skip, 64)) {
       return Status::ResourceExhausted(path + ": cannot allocate " + std::to_string(f->size - skip) + " bytes");
     }

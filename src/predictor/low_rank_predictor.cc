@@ -29,7 +29,7 @@ PredictorShape ShapeOf(const PredictorInfo& p, const ModelConfig& c, const Predi
 // each part 64-byte aligned.
 uint64_t LayerMemoryBytes(const PredictorShape& s, DType dtype) {
   const uint64_t matrices = PredictorLayerFloats(s) - s.n;
-  return RoundUp(matrices * DTypeSize(dtype), 64) + RoundUp(uint64_t(s.n) * 4, 64);
+  return RoundUp(RowBytes(dtype, matrices), 64) + RoundUp(uint64_t(s.n) * 4, 64);
 }
 
 }  // namespace

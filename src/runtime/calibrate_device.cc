@@ -82,8 +82,9 @@ size_t MatVecBytes(bool quick) {
 
 double MeasureMatVec(DType dtype, ThreadPool* pool, double seconds, bool quick) {
   const int cols = 4096;
-  const int rows = static_cast<int>(MatVecBytes(quick) / (cols * DTypeSize(dtype)));
-  std::vector<char> w(static_cast<size_t>(rows) * cols * DTypeSize(dtype), 0x11);
+  const int rows = static_cast<int>(MatVecBytes(quick) / RowBytes(dtype, cols));
+  // 0x11 bytes: finite values in every type (q8_0/q4_0 scales 0x1111).
+  std::vector<char> w(static_cast<size_t>(rows) * RowBytes(dtype, cols), 0x11);
   std::vector<float> x(cols, 0.5f), y(rows);
   uint64_t bytes = 0;
   Timer t;
@@ -180,14 +181,15 @@ StatusOr<DeviceProfile> CalibrateDevice(const CalibrateOptions& o) {
   p.threads = o.threads > 0 ? o.threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   ThreadPool pool(p.threads);
   const double mv_s = o.quick ? 0.05 : 0.4;
-  p.matvec_f32_bytes_per_s = MeasureMatVec(DType::kF32, &pool, mv_s, o.quick);
-  p.matvec_f16_bytes_per_s = MeasureMatVec(DType::kF16, &pool, mv_s, o.quick);
-  p.matvec_bf16_bytes_per_s = MeasureMatVec(DType::kBF16, &pool, mv_s, o.quick);
+  std::string rates;
+  for (DType t : kAllDTypes) {
+    const double r = MeasureMatVec(t, &pool, mv_s, o.quick);
+    p.matvec_bytes_per_s[DTypeName(t)] = r;
+    rates += (rates.empty() ? "" : ", ") + std::string(DTypeName(t)) + " " + std::to_string(static_cast<int>(r / 1e6));
+  }
   p.dram_read_bytes_per_s = MeasureDramRead(&pool, mv_s, o.quick);
-  say("memcpy " + std::to_string(static_cast<int>(p.memcpy_bytes_per_s / 1e6)) + " MB/s, matvec f32/f16/bf16 " +
-      std::to_string(static_cast<int>(p.matvec_f32_bytes_per_s / 1e6)) + "/" +
-      std::to_string(static_cast<int>(p.matvec_f16_bytes_per_s / 1e6)) + "/" +
-      std::to_string(static_cast<int>(p.matvec_bf16_bytes_per_s / 1e6)) + " MB/s, DRAM read " +
+  say("memcpy " + std::to_string(static_cast<int>(p.memcpy_bytes_per_s / 1e6)) + " MB/s, matvec (MB/s of weights) " +
+      rates + ", DRAM read " +
       std::to_string(static_cast<int>(p.dram_read_bytes_per_s / 1e6)) + " MB/s with " +
       std::to_string(p.threads) + " threads");
   return p;

@@ -67,12 +67,11 @@ StatusOr<std::vector<int>> SelfGenerate(ModelImpl* model, int count, uint64_t se
 
 StatusOr<FfnMatrices> ReadFfnMatrices(const Manifest& m, const std::string& dir, int layer) {
   const ModelConfig& c = m.config;
-  BundleLayout b = ComputeBundleLayout(c.dim, c.ffn_dim, c.n_layers, c.ffn_gated, m.dtype);
+  BundleLayout b = ComputeBundleLayout(c.dim, c.ffn_dim, c.n_layers, c.ffn_gated, m.ffn_dtype);
   std::string path = JoinPath(dir, m.bundle.file);
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Status::IOError(path + ": open failed: " + std::strerror(errno));
   std::vector<char> rec(b.record_stride);
-  const size_t es = DTypeSize(m.dtype);
   FfnMatrices out;
   out.up.resize(static_cast<size_t>(c.ffn_dim) * c.dim);
   if (c.ffn_gated) out.gate.resize(out.up.size());
@@ -80,8 +79,8 @@ StatusOr<FfnMatrices> ReadFfnMatrices(const Manifest& m, const std::string& dir,
   for (int i = 0; i < c.ffn_dim && st.ok(); ++i) {
     st = PreadExact(fd, path, m.RecordOffset(layer, i), rec.data(), b.record_stride);
     size_t row = static_cast<size_t>(i) * c.dim;
-    ToFloat(rec.data() + b.up_offset * es, m.dtype, c.dim, out.up.data() + row);
-    if (c.ffn_gated) ToFloat(rec.data() + b.gate_offset * es, m.dtype, c.dim, out.gate.data() + row);
+    ToFloat(rec.data() + b.up_offset, m.ffn_dtype, c.dim, out.up.data() + row);
+    if (c.ffn_gated) ToFloat(rec.data() + b.gate_offset, m.ffn_dtype, c.dim, out.gate.data() + row);
   }
   close(fd);
   if (!st.ok()) return st;

@@ -59,9 +59,11 @@ double DeviceProfile::ReadSeconds(double ops, double bytes_per_read, int queue_d
 }
 
 double DeviceProfile::MatVecBytesPerSecond(const std::string& dtype) const {
-  double v = dtype == "f16" ? matvec_f16_bytes_per_s : dtype == "bf16" ? matvec_bf16_bytes_per_s
-                                                                        : matvec_f32_bytes_per_s;
-  return v > 0 ? v : 1e9;
+  for (const std::string& t : {dtype, std::string("f16")}) {
+    auto it = matvec_bytes_per_s.find(t);
+    if (it != matvec_bytes_per_s.end() && it->second > 0) return it->second;
+  }
+  return 1e9;
 }
 
 CostEstimate EstimateTokenCost(const DeviceProfile& p, const TokenWorkload& w) {
@@ -81,7 +83,7 @@ CostEstimate EstimateTokenCost(const DeviceProfile& p, const TokenWorkload& w) {
   }
   e.memory_ms = 1e3 * w.moved_bytes / std::max(1.0, p.memcpy_bytes_per_s);
   e.predictor_ms = 1e3 * w.predictor_bytes / p.MatVecBytesPerSecond(w.predictor_dtype);
-  e.compute_ms = 1e3 * w.weight_bytes / p.MatVecBytesPerSecond(w.dtype);
+  for (const auto& [type, bytes] : w.weight_bytes) e.compute_ms += 1e3 * bytes / p.MatVecBytesPerSecond(type);
   e.total_ms = e.io_ms + e.memory_ms + e.predictor_ms + e.compute_ms -
                std::min(w.overlapped_ms, std::min(e.io_ms, e.compute_ms));
   return e;
@@ -104,9 +106,7 @@ Status SaveDeviceProfile(const DeviceProfile& p, const std::string& path) {
                       {"read_latency_us", p.read_latency_us},
                       {"memcpy_bytes_per_s", p.memcpy_bytes_per_s},
                       {"dram_read_bytes_per_s", p.dram_read_bytes_per_s},
-                      {"matvec_bytes_per_s",
-                       {{"f32", p.matvec_f32_bytes_per_s}, {"f16", p.matvec_f16_bytes_per_s},
-                        {"bf16", p.matvec_bf16_bytes_per_s}}},
+                      {"matvec_bytes_per_s", p.matvec_bytes_per_s},
                       {"threads", p.threads},
                       {"quick", p.quick}};
   std::error_code ec;
@@ -181,9 +181,14 @@ StatusOr<DeviceProfile> LoadDeviceProfile(const std::string& path) {
     p.dram_read_bytes_per_s = v;
   }
   JsonReader mv(*matvec, path + ": matvec_bytes_per_s");
-  RETURN_IF_ERROR(positive(mv, "f32", &p.matvec_f32_bytes_per_s));
-  RETURN_IF_ERROR(positive(mv, "f16", &p.matvec_f16_bytes_per_s));
-  RETURN_IF_ERROR(positive(mv, "bf16", &p.matvec_bf16_bytes_per_s));
+  // f32, f16 and bf16 are in every profile; later types only in later ones.
+  // A key this library does not know is kept (a newer profile) but unused.
+  for (const char* key : {"f32", "f16", "bf16"}) RETURN_IF_ERROR(positive(mv, key, &p.matvec_bytes_per_s[key]));
+  if (!matvec->is_object() || matvec->size() > 64) return r.Bad("matvec_bytes_per_s", "must be an object of rates");
+  for (const auto& [key, value] : matvec->items()) {
+    if (p.matvec_bytes_per_s.count(key) != 0) continue;
+    RETURN_IF_ERROR(positive(mv, key.c_str(), &p.matvec_bytes_per_s[key]));
+  }
   RETURN_IF_ERROR(r.Int("threads", 1, 4096, &p.threads));
   RETURN_IF_ERROR(r.Bool("quick", &p.quick));
   return p;

@@ -115,7 +115,8 @@ Status ModelImpl::Load(const std::string& dir, const ModelOptions& options,
   }
 
   info_.window = loader.window;
-  info_.weight_bytes_per_token = loader.weight_bytes_per_token;
+  info_.weight_bytes_per_token_by_type = loader.weight_bytes_per_token;
+  for (const auto& [type, bytes] : loader.weight_bytes_per_token) info_.weight_bytes_per_token += bytes;
   info_.predictor_bytes_per_token = loader.expected.predictor_bytes;
   info_.predictor_dtype = loader.expected.predictor_dtype;
   info_.planned_ms_per_token = loader.estimate.total_ms;
@@ -127,6 +128,7 @@ Status ModelImpl::Load(const std::string& dir, const ModelOptions& options,
   info_.floor_ms = loader.floor_ms;
   info_.architecture = c.architecture;
   info_.dtype = DTypeName(manifest_.dtype);
+  info_.ffn_dtype = DTypeName(manifest_.ffn_dtype);
   info_.n_layers = c.n_layers;
   info_.dim = c.dim;
   info_.ffn_dim = c.ffn_dim;

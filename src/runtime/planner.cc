@@ -20,7 +20,7 @@ DeviceProfile NominalProfile() {
   p.read_bytes_per_s = {{50e6, 400e6}, {500e6, 2000e6}};
   p.read_latency_us = 80;
   p.memcpy_bytes_per_s = 5e9;
-  p.matvec_f32_bytes_per_s = p.matvec_f16_bytes_per_s = p.matvec_bf16_bytes_per_s = 8e9;
+  for (DType t : kAllDTypes) p.matvec_bytes_per_s[DTypeName(t)] = 8e9;
   return p;
 }
 
@@ -63,15 +63,17 @@ DeviceProfile ResolveDeviceProfile(const ModelOptions& o, const std::string& bun
   return NominalProfile();
 }
 
-double ResidentWeightBytesPerToken(const Manifest& m) {
-  const ModelConfig& c = m.config;
-  const double es = DTypeSize(m.dtype);
-  const double q = static_cast<double>(c.n_heads) * c.head_dim;
-  const double kv = static_cast<double>(c.n_kv_heads) * c.head_dim;
-  double per_layer = (2 * q * c.dim + 2 * kv * c.dim) * es;
-  double classifier = static_cast<double>(c.vocab_size) * c.EmbedDim() * es;
-  double proj = c.embed_dim != 0 ? 2.0 * c.dim * c.EmbedDim() * es : 0;
-  return c.n_layers * per_layer + classifier + proj;
+// Every resident matrix is read once per token, each in its own type, but
+// the embedding tables: a token reads one row of them (and the token table
+// in full when it is also the classifier).
+std::map<std::string, double> ResidentWeightBytesPerToken(const Manifest& m) {
+  std::map<std::string, double> bytes;
+  for (const TensorEntry& t : m.tensors) {
+    if (t.shape.size() < 2) continue;
+    const bool lookup = t.name == "pos_embeddings" || (t.name == "tok_embeddings" && !m.config.tied_classifier);
+    bytes[DTypeName(t.dtype)] += lookup ? static_cast<double>(t.bytes) / t.shape[0] : static_cast<double>(t.bytes);
+  }
+  return bytes;
 }
 
 LoaderPlan PlanLoader(const Manifest& m, const MemoryPlan& memory, const DeviceProfile& profile,
@@ -126,18 +128,18 @@ LoaderPlan PlanLoader(const Manifest& m, const MemoryPlan& memory, const DeviceP
   w.read_batches = reads > 0 ? c.n_layers : 0;  // each layer waits for its own misses
   w.device_bytes = w.read_ops * stride;
   w.queue_depth = o.queue_depth;
-  w.dtype = DTypeName(m.dtype);
-  w.weight_bytes = plan.weight_bytes_per_token + active * c.n_layers * stride;
+  w.weight_bytes = plan.weight_bytes_per_token;
+  w.weight_bytes[DTypeName(m.ffn_dtype)] += active * c.n_layers * stride;
   const DType pdt = PredictorDType(m);
   w.predictor_dtype = DTypeName(pdt);
   if (m.predictor.present) {
     for (const auto& l : m.predictor.layers) {
-      w.predictor_bytes += DTypeSize(pdt) * l.rank * (c.dim + n) * (c.ffn_gated ? 2 : 1);
+      w.predictor_bytes += BytesPerElement(pdt) * l.rank * (c.dim + n) * (c.ffn_gated ? 2 : 1);
     }
   }
   w.moved_bytes = reads * stride;  // each deletion moves about one row
   plan.estimate = EstimateTokenCost(profile, w);
-  plan.floor_ms = FloorMs(profile, w.device_bytes, stride, o.queue_depth, w.weight_bytes);
+  plan.floor_ms = FloorMs(profile, w.device_bytes, stride, o.queue_depth, w.WeightBytes());
   return plan;
 }
 

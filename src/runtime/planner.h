@@ -6,6 +6,9 @@
 #ifndef LLMFLASH_RUNTIME_PLANNER_H_
 #define LLMFLASH_RUNTIME_PLANNER_H_
 
+#include <map>
+#include <string>
+
 #include <string>
 
 #include "format/manifest.h"
@@ -30,7 +33,8 @@ struct LoaderPlan {
   int window = 1;
   double active_fraction = 1;      // expected neurons per token, of ffn_dim
   double churn = 0;                // assumed share of a token's neurons not resident
-  double weight_bytes_per_token = 0;  // resident weights a token streams (attention, classifier)
+  // Resident weights a token streams (attention, classifier), by type.
+  std::map<std::string, double> weight_bytes_per_token;
   TokenWorkload expected;          // steady-state token, llmflash mode
   CostEstimate estimate;
   double floor_ms = 0;
@@ -50,8 +54,8 @@ inline DType PredictorDType(const Manifest& m) {
   return m.dtype == DType::kF32 ? DType::kF32 : DType::kF16;
 }
 
-// Bytes of resident weights one token's forward pass reads.
-double ResidentWeightBytesPerToken(const Manifest& m);
+// Bytes of resident weights one token's forward pass reads, by storage type.
+std::map<std::string, double> ResidentWeightBytesPerToken(const Manifest& m);
 
 }  // namespace llmflash
 

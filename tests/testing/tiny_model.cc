@@ -54,7 +54,7 @@ Status WriteTinyModel(const std::string& dir, const TinyModelSpec& s) {
   c.activation = s.activation;
   c.tied_classifier = true;
   ModelWriter w;
-  RETURN_IF_ERROR(w.Begin(dir, c, DType::kF32));
+  RETURN_IF_ERROR(w.Begin(dir, c, StorageTypes{}));
   const uint64_t d = s.dim, q = s.dim, kv = c.head_dim * s.n_kv_heads, n = s.ffn_dim;
   const float ws = 1.0f / std::sqrt(static_cast<float>(d));
   RETURN_IF_ERROR(w.AddResidentTensor("tok_embeddings", {uint64_t(s.vocab), d}, Random(s.vocab * d, 1, &rng).data()));

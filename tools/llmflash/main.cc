@@ -27,7 +27,8 @@ constexpr char kUsage[] =
     "commands:\n"
     "  convert  --input MODEL.bin --tokenizer TOKENIZER.bin --output DIR [--dtype ...]\n"
     "           convert a llama2.c checkpoint into a llmflash model directory\n"
-    "  convert  --input HF_DIR --output DIR [--dtype f32|f16|bf16]\n"
+    "  convert  --input HF_DIR --output DIR [--dtype f32|f16|bf16|q8_0|q4_0]\n"
+    "           [--ffn-dtype T] [--resident-dtype T] [--embedding-dtype T]\n"
     "           convert a Hugging Face checkpoint (OPT, Llama, Mistral; safetensors)\n"
     "  logits   --model DIR --token-ids 1,7,3 [--json FILE] [--dram-budget B]\n"
     "           the logits at every position of a token sequence\n"
@@ -56,7 +57,7 @@ constexpr char kUsage[] =
 
 
 int Convert(const Flags& f) {
-  Status st = f.Check({"input", "tokenizer", "output", "dtype"});
+  Status st = f.Check({"input", "tokenizer", "output", "dtype", "ffn-dtype", "resident-dtype", "embedding-dtype"});
   for (const char* name : {"input", "output"}) if (st.ok()) st = f.Require(name);
   const bool hf = std::filesystem::is_directory(f.Get("input"));
   if (st.ok() && !hf) st = f.Require("tokenizer");
@@ -66,6 +67,10 @@ int Convert(const Flags& f) {
   o.tokenizer = f.Get("tokenizer");
   o.output = f.Get("output");
   o.dtype = f.Get("dtype", "f32");
+  o.ffn_dtype = f.Get("ffn-dtype", "");
+  o.resident_dtype = f.Get("resident-dtype", "");
+  o.embedding_dtype = f.Get("embedding-dtype", "");
+  o.note = [](const std::string& note) { std::fprintf(stderr, "\rconvert: %s\n", note.c_str()); };
   o.progress = [](double x, const std::string& what) {
     std::fprintf(stderr, "\rconverting: %3.0f%% %-24s", 100 * x, what.c_str());
     if (x >= 1.0) std::fprintf(stderr, "\n");

@@ -22,14 +22,29 @@ TEST(BundleLayout, LayersAreAlignedAndRecordsContiguous) {
   EXPECT_EQ(b.record_bytes, 3u * 64 * 4);
   EXPECT_EQ(b.record_stride, 768u);
   EXPECT_EQ(b.gate_offset, 0);
-  EXPECT_EQ(b.up_offset, 64);
-  EXPECT_EQ(b.down_offset, 128);
+  EXPECT_EQ(b.up_offset, 64 * 4);  // bytes
+  EXPECT_EQ(b.down_offset, 128 * 4);
   ASSERT_EQ(b.layer_offsets.size(), 5u);
   for (size_t l = 0; l < 5; ++l) {
     EXPECT_EQ(b.layer_offsets[l] % 4096, 0u);
     if (l > 0) EXPECT_GE(b.layer_offsets[l] - b.layer_offsets[l - 1], 172u * 768);
   }
   EXPECT_EQ(b.file_bytes % 4096, 0u);
+}
+
+// Quantized records: each part is whole blocks (34 bytes per 32 elements for
+// q8_0, 18 for q4_0), the parts back to back.
+TEST(BundleLayout, QuantizedRecordsAreWholeBlocksPerPart) {
+  BundleLayout q8 = ComputeBundleLayout(4096, 11008, 2, /*gated=*/true, DType::kQ8_0);
+  EXPECT_EQ(q8.up_offset, 4096 / 32 * 34);
+  EXPECT_EQ(q8.down_offset, 2 * 4096 / 32 * 34);
+  EXPECT_EQ(q8.record_bytes, 3u * 4096 / 32 * 34);
+  EXPECT_EQ(q8.record_stride % 4096, 0u);
+  BundleLayout q4 = ComputeBundleLayout(4096, 16384, 2, /*gated=*/false, DType::kQ4_0);
+  EXPECT_EQ(q4.gate_offset, -1);
+  EXPECT_EQ(q4.down_offset, 4096 / 32 * 18);
+  EXPECT_EQ(q4.record_bytes, 2u * 4096 / 32 * 18);  // 4608: padded to 8192 for O_DIRECT
+  EXPECT_EQ(q4.record_stride, 8192u);
 }
 
 TEST(BundleLayout, LargeRecordsArePaddedForDirectReads) {

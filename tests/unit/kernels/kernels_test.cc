@@ -44,7 +44,7 @@ TEST(Kernels, SoftmaxSumsToOne) {
 
 TEST(Kernels, FfnRowsIsTheSwiGluOfTheSelectedRecords) {
   const int d = 16, rows = 5;
-  RecordLayout l{d, 0, d, 2 * d, false};
+  RecordLayout l{d, 0, d * 4, 2 * d * 4, false};  // byte offsets of f32 parts
   auto rec = Random(rows * 3 * d, 4), x = Random(d, 5);
   std::vector<float> out(d, 0.0f);
   std::vector<int32_t> slots = {4, 1};

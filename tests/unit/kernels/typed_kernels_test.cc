@@ -1,4 +1,5 @@
-// f16/bf16 conversions and the typed kernels (both code paths agree).
+// f16/bf16 conversions and the typed kernels over every stored type (every
+// code path agrees with the portable one).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -6,13 +7,16 @@
 #include <string>
 #include <tuple>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <vector>
 
 #include "kernels/kernels.h"
 #include "kernels/typed_kernels.h"
+#include "util/dtype.h"
 #include "util/half.h"
+#include "util/quantize.h"
 
 namespace llmflash {
 namespace {
@@ -48,48 +52,87 @@ TEST(Half, Bf16RoundTripsAndRounds) {
   }
 }
 
-// Every test below runs for each 16-bit type on every code path this CPU
+// Every test below runs for each stored type on every code path this CPU
 // has (the paths a CPU lacks are not instantiated: there is nothing to run).
 class TypedKernels : public ::testing::TestWithParam<std::tuple<DType, KernelPath>> {
  protected:
   void SetUp() override { ASSERT_TRUE(UseKernelPath(std::get<1>(GetParam()))); }
   void TearDown() override { UseKernelPath(BestKernelPath()); }
   static DType Type() { return std::get<0>(GetParam()); }
+  // Row lengths to try: odd ones for element types, whole blocks for blocked ones.
+  static std::vector<int> Lengths(std::vector<int> element_lengths) {
+    if (Traits(Type()).block_elements == 1) return element_lengths;
+    return {32, 64, 96, 160, 4096};
+  }
 };
 
-TEST_P(TypedKernels, MatchF32OnTheRoundedWeights) {
+// n values of t stored from normal floats, and what they are as f32 (by
+// the published layout, not by the library's ToFloat).
+struct Stored {
+  std::vector<char> bytes;
+  std::vector<float> values;
+};
+
+float Element(DType t, const char* row, int i) {
+  switch (t) {
+    case DType::kF32: { float f; std::memcpy(&f, row + 4 * i, 4); return f; }
+    case DType::kF16: { uint16_t h; std::memcpy(&h, row + 2 * i, 2); return F16ToFloat(h); }
+    case DType::kBF16: { uint16_t h; std::memcpy(&h, row + 2 * i, 2); return Bf16ToFloat(h); }
+    case DType::kQ8_0: {
+      const char* b = row + (i / 32) * 34;
+      uint16_t d; std::memcpy(&d, b, 2);
+      return F16ToFloat(d) * static_cast<int8_t>(b[2 + i % 32]);
+    }
+    case DType::kQ4_0: {
+      const char* b = row + (i / 32) * 18;
+      uint16_t d; std::memcpy(&d, b, 2);
+      const int j = i % 32;
+      const uint8_t byte = static_cast<uint8_t>(b[2 + j % 16]);
+      return F16ToFloat(d) * ((j < 16 ? byte & 0xF : byte >> 4) - 8);
+    }
+  }
+  return 0;
+}
+
+Stored Store(DType t, int rows, int n, std::mt19937* rng) {
+  std::normal_distribution<float> d;
+  Stored s;
+  s.bytes.resize(rows * RowBytes(t, n));
+  std::vector<float> f(n);
+  for (int r = 0; r < rows; ++r) {
+    for (auto& v : f) v = d(*rng);
+    char* row = s.bytes.data() + r * RowBytes(t, n);
+    QuantizeRow(t, f.data(), n, row);
+    for (int i = 0; i < n; ++i) s.values.push_back(Element(t, row, i));
+  }
+  return s;
+}
+
+TEST_P(TypedKernels, MatchF32OnTheStoredWeights) {
   const DType t = Type();
   std::mt19937 rng(5);
   std::normal_distribution<float> d;
-  for (int n : {1, 7, 8, 15, 16, 17, 64, 100, 4096}) {
-    std::vector<uint16_t> h(n);
-    std::vector<float> w(n), x(n), y(n, 0.5f), want(n, 0.5f);
-    for (int i = 0; i < n; ++i) {
-      float v = d(rng);
-      h[i] = t == DType::kF16 ? FloatToF16(v) : FloatToBf16(v);
-      w[i] = t == DType::kF16 ? F16ToFloat(h[i]) : Bf16ToFloat(h[i]);
-      x[i] = d(rng);
-    }
+  for (int n : Lengths({1, 7, 8, 15, 16, 17, 64, 100, 4096})) {
+    Stored w = Store(t, 1, n, &rng);
+    std::vector<float> x(n), y(n, 0.5f);
+    for (auto& v : x) v = d(rng);
     double dot = 0;
-    for (int i = 0; i < n; ++i) dot += double(w[i]) * x[i];
-    EXPECT_NEAR(DotTyped(h.data(), t, x.data(), n), dot, 1e-4 * std::sqrt(n) + 1e-5) << n;
-    AxpyTyped(0.25f, h.data(), t, n, y.data());
-    for (int i = 0; i < n; ++i) EXPECT_NEAR(y[i], 0.5f + 0.25f * w[i], 1e-6) << n;
+    for (int i = 0; i < n; ++i) dot += double(w.values[i]) * x[i];
+    EXPECT_NEAR(DotTyped(w.bytes.data(), t, x.data(), n), dot, 1e-4 * std::sqrt(n) + 1e-5) << n;
+    AxpyTyped(0.25f, w.bytes.data(), t, n, y.data());
+    for (int i = 0; i < n; ++i) EXPECT_NEAR(y[i], 0.5f + 0.25f * w.values[i], 1e-6) << n;
     std::vector<float> f(n);
-    ToFloat(h.data(), t, n, f.data());
-    EXPECT_EQ(f, w);
+    ToFloat(w.bytes.data(), t, n, f.data());
+    EXPECT_EQ(f, w.values);
   }
-  // A 3 x 50 matrix.
-  std::vector<uint16_t> m(150);
-  std::vector<float> mf(150), x(50, 0.1f), out(3);
-  for (int i = 0; i < 150; ++i) {
-    m[i] = t == DType::kF16 ? FloatToF16(i * 0.01f) : FloatToBf16(i * 0.01f);
-    mf[i] = t == DType::kF16 ? F16ToFloat(m[i]) : Bf16ToFloat(m[i]);
-  }
-  MatVec(WeightRef{m.data(), t}, x.data(), 3, 50, out.data());
+  // A 3-row matrix.
+  const int cols = Traits(t).block_elements == 1 ? 50 : 64;
+  Stored m = Store(t, 3, cols, &rng);
+  std::vector<float> x(cols, 0.1f), out(3);
+  MatVec(WeightRef{m.bytes.data(), t}, x.data(), 3, cols, out.data());
   for (int r = 0; r < 3; ++r) {
     double s = 0;
-    for (int c = 0; c < 50; ++c) s += mf[r * 50 + c] * 0.1;
+    for (int c = 0; c < cols; ++c) s += m.values[r * cols + c] * 0.1;
     EXPECT_NEAR(out[r], s, 1e-4);
   }
 }
@@ -100,18 +143,18 @@ TEST_P(TypedKernels, MatVecRowsEqualDotsExactly) {
   const DType t = Type();
   std::mt19937 rng(9);
   std::normal_distribution<float> d;
-  for (int cols : {5, 16, 37, 256}) {
+  for (int cols : Lengths({5, 16, 37, 256})) {
     const int rows = 2 * kRowGroup + 3;
-    std::vector<uint16_t> m(rows * cols);
+    const uint64_t rb = RowBytes(t, cols);
+    Stored m = Store(t, rows, cols, &rng);
     std::vector<float> x(cols), out(rows), part(rows);
-    for (auto& v : m) v = t == DType::kF16 ? FloatToF16(d(rng)) : FloatToBf16(d(rng));
     for (auto& v : x) v = d(rng);
-    MatVec(WeightRef{m.data(), t}, x.data(), rows, cols, out.data());
+    MatVec(WeightRef{m.bytes.data(), t}, x.data(), rows, cols, out.data());
     for (int r = 0; r < rows; ++r) {
-      EXPECT_EQ(out[r], DotTyped(m.data() + r * cols, t, x.data(), cols)) << r << " " << cols;
+      EXPECT_EQ(out[r], DotTyped(m.bytes.data() + r * rb, t, x.data(), cols)) << r << " " << cols;
     }
     // Starting at row 3 shifts every group.
-    MatVec(WeightRef{m.data() + 3 * cols, t}, x.data(), rows - 3, cols, part.data());
+    MatVec(WeightRef{m.bytes.data() + 3 * rb, t}, x.data(), rows - 3, cols, part.data());
     for (int r = 3; r < rows; ++r) EXPECT_EQ(part[r - 3], out[r]) << r << " " << cols;
   }
 }
@@ -124,16 +167,16 @@ TEST_P(TypedKernels, FfnRowsEqualsOneRecordAtATimeExactly) {
   std::mt19937 rng(13);
   std::normal_distribution<float> d;
   for (bool gated : {false, true}) {
-    for (int dim : {24, 64}) {
+    for (int dim : {32, 64}) {
       const int parts = gated ? 3 : 2, records = 23;
-      RecordLayout l{dim, gated ? 0 : -1, gated ? dim : 0, gated ? 2 * dim : dim, true, t};
-      const uint64_t row_bytes = static_cast<uint64_t>(parts) * dim * 2;
-      std::vector<uint16_t> m(records * parts * dim);
-      for (auto& v : m) v = t == DType::kF16 ? FloatToF16(d(rng)) : FloatToBf16(d(rng));
+      const int64_t part = static_cast<int64_t>(RowBytes(t, dim));
+      RecordLayout l{dim, gated ? 0 : -1, gated ? part : 0, gated ? 2 * part : part, true, t};
+      const uint64_t row_bytes = parts * part;
+      Stored m = Store(t, records * parts, dim, &rng);
       std::vector<float> x(dim), bias(records);
       for (auto& v : x) v = d(rng);
       for (auto& v : bias) v = 0.3f * d(rng);
-      const char* base = reinterpret_cast<const char*>(m.data());
+      const char* base = m.bytes.data();
       for (int n : {0, 3, 4, 9, 17, 23}) {
         std::vector<int32_t> slots;
         for (int k = 0; k < n; ++k) slots.push_back(static_cast<int32_t>((k * 7) % records));
@@ -141,11 +184,11 @@ TEST_P(TypedKernels, FfnRowsEqualsOneRecordAtATimeExactly) {
         FfnRows(l, base, row_bytes, slots, x.data(), out.data(), h.data(), bias.data());
         for (int k = 0; k < n; ++k) {
           const char* row = base + slots[k] * row_bytes;
-          float u = DotTyped(row + l.up_offset * 2, t, x.data(), dim) + bias[k];
+          float u = DotTyped(row + l.up_offset, t, x.data(), dim) + bias[k];
           float hk = std::max(u, 0.0f);
           if (gated) hk = std::max(DotTyped(row, t, x.data(), dim), 0.0f) * u;
           want_h[k] = hk;
-          if (hk != 0.0f) AxpyTyped(hk, row + l.down_offset * 2, t, dim, want.data());
+          if (hk != 0.0f) AxpyTyped(hk, row + l.down_offset, t, dim, want.data());
         }
         EXPECT_EQ(h, want_h) << gated << " " << dim << " " << n;
         EXPECT_EQ(out, want) << gated << " " << dim << " " << n;
@@ -156,14 +199,14 @@ TEST_P(TypedKernels, FfnRowsEqualsOneRecordAtATimeExactly) {
 
 std::vector<KernelPath> AvailablePaths() {
   std::vector<KernelPath> paths;
-  for (KernelPath p : {KernelPath::kPortable, KernelPath::kAvx2, KernelPath::kAvx512}) {
+  for (KernelPath p : {KernelPath::kPortable, KernelPath::kAvx2, KernelPath::kAvx512, KernelPath::kNeon}) {
     if (KernelPathAvailable(p)) paths.push_back(p);
   }
   return paths;
 }
 
 INSTANTIATE_TEST_SUITE_P(TypesAndPaths, TypedKernels,
-                         ::testing::Combine(::testing::Values(DType::kF16, DType::kBF16),
+                         ::testing::Combine(::testing::Values(DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0),
                                             ::testing::ValuesIn(AvailablePaths())),
                          [](const auto& info) {
                            std::string path = KernelPathName(std::get<1>(info.param));
@@ -175,7 +218,7 @@ TEST(TypedKernelPaths, DefaultIsTheBestAvailableAndSwitching) {
   EXPECT_TRUE(KernelPathAvailable(KernelPath::kPortable));
   EXPECT_EQ(CurrentKernelPath(), BestKernelPath());
   EXPECT_STREQ(TypedKernelPath(), KernelPathName(BestKernelPath()));
-  for (KernelPath p : {KernelPath::kPortable, KernelPath::kAvx2, KernelPath::kAvx512}) {
+  for (KernelPath p : {KernelPath::kPortable, KernelPath::kAvx2, KernelPath::kAvx512, KernelPath::kNeon}) {
     EXPECT_EQ(UseKernelPath(p), KernelPathAvailable(p));
     if (KernelPathAvailable(p)) EXPECT_EQ(CurrentKernelPath(), p);
   }
@@ -184,27 +227,41 @@ TEST(TypedKernelPaths, DefaultIsTheBestAvailableAndSwitching) {
   // SIMD path silently would cost 5-10x in every product.
 #if defined(__x86_64__)
   EXPECT_NE(BestKernelPath(), KernelPath::kPortable);
+#elif defined(__aarch64__)
+  EXPECT_EQ(BestKernelPath(), KernelPath::kNeon);
 #endif
 }
 
-// The paths agree with each other to rounding: a product of 4096 f16 weights
-// on every path is within a few ulps of the portable loop's.
+// The paths agree with each other to rounding: products of 4096 weights of
+// every type on every path are within a few ulps of the portable loop's, and
+// so are eight-row sums of down columns.
 TEST(TypedKernelPaths, AllPathsAgreeToRounding) {
   std::mt19937 rng(21);
   std::normal_distribution<float> d;
-  const int rows = 3 * kRowGroup + 5, cols = 4096 + 7;
-  std::vector<uint16_t> m(static_cast<size_t>(rows) * cols);
-  std::vector<float> x(cols);
-  for (auto& v : m) v = FloatToF16(d(rng));
-  for (auto& v : x) v = d(rng);
-  std::vector<float> want(rows);
-  ASSERT_TRUE(UseKernelPath(KernelPath::kPortable));
-  MatVec(WeightRef{m.data(), DType::kF16}, x.data(), rows, cols, want.data());
-  for (KernelPath p : AvailablePaths()) {
-    ASSERT_TRUE(UseKernelPath(p));
-    std::vector<float> got(rows);
-    MatVec(WeightRef{m.data(), DType::kF16}, x.data(), rows, cols, got.data());
-    for (int r = 0; r < rows; ++r) EXPECT_NEAR(got[r], want[r], 2e-3f) << KernelPathName(p) << " row " << r;
+  for (DType t : {DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0}) {
+    const int rows = 3 * kRowGroup + 5, cols = Traits(t).block_elements == 1 ? 4096 + 7 : 4096;
+    Stored m = Store(t, rows, cols, &rng);
+    std::vector<float> x(cols);
+    for (auto& v : x) v = d(rng);
+    std::vector<float> want(rows), want_y(cols, 0.0f);
+    const float a[kRowGroup] = {0.5f, -1.0f, 2.0f, 0.25f, -0.75f, 1.5f, 3.0f, -2.0f};
+    const void* group[kRowGroup];
+    for (int k = 0; k < kRowGroup; ++k) group[k] = m.bytes.data() + k * RowBytes(t, cols);
+    ASSERT_TRUE(UseKernelPath(KernelPath::kPortable));
+    MatVec(WeightRef{m.bytes.data(), t}, x.data(), rows, cols, want.data());
+    AxpyRowsTyped(a, group, t, cols, want_y.data());
+    for (KernelPath p : AvailablePaths()) {
+      ASSERT_TRUE(UseKernelPath(p));
+      std::vector<float> got(rows), got_y(cols, 0.0f);
+      MatVec(WeightRef{m.bytes.data(), t}, x.data(), rows, cols, got.data());
+      AxpyRowsTyped(a, group, t, cols, got_y.data());
+      for (int r = 0; r < rows; ++r) {
+        EXPECT_NEAR(got[r], want[r], 2e-3f * (1 + std::fabs(want[r]))) << DTypeName(t) << " " << KernelPathName(p) << " row " << r;
+      }
+      for (int i = 0; i < cols; ++i) {
+        EXPECT_NEAR(got_y[i], want_y[i], 1e-5f * (1 + std::fabs(want_y[i]))) << DTypeName(t) << " " << KernelPathName(p);
+      }
+    }
   }
   UseKernelPath(BestKernelPath());
 }

@@ -22,9 +22,7 @@ DeviceProfile TwoByTwo() {
   p.read_bytes_per_s = {{40e6, 300e6}, {800e6, 2000e6}};
   p.read_latency_us = 100;
   p.memcpy_bytes_per_s = 10e9;
-  p.matvec_f32_bytes_per_s = 20e9;
-  p.matvec_f16_bytes_per_s = 16e9;
-  p.matvec_bf16_bytes_per_s = 12e9;
+  p.matvec_bytes_per_s = {{"f32", 20e9}, {"f16", 16e9}, {"bf16", 12e9}, {"q8_0", 10e9}, {"q4_0", 6e9}};
   p.threads = 2;
   return p;
 }
@@ -38,8 +36,31 @@ TEST(DeviceProfile, SavesAndLoads) {
   EXPECT_EQ(q->chunk_bytes, p.chunk_bytes);
   EXPECT_EQ(q->queue_depths, p.queue_depths);
   EXPECT_EQ(q->read_bytes_per_s, p.read_bytes_per_s);
-  EXPECT_FLOAT_EQ(q->matvec_f16_bytes_per_s, p.matvec_f16_bytes_per_s);
+  EXPECT_EQ(q->matvec_bytes_per_s.size(), p.matvec_bytes_per_s.size());
+  for (const auto& [type, rate] : p.matvec_bytes_per_s) EXPECT_FLOAT_EQ(q->matvec_bytes_per_s.at(type), rate) << type;
   EXPECT_EQ(q->threads, 2);
+}
+
+// Profiles written before the quantized types were measured still load;
+// their quantized rates fall back to f16's. A type a later library measured
+// loads too (kept, unused here).
+TEST(DeviceProfile, RatesAreKeyedByTypeOldAndNewProfilesLoad) {
+  testing::TempDir tmp;
+  DeviceProfile p = TwoByTwo();
+  p.matvec_bytes_per_s = {{"f32", 20e9}, {"f16", 16e9}, {"bf16", 12e9}};
+  ASSERT_THAT(SaveDeviceProfile(p, tmp.File("old.json")), testing::IsOk());
+  auto old = LoadDeviceProfile(tmp.File("old.json"));
+  ASSERT_THAT(old.status(), testing::IsOk());
+  EXPECT_DOUBLE_EQ(old->MatVecBytesPerSecond("q4_0"), old->MatVecBytesPerSecond("f16"));
+  EXPECT_NEAR(old->MatVecBytesPerSecond("bf16"), 12e9, 1e3);
+  p.matvec_bytes_per_s["q3_future"] = 5e9;
+  ASSERT_THAT(SaveDeviceProfile(p, tmp.File("new.json")), testing::IsOk());
+  auto newer = LoadDeviceProfile(tmp.File("new.json"));
+  ASSERT_THAT(newer.status(), testing::IsOk());
+  EXPECT_NEAR(newer->MatVecBytesPerSecond("q3_future"), 5e9, 1e3);
+  p.matvec_bytes_per_s["q4_0"] = -1;
+  ASSERT_THAT(SaveDeviceProfile(p, tmp.File("bad.json")), testing::IsOk());
+  EXPECT_THAT(LoadDeviceProfile(tmp.File("bad.json")).status().message(), HasSubstr("q4_0"));
 }
 
 TEST(DeviceProfile, RejectsBadFilesNamingThem) {
@@ -88,19 +109,19 @@ TEST(CostModel, SumsStagesMinusOverlapAndStaysAboveTheFloor) {
   TokenWorkload w;
   w.read_ops = 1000;
   w.device_bytes = 1000 * 16384.0;
-  w.weight_bytes = 1e9;
-  w.dtype = "f16";
+  // Attention in q8_0, FFN records in q4_0: each priced at its own rate.
+  w.weight_bytes = {{"q8_0", 0.6e9}, {"q4_0", 0.4e9}};
   w.predictor_bytes = 2e8;
   CostEstimate e = EstimateTokenCost(p, w);
   EXPECT_NEAR(e.io_ms, 1e3 * p.ReadSeconds(1000, 16384, 64), 1e-6);
-  EXPECT_NEAR(e.compute_ms, 1e3 * 1e9 / 16e9, 1e-6);
+  EXPECT_NEAR(e.compute_ms, 1e3 * (0.6e9 / 10e9 + 0.4e9 / 6e9), 1e-6);
   EXPECT_NEAR(e.predictor_ms, 1e3 * 2e8 / 20e9, 1e-6);
   EXPECT_NEAR(e.total_ms, e.io_ms + e.compute_ms + e.predictor_ms + e.memory_ms, 1e-6);
   w.overlapped_ms = 5;
   EXPECT_NEAR(EstimateTokenCost(p, w).total_ms, e.total_ms - 5, 1e-6);
   w.overlapped_ms = 1e6;  // never hides more than the smaller of I/O and compute
   EXPECT_NEAR(EstimateTokenCost(p, w).total_ms, e.total_ms - std::min(e.io_ms, e.compute_ms), 1e-6);
-  double floor = FloorMs(p, w.device_bytes, 16384, 64, w.weight_bytes);
+  double floor = FloorMs(p, w.device_bytes, 16384, 64, w.WeightBytes());
   EXPECT_LE(floor, EstimateTokenCost(p, w).total_ms + 1e-9);
   EXPECT_NEAR(floor, std::max(e.io_ms, 1e3 * 1e9 / 20e9), 1e-6);
 }
@@ -151,7 +172,7 @@ TEST(Calibrate, MeasuresARealFileAndRefusesTinyOnes) {
   for (const auto& row : p->read_bytes_per_s) {
     for (double v : row) EXPECT_GT(v, 0);
   }
-  EXPECT_GT(p->matvec_f16_bytes_per_s, 0);
+  for (DType t : kAllDTypes) EXPECT_GT(p->matvec_bytes_per_s.at(DTypeName(t)), 0) << DTypeName(t);
   EXPECT_GT(p->memcpy_bytes_per_s, 0);
   ASSERT_THAT(SaveDeviceProfile(*p, tmp.File("p.json")), testing::IsOk());
   EXPECT_THAT(LoadDeviceProfile(tmp.File("p.json")).status(), testing::IsOk());

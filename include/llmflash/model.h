@@ -140,6 +140,15 @@ class LLMFLASH_EXPORT Session {
 // its manifest without loading anything; what a "50%" budget refers to.
 LLMFLASH_EXPORT StatusOr<uint64_t> ModelWeightBytes(const std::string& dir);
 
+// How a model directory stores its weights, from its manifest.
+struct ModelStorage {
+  std::string ffn_dtype;  // the FFN records' type
+  uint64_t ffn_bytes = 0;
+  // Resident tensors: bytes by storage type (vectors are f32).
+  std::map<std::string, uint64_t> resident_bytes_by_type;
+};
+LLMFLASH_EXPORT StatusOr<ModelStorage> ReadModelStorage(const std::string& dir);
+
 }  // namespace llmflash
 
 #endif  // LLMFLASH_MODEL_H_

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <map>
 
 #include "util/quantize.h"
 #include "util/crc32c.h"
@@ -147,6 +148,15 @@ Status ModelWriter::Finish() {
     return Status::Internal("not every FFN layer was written");
   }
   if (manifest_.tokenizer.file.empty()) manifest_.tokenizer = TokenizerInfo{"none", "", 0, 0};
+  // The model's dtype names what most of its resident matrix bytes are (the
+  // type asked for, unless its blocks fit few of them).
+  std::map<DType, uint64_t> bytes_by_type;
+  for (const TensorEntry& t : manifest_.tensors) {
+    if (t.shape.size() >= 2) bytes_by_type[t.dtype] += t.bytes;
+  }
+  for (const auto& [type, bytes] : bytes_by_type) {
+    if (bytes > bytes_by_type[manifest_.dtype]) manifest_.dtype = type;
+  }
   RETURN_IF_ERROR(resident_.PadTo(kLayerAlignment));
   RETURN_IF_ERROR(resident_.Close());
   RETURN_IF_ERROR(bundle_.Close());

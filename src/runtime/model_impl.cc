@@ -37,6 +37,15 @@ StatusOr<uint64_t> ModelWeightBytes(const std::string& dir) {
   return m.FindFile(m.resident_file)->size + m.FindFile(m.bundle.file)->size;
 }
 
+StatusOr<ModelStorage> ReadModelStorage(const std::string& dir) {
+  ASSIGN_OR_RETURN(Manifest m, LoadManifest(dir));
+  ModelStorage s;
+  s.ffn_dtype = DTypeName(m.ffn_dtype);
+  s.ffn_bytes = m.FindFile(m.bundle.file)->size;
+  for (const TensorEntry& t : m.tensors) s.resident_bytes_by_type[DTypeName(t.dtype)] += t.bytes;
+  return s;
+}
+
 StatusOr<std::unique_ptr<Model>> ModelImpl::OpenImpl(const std::string& dir,
                                                      const ModelOptions& options,
                                                      IoFaultInjector* faults) {

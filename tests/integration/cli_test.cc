@@ -120,6 +120,34 @@ TEST(Cli, ConvertThenVerify) {
   r = RunCli("verify --model " + tmp.File("m"));
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_NE(r.out.find("OK"), std::string::npos);
+  EXPECT_THAT(r.out, HasSubstr("FFN records f32"));
+}
+
+// A mixed conversion (q4_0 FFN, q8_0 attention, embeddings following) is
+// what verify and inspect then report; an unknown type is refused naming the
+// choices.
+TEST(Cli, ConvertQuantizedMixAndInspectShowsTheTypes) {
+  testing::TempDir tmp;
+  Result r = RunCli("convert --input " + testing::Stories260KBin() + " --tokenizer " +
+                    testing::Stories260KTokenizer() + " --output " + tmp.File("m") +
+                    " --dtype q8_0 --ffn-dtype q4_0", tmp.File("err"));
+  ASSERT_EQ(r.exit_code, 0) << testing::ReadFile(tmp.File("err"));
+  r = RunCli("verify --model " + tmp.File("m"));
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_THAT(r.out, HasSubstr("FFN records q4_0"));
+  EXPECT_THAT(r.out, HasSubstr("resident f32 "));   // norms
+  EXPECT_THAT(r.out, HasSubstr(", q8_0 "));        // matrices and embeddings
+  r = RunCli("inspect --model " + tmp.File("m"));
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_THAT(r.out, HasSubstr("llama (q8_0)"));
+  EXPECT_THAT(r.out, HasSubstr("FFN records q4_0"));
+  r = RunCli("generate --model " + tmp.File("m") + " --prompt \"Once upon\" --max-tokens 8 --temperature 0");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_THAT(r.out, HasSubstr("Once upon"));
+  r = RunCli("convert --input " + testing::Stories260KBin() + " --tokenizer " + testing::Stories260KTokenizer() +
+                 " --output " + tmp.File("n") + " --ffn-dtype q5_k", tmp.File("err"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(testing::ReadFile(tmp.File("err")), HasSubstr("ffn dtype \"q5_k\" is not f32, f16, bf16, q8_0 or q4_0"));
 }
 
 // Runs the CLI in a child whose seccomp filter makes io_uring_setup fail with

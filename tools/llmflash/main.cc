@@ -206,6 +206,23 @@ int Generate(const Flags& f) {
   return st.ok() ? 0 : Fail(st);
 }
 
+// "storage  FFN records q4_0 (3.2 GiB); resident q8_0 1.1 GiB, f32 0.3 MiB"
+std::string StorageLine(const ModelStorage& s) {
+  auto size = [](uint64_t b) {
+    char buf[32];
+    if (b >= (1ull << 30)) std::snprintf(buf, sizeof buf, "%.2f GiB", b / 1073741824.0);
+    else std::snprintf(buf, sizeof buf, "%.2f MiB", b / 1048576.0);
+    return std::string(buf);
+  };
+  std::string line = "storage          FFN records " + s.ffn_dtype + " (" + size(s.ffn_bytes) + "); resident";
+  const char* sep = " ";
+  for (const auto& [type, bytes] : s.resident_bytes_by_type) {
+    line += sep + type + " " + size(bytes);
+    sep = ", ";
+  }
+  return line;
+}
+
 int Verify(const Flags& f) {
   Status st = f.Check({"model"});
   if (st.ok()) st = f.Require("model");
@@ -219,6 +236,9 @@ int Verify(const Flags& f) {
   if (shown) std::fprintf(stderr, "\n");
   if (!st.ok()) return Fail(st);
   std::cout << f.Get("model") << ": OK (every file's size and CRC-32C match the manifest)\n";
+  auto storage = ReadModelStorage(f.Get("model"));
+  if (!storage.ok()) return Fail(storage.status());
+  std::cout << StorageLine(*storage) << "\n";
   return 0;
 }
 
@@ -264,6 +284,7 @@ int Inspect(const Flags& f) {
   std::printf("model            %.3f MiB (resident %.3f MiB, FFN bundle %.3f MiB)\n",
               mib(i.model_bytes), mib(i.resident_bytes), mib(i.ffn_bytes));
   std::printf("neuron record    %llu bytes\n", (unsigned long long)i.record_bytes);
+  if (auto storage = ReadModelStorage(dir); storage.ok()) std::printf("%s\n", StorageLine(*storage).c_str());
   std::printf("DRAM budget      %.3f MiB: resident %.3f MiB + session %.3f MiB\n",
               mib(i.budget_bytes), mib(i.resident_bytes), mib(i.session_bytes));
   if (i.embeddings_on_flash) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <nlohmann/json.hpp>
 #include <vector>
 
 #include "format/bundle_layout.h"
@@ -155,6 +156,39 @@ TEST(Manifest, RoundTripsAndRejectsBadFields) {
   EXPECT_THAT(ParseManifest("{not json", "m.json").status(),
               StatusIs(StatusCode::kCorruption, HasSubstr("not valid JSON")));
   EXPECT_THAT(ParseManifest("[1,2]", "m.json").status(), StatusIs(StatusCode::kCorruption, HasSubstr("m.json")));
+}
+
+// Storage types in the manifest: rows must be whole blocks of their type,
+// the records' size must follow the FFN type, and a manifest written before
+// bundle.dtype existed reads as records in the model's dtype.
+TEST(Manifest, StorageTypesAreCheckedAndOldManifestsStillRead) {
+  const std::string text = testing::ReadFile(testing::Stories260KModel() + "/manifest.json");
+  const nlohmann::json good = nlohmann::json::parse(text);
+  auto parse = [](const nlohmann::json& j) { return ParseManifest(j.dump(), "manifest.json"); };
+  nlohmann::json old = good;
+  old["bundle"].erase("dtype");
+  auto m = parse(old);
+  ASSERT_THAT(m.status(), IsOk());
+  EXPECT_EQ(m->ffn_dtype, m->dtype);
+
+  nlohmann::json j = good;
+  j["resident"]["tensors"][0]["dtype"] = "q4_0";
+  j["resident"]["tensors"][0]["shape"] = {512, 48};
+  EXPECT_THAT(parse(j).status(), StatusIs(StatusCode::kCorruption, HasSubstr("not whole blocks of q4_0")));
+  j["resident"]["tensors"][0]["shape"] = {512, 64};
+  auto q = parse(j);
+  ASSERT_THAT(q.status(), IsOk());
+  EXPECT_EQ(q->tensors[0].bytes, 512u * 2 * 18);  // two blocks per row
+  j = good;
+  j["bundle"]["dtype"] = "q8_0";  // the records' size no longer matches
+  EXPECT_THAT(parse(j).status(), StatusIs(StatusCode::kCorruption, HasSubstr("record_bytes")));
+  j["bundle"]["record_bytes"] = 3 * 2 * 34;
+  j["bundle"]["record_stride"] = 256;
+  EXPECT_THAT(parse(j).status(), IsOk());
+  j["bundle"]["dtype"] = "q3";
+  EXPECT_THAT(parse(j).status(), StatusIs(StatusCode::kCorruption, HasSubstr("\"q3\" is not f32, f16, bf16, q8_0 or q4_0")));
+  j["bundle"]["dtype"] = 4;
+  EXPECT_THAT(parse(j).status(), StatusIs(StatusCode::kCorruption, HasSubstr("dtype")));
 }
 
 TEST(Manifest, FileSizesAreCheckedAgainstTheDisk) {

@@ -17,19 +17,9 @@ cd "$(dirname "$0")/.."
 shared=${LLMFLASH_SHARED_DIR:-../shared}
 shared=$(cd "$shared" && pwd)
 
-need=(g++-aarch64-linux-gnu qemu-user-static cmake make libeigen3-dev nlohmann-json3-dev
-      liburing-dev:arm64 libgtest-dev:arm64 libgmock-dev:arm64)
-missing=()
-for p in "${need[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  [ "$(id -u)" -eq 0 ] || { echo "cross-aarch64: missing ${missing[*]}" >&2; exit 1; }
-  export DEBIAN_FRONTEND=noninteractive
-  dpkg --add-architecture arm64
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+source tools/packages.sh
+need_packages cross-aarch64 g++-aarch64-linux-gnu qemu-user-static cmake make libeigen3-dev nlohmann-json3-dev \
+  liburing-dev:arm64 libgtest-dev:arm64 libgmock-dev:arm64
 
 build=build-aarch64
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake \

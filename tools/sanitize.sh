@@ -13,16 +13,8 @@ fuzz_runs=${FUZZ_RUNS:-20000}
 steps=("$@")
 [ ${#steps[@]} -gt 0 ] || steps=(asan tsan fuzz)
 
-need=(clang libclang-rt-14-dev)
-missing=()
-for p in "${need[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  [ "$(id -u)" -eq 0 ] || { echo "sanitize: missing ${missing[*]}" >&2; exit 1; }
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+source tools/packages.sh
+need_packages sanitize clang libclang-rt-14-dev
 
 # ctest, failing on skipped tests as tools/test.sh does.
 run_ctest() {

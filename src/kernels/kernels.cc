@@ -74,6 +74,9 @@ void FfnRows(const RecordLayout& l, const char* base, uint64_t row_bytes,
     }
   };
   const size_t n = slots.size();
+  // x prepared once for every row here (int8 blocks for quantized records).
+  thread_local KernelInput in;
+  in.Prepare(l.dtype, x, d);
   size_t k = 0;
   for (; k + kRowGroup <= n; k += kRowGroup) {
     const char* row[kRowGroup];
@@ -84,8 +87,8 @@ void FfnRows(const RecordLayout& l, const char* base, uint64_t row_bytes,
       gate[j] = gated ? row[j] + l.gate_offset : nullptr;
     }
     float u[kRowGroup], g[kRowGroup] = {};
-    DotRowsTyped(up, l.dtype, x, d, u);
-    if (gated) DotRowsTyped(gate, l.dtype, x, d, g);
+    DotRowsPrepared(up, l.dtype, in, d, u);
+    if (gated) DotRowsPrepared(gate, l.dtype, in, d, g);
     for (int j = 0; j < kRowGroup; ++j) {
       const float h = Activation(l, u[j] + (up_bias != nullptr ? up_bias[k + j] : 0.0f), g[j]);
       if (h_out != nullptr) h_out[k + j] = h;
@@ -94,8 +97,8 @@ void FfnRows(const RecordLayout& l, const char* base, uint64_t row_bytes,
   }
   for (; k < n; ++k) {
     const char* row = base + static_cast<uint64_t>(slots[k]) * row_bytes;
-    const float u = DotTyped(row + l.up_offset, l.dtype, x, d) + (up_bias != nullptr ? up_bias[k] : 0.0f);
-    const float g = gated ? DotTyped(row + l.gate_offset, l.dtype, x, d) : 0.0f;
+    const float u = DotPrepared(row + l.up_offset, l.dtype, in, d) + (up_bias != nullptr ? up_bias[k] : 0.0f);
+    const float g = gated ? DotPrepared(row + l.gate_offset, l.dtype, in, d) : 0.0f;
     const float h = Activation(l, u, g);
     if (h_out != nullptr) h_out[k] = h;
     if (h != 0.0f) add(h, row);

@@ -4,7 +4,9 @@
 #include "kernels/typed_kernels.h"
 
 #include <Eigen/Core>
+#include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstring>
 
 #include "kernels/typed_kernels_impl.h"
@@ -17,32 +19,35 @@ using internal::PathKernels;
 using internal::RowKernels;
 using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
-// ---- Portable loops. Quantized rows: per block, the sum of q * x, then
-// times the block's scale (d * (q - 8) for q4_0). ----
+// ---- Portable loops. Quantized rows: per block, the integer dot product
+// of q with x's int8 block, times d_row * d_x (q - 8 for q4_0). ----
 
 template <DType T>
-float DotPortable(const void* row, const float* x, int n) {
+float DotPortable(const void* row, const void* xv, int n) {
   float s = 0;
   if constexpr (T == DType::kF16 || T == DType::kBF16) {
     const auto* p = static_cast<const uint16_t*>(row);
+    const auto* x = static_cast<const float*>(xv);
     for (int i = 0; i < n; ++i) s += (T == DType::kF16 ? F16ToFloat(p[i]) : Bf16ToFloat(p[i])) * x[i];
   } else if constexpr (T == DType::kQ8_0) {
     const auto* b = static_cast<const BlockQ8_0*>(row);
-    for (int k = 0; k < n / kQuantBlock; ++k, x += kQuantBlock) {
-      float bs = 0;
-      for (int j = 0; j < kQuantBlock; ++j) bs += b[k].q[j] * x[j];
-      s += F16ToFloat(b[k].d) * bs;
+    const auto* x = static_cast<const InputBlock*>(xv);
+    for (int k = 0; k < n / kQuantBlock; ++k) {
+      int32_t bs = 0;
+      for (int j = 0; j < kQuantBlock; ++j) bs += b[k].q[j] * x[k].q[j];
+      s += F16ToFloat(b[k].d) * x[k].d * static_cast<float>(bs);
     }
   } else {
     static_assert(T == DType::kQ4_0);
     const auto* b = static_cast<const BlockQ4_0*>(row);
-    for (int k = 0; k < n / kQuantBlock; ++k, x += kQuantBlock) {
-      float bs = 0;
+    const auto* x = static_cast<const InputBlock*>(xv);
+    for (int k = 0; k < n / kQuantBlock; ++k) {
+      int32_t bs = 0;
       for (int j = 0; j < kQuantBlock / 2; ++j) {
-        bs += ((b[k].q[j] & 0xF) - 8) * x[j];
-        bs += ((b[k].q[j] >> 4) - 8) * x[j + kQuantBlock / 2];
+        bs += ((b[k].q[j] & 0xF) - 8) * x[k].q[j];
+        bs += ((b[k].q[j] >> 4) - 8) * x[k].q[j + kQuantBlock / 2];
       }
-      s += F16ToFloat(b[k].d) * bs;
+      s += F16ToFloat(b[k].d) * x[k].d * static_cast<float>(bs);
     }
   }
   return s;
@@ -73,7 +78,7 @@ void AxpyPortable(float a, const void* row, int n, float* y) {
 }
 
 template <DType T>
-void DotRowsPortable(const void* const r[kRowGroup], const float* x, int n, float* out) {
+void DotRowsPortable(const void* const r[kRowGroup], const void* x, int n, float* out) {
   for (int k = 0; k < kRowGroup; ++k) out[k] = DotPortable<T>(r[k], x, n);
 }
 
@@ -92,11 +97,11 @@ const PathKernels kPortable = {Portable<DType::kF16>(), Portable<DType::kBF16>()
 
 // ---- f32: Eigen on every path. ----
 
-float DotF32(const void* row, const float* x, int n) {
+float DotF32(const void* row, const void* x, int n) {
   return Eigen::Map<const Eigen::VectorXf>(static_cast<const float*>(row), n)
-      .dot(Eigen::Map<const Eigen::VectorXf>(x, n));
+      .dot(Eigen::Map<const Eigen::VectorXf>(static_cast<const float*>(x), n));
 }
-void DotRowsF32(const void* const r[kRowGroup], const float* x, int n, float* out) {
+void DotRowsF32(const void* const r[kRowGroup], const void* x, int n, float* out) {
   for (int k = 0; k < kRowGroup; ++k) out[k] = DotF32(r[k], x, n);
 }
 void AxpyF32(float a, const void* row, int n, float* y) {
@@ -141,11 +146,37 @@ const RowKernels& For(DType t) {
   return kF32;  // unreachable: every enumerator is handled above
 }
 
+// Each thread's own prepared input for the one-off products (DotTyped).
+KernelInput& ScratchInput() {
+  thread_local KernelInput in;
+  return in;
+}
+
 }  // namespace
 
 namespace internal {
 const PathKernels& PortableKernels() { return kPortable; }
 }  // namespace internal
+
+void KernelInput::Prepare(DType t, const float* x, int n) {
+  x_ = x;
+  quantized_ = Traits(t).quantized;
+  if (!quantized_) return;
+  blocks_.resize(static_cast<size_t>(n) / kQuantBlock);
+  for (size_t k = 0; k < blocks_.size(); ++k, x += kQuantBlock) {
+    float amax = 0;
+    for (int j = 0; j < kQuantBlock; ++j) amax = std::max(amax, std::fabs(x[j]));
+    const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+    blocks_[k].d = d;
+    for (int j = 0; j < kQuantBlock; ++j) blocks_[k].q[j] = static_cast<int8_t>(std::lrintf(x[j] * id));
+  }
+}
+
+float DotPrepared(const void* row, DType t, const KernelInput& in, int n) { return For(t).dot(row, in.data(), n); }
+
+void DotRowsPrepared(const void* const rows[kRowGroup], DType t, const KernelInput& in, int n, float* out) {
+  For(t).dot_rows(rows, in.data(), n, out);
+}
 
 KernelPath BestKernelPath() {
   if (internal::Avx512Kernels() != nullptr) return KernelPath::kAvx512;
@@ -184,14 +215,20 @@ const char* KernelPathName(KernelPath p) {
 const char* TypedKernelPath() { return KernelPathName(CurrentKernelPath()); }
 
 void DotRowsTyped(const void* const rows[kRowGroup], DType t, const float* x, int n, float* out) {
-  For(t).dot_rows(rows, x, n, out);
+  KernelInput& in = ScratchInput();
+  in.Prepare(t, x, n);
+  For(t).dot_rows(rows, in.data(), n, out);
 }
 
 void AxpyRowsTyped(const float a[kRowGroup], const void* const rows[kRowGroup], DType t, int n, float* y) {
   For(t).axpy_rows(a, rows, n, y);
 }
 
-float DotTyped(const void* row, DType t, const float* x, int n) { return For(t).dot(row, x, n); }
+float DotTyped(const void* row, DType t, const float* x, int n) {
+  KernelInput& in = ScratchInput();
+  in.Prepare(t, x, n);
+  return For(t).dot(row, in.data(), n);
+}
 
 void AxpyTyped(float a, const void* row, DType t, int n, float* y) { For(t).axpy(a, row, n, y); }
 
@@ -236,15 +273,18 @@ void MatVec(WeightRef w, const float* x, int rows, int cols, float* out) {
     return;
   }
   const RowKernels& k = For(w.dtype);
+  KernelInput& in = ScratchInput();
+  in.Prepare(w.dtype, x, cols);
+  const void* xin = in.data();
   const uint64_t row_bytes = RowBytes(w.dtype, cols);
   const char* p = static_cast<const char*>(w.data);
   int r = 0;
   for (; r + kRowGroup <= rows; r += kRowGroup) {
     const void* group[kRowGroup];
     for (int j = 0; j < kRowGroup; ++j) group[j] = p + static_cast<uint64_t>(r + j) * row_bytes;
-    k.dot_rows(group, x, cols, out + r);
+    k.dot_rows(group, xin, cols, out + r);
   }
-  for (; r < rows; ++r) out[r] = k.dot(p + static_cast<uint64_t>(r) * row_bytes, x, cols);
+  for (; r < rows; ++r) out[r] = k.dot(p + static_cast<uint64_t>(r) * row_bytes, xin, cols);
 }
 
 }  // namespace llmflash

@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "util/dtype.h"
 
@@ -27,15 +28,45 @@ struct WeightRef {
   const void* At(uint64_t i) const { return static_cast<const char*>(data) + RowBytes(dtype, i); }
 };
 
+// Rows taken together by DotRowsTyped / AxpyRowsTyped (and MatVec): eight
+// weight streams in flight per pass.
+inline constexpr int kRowGroup = 8;
+
+// x as the kernels take it for rows of a type. For q8_0 and q4_0 rows, x is
+// quantized once to int8 blocks of 32 (per block d = max|x| / 127 in f32,
+// q = round(x / d)) and each product is a sum of integer dot products per
+// block times d_row * d_x, as llama.cpp computes them; for other types it is
+// x itself. Every product below goes through it (DotTyped prepares its own),
+// so a row gives the same bits alone, in a group or in a MatVec.
+struct InputBlock {
+  float d;
+  int8_t q[32];
+};
+
+class KernelInput {
+ public:
+  // Keeps x (which must outlive the products) or quantizes it.
+  void Prepare(DType t, const float* x, int n);
+  // What the row kernels take: x, or the blocks.
+  const void* data() const { return quantized_ ? static_cast<const void*>(blocks_.data()) : x_; }
+
+ private:
+  const float* x_ = nullptr;
+  bool quantized_ = false;
+  std::vector<InputBlock> blocks_;
+};
+
+// The same products with x prepared once for many rows (as MatVec and
+// FfnRows do): `in` must have been prepared for type t and length n.
+float DotPrepared(const void* row, DType t, const KernelInput& in, int n);
+void DotRowsPrepared(const void* const rows[kRowGroup], DType t, const KernelInput& in, int n, float* out);
+
 // out[rows] = W[rows x cols] * x
 void MatVec(WeightRef w, const float* x, int rows, int cols, float* out);
 // dot(row[0..n), x)
 float DotTyped(const void* row, DType t, const float* x, int n);
 // y += a * row[0..n)
 void AxpyTyped(float a, const void* row, DType t, int n, float* y);
-// Rows taken together by DotRowsTyped / AxpyRowsTyped (and MatVec): eight
-// weight streams in flight per pass.
-inline constexpr int kRowGroup = 8;
 // kRowGroup rows at once, each result exactly as DotTyped / kRowGroup
 // AxpyTyped calls in order would give (the loads overlap; the arithmetic is
 // the same), so results never depend on how rows are grouped.

@@ -17,9 +17,12 @@
 namespace llmflash::internal {
 
 // Kernels over rows of one stored type. n is a multiple of the type's block.
+// x is what KernelInput prepares for the type: `const float*` for f32, f16
+// and bf16; `const InputBlock*` (x quantized to int8 blocks) for q8_0 and
+// q4_0, whose products are integer dot products per block.
 struct RowKernels {
-  float (*dot)(const void* row, const float* x, int n);
-  void (*dot_rows)(const void* const rows[kRowGroup], const float* x, int n, float* out);
+  float (*dot)(const void* row, const void* x, int n);
+  void (*dot_rows)(const void* const rows[kRowGroup], const void* x, int n, float* out);
   void (*axpy)(float a, const void* row, int n, float* y);
   void (*axpy_rows)(const float a[kRowGroup], const void* const rows[kRowGroup], int n, float* y);
 };
@@ -38,8 +41,8 @@ const PathKernels* NeonKernels();
 
 // One-row entry points built on the grouped code, so that a row is summed
 // the same way alone or in a group.
-template <void (*Rows)(const void* const*, const float*, int, float*)>
-float DotOne(const void* row, const float* x, int n) {
+template <void (*Rows)(const void* const*, const void*, int, float*)>
+float DotOne(const void* row, const void* x, int n) {
   const void* r[1] = {row};
   float out;
   Rows(r, x, n, &out);

@@ -1,7 +1,8 @@
 // NEON row kernels (aarch64, where NEON and the f16 conversions are part of
 // the base architecture) over f16, bf16, q8_0 and q4_0 weights. Like the x86
 // paths: eight rows per pass, one 4-lane accumulator per row; quantized
-// blocks are widened to f32 lanes and summed per block before the scale.
+// products are integer dot products per block against x's int8 blocks, and
+// quantized axpy widens blocks to f32 lanes.
 #include "kernels/typed_kernels_impl.h"
 
 #include <cmath>
@@ -31,7 +32,8 @@ inline float LoadOne(const uint16_t* p) {
 }
 
 template <int R, bool F16>
-void DotHalf(const void* const r[], const float* x, int n, float* out) {
+void DotHalf(const void* const r[], const void* xv, int n, float* out) {
+  const auto* x = static_cast<const float*>(xv);
   float32x4_t acc[R];
   for (int k = 0; k < R; ++k) acc[k] = vdupq_n_f32(0);
   int i = 0;
@@ -81,20 +83,42 @@ inline void Lanes(const BlockQ4_0& b, float32x4_t v[8]) {
   Widen(vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(raw, 4)), eight), v + 4);
 }
 
+// A block's 32 elements as signed bytes, in element order.
+inline void Bytes(const BlockQ8_0& b, int8x16_t* lo, int8x16_t* hi) {
+  *lo = vld1q_s8(b.q);
+  *hi = vld1q_s8(b.q + 16);
+}
+
+inline void Bytes(const BlockQ4_0& b, int8x16_t* lo, int8x16_t* hi) {
+  const uint8x16_t raw = vld1q_u8(b.q);
+  const int8x16_t eight = vdupq_n_s8(8);
+  *lo = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(raw, vdupq_n_u8(0x0F))), eight);
+  *hi = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(raw, 4)), eight);
+}
+
+// Four int32 partial sums of w[j] * x[j] over a block (baseline ARMv8:
+// widening multiplies; the dot-product extension's sdot is not assumed).
+inline int32x4_t BlockDot(int8x16_t w0, int8x16_t w1, const int8_t* x) {
+  const int8x16_t x0 = vld1q_s8(x), x1 = vld1q_s8(x + 16);
+  int16x8_t p0 = vmull_s8(vget_low_s8(w0), vget_low_s8(x0));
+  p0 = vmlal_s8(p0, vget_high_s8(w0), vget_high_s8(x0));
+  int16x8_t p1 = vmull_s8(vget_low_s8(w1), vget_low_s8(x1));
+  p1 = vmlal_s8(p1, vget_high_s8(w1), vget_high_s8(x1));
+  return vpadalq_s16(vpaddlq_s16(p0), p1);
+}
+
 template <int R, class Block>
-void DotQuant(const void* const r[], const float* x, int n, float* out) {
+void DotQuant(const void* const r[], const void* xv, int n, float* out) {
+  const auto* x = static_cast<const InputBlock*>(xv);
   float32x4_t acc[R];
   for (int k = 0; k < R; ++k) acc[k] = vdupq_n_f32(0);
-  for (int i = 0; i < n / kQuantBlock; ++i, x += kQuantBlock) {
-    float32x4_t xv[8];
-    for (int j = 0; j < 8; ++j) xv[j] = vld1q_f32(x + 4 * j);
+  for (int i = 0; i < n / kQuantBlock; ++i) {
     for (int k = 0; k < R; ++k) {
       const Block& b = static_cast<const Block*>(r[k])[i];
-      float32x4_t v[8];
-      Lanes(b, v);
-      float32x4_t s = vmulq_f32(v[0], xv[0]);
-      for (int j = 1; j < 8; ++j) s = vfmaq_f32(s, v[j], xv[j]);
-      acc[k] = vfmaq_n_f32(acc[k], s, F16ToFloat(b.d));
+      int8x16_t w0, w1;
+      Bytes(b, &w0, &w1);
+      const float32x4_t s = vcvtq_f32_s32(BlockDot(w0, w1, x[i].q));
+      acc[k] = vfmaq_n_f32(acc[k], s, F16ToFloat(b.d) * x[i].d);
     }
   }
   for (int k = 0; k < R; ++k) out[k] = vaddvq_f32(acc[k]);

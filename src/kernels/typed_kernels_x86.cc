@@ -2,9 +2,9 @@
 // q4_0 weights, chosen at run time by CPUID. Eight rows go through one pass
 // so that eight weight streams are in flight per core; on this project's
 // 2-core Zen 5 the eight-row AVX-512 product streams f16 weights ~20% faster
-// than four rows of AVX2 did (docs/cost-model.md). Quantized blocks are
-// widened to f32 in registers: per block, the sum of q * x in one vector
-// accumulator, then one multiply-add by the block's scale.
+// than four rows of AVX2 did (docs/cost-model.md). Quantized products are
+// integer dot products per block against x quantized to int8 (KernelInput);
+// quantized axpy widens the block to f32 lanes.
 #include "kernels/typed_kernels_impl.h"
 
 #include "util/dtype.h"
@@ -205,22 +205,36 @@ LLMFLASH_AVX2 inline void Lanes8(const BlockQ4_0& b, __m256 v[4]) {
   v[3] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8)));
 }
 
+// A q4_0 block's 32 elements as signed bytes, in element order.
+LLMFLASH_AVX2 inline __m256i Bytes(const BlockQ4_0& b) {
+  __m128i lo, hi;
+  Nibbles(b, &lo, &hi);
+  return _mm256_set_m128i(hi, lo);
+}
+
+LLMFLASH_AVX2 inline __m256i Bytes(const BlockQ8_0& b) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.q));
+}
+
+// Eight int32 partial sums of w[j] * x[j] over a block: |w| times x with w's
+// sign (maddubs multiplies unsigned by signed bytes), pairs summed to int16
+// (at most 2 * 128 * 127, no saturation), then to int32.
+LLMFLASH_AVX2 inline __m256i BlockDot(__m256i w, __m256i x) {
+  const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
+  return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+}
+
 template <int R, class Block>
-LLMFLASH_AVX2 void DotQuantAvx2(const void* const r[], const float* x, int n, float* out) {
+LLMFLASH_AVX2 void DotQuantAvx2(const void* const r[], const void* xv, int n, float* out) {
+  const auto* x = static_cast<const InputBlock*>(xv);
   __m256 acc[R];
   for (int k = 0; k < R; ++k) acc[k] = _mm256_setzero_ps();
-  for (int i = 0; i < n / kQuantBlock; ++i, x += kQuantBlock) {
-    const __m256 x0 = _mm256_loadu_ps(x), x1 = _mm256_loadu_ps(x + 8), x2 = _mm256_loadu_ps(x + 16),
-                 x3 = _mm256_loadu_ps(x + 24);
+  for (int i = 0; i < n / kQuantBlock; ++i) {
+    const __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].q));
     for (int k = 0; k < R; ++k) {
       const Block& b = static_cast<const Block*>(r[k])[i];
-      __m256 v[4];
-      Lanes8(b, v);
-      __m256 s = _mm256_mul_ps(v[0], x0);
-      s = _mm256_fmadd_ps(v[1], x1, s);
-      s = _mm256_fmadd_ps(v[2], x2, s);
-      s = _mm256_fmadd_ps(v[3], x3, s);
-      acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(b.d)), s, acc[k]);
+      const __m256 s = _mm256_cvtepi32_ps(BlockDot(Bytes(b), xq));
+      acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(b.d) * x[i].d), s, acc[k]);
     }
   }
   for (int k = 0; k < R; ++k) out[k] = Sum8(acc[k]);
@@ -248,65 +262,13 @@ LLMFLASH_AVX2 void AxpyQuantAvx2(const float a[], const void* const r[], int n, 
   }
 }
 
-// A block's 32 elements as two 16-lane vectors.
-LLMFLASH_AVX512 inline void Lanes16(const BlockQ8_0& b, __m512 v[2]) {
-  v[0] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.q))));
-  v[1] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.q + 16))));
-}
-
-LLMFLASH_AVX512 inline void Lanes16(const BlockQ4_0& b, __m512 v[2]) {
-  __m128i lo, hi;
-  Nibbles(b, &lo, &hi);
-  v[0] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(lo));
-  v[1] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(hi));
-}
-
-// How far ahead a quantized row is prefetched (as for f16 rows, 512 bytes).
-constexpr int kPrefetchBytes = 512;
-
-template <int R, class Block>
-LLMFLASH_AVX512 void DotQuantAvx512(const void* const r[], const float* x, int n, float* out) {
-  __m512 acc[R];
-  for (int k = 0; k < R; ++k) acc[k] = _mm512_setzero_ps();
-  for (int i = 0; i < n / kQuantBlock; ++i, x += kQuantBlock) {
-    const __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);
-    for (int k = 0; k < R; ++k) {
-      const Block& b = static_cast<const Block*>(r[k])[i];
-      _mm_prefetch(reinterpret_cast<const char*>(&b) + kPrefetchBytes, _MM_HINT_T0);
-      __m512 v[2];
-      Lanes16(b, v);
-      const __m512 s = _mm512_fmadd_ps(v[1], x1, _mm512_mul_ps(v[0], x0));
-      acc[k] = _mm512_fmadd_ps(_mm512_set1_ps(_cvtsh_ss(b.d)), s, acc[k]);
-    }
-  }
-  for (int k = 0; k < R; ++k) out[k] = _mm512_reduce_add_ps(acc[k]);
-}
-
-template <int R, class Block>
-LLMFLASH_AVX512 void AxpyQuantAvx512(const float a[], const void* const r[], int n, float* y) {
-  for (int i = 0; i < n / kQuantBlock; ++i, y += kQuantBlock) {
-    __m512 y0 = _mm512_loadu_ps(y), y1 = _mm512_loadu_ps(y + 16);
-    for (int k = 0; k < R; ++k) {
-      const Block& b = static_cast<const Block*>(r[k])[i];
-      _mm_prefetch(reinterpret_cast<const char*>(&b) + kPrefetchBytes, _MM_HINT_T0);
-      const __m512 ad = _mm512_set1_ps(a[k] * _cvtsh_ss(b.d));
-      __m512 v[2];
-      Lanes16(b, v);
-      y0 = _mm512_fmadd_ps(ad, v[0], y0);
-      y1 = _mm512_fmadd_ps(ad, v[1], y1);
-    }
-    _mm512_storeu_ps(y, y0);
-    _mm512_storeu_ps(y + 16, y1);
-  }
-}
-
 // ---- The tables. ----
 
 template <int R, bool F16>
-LLMFLASH_AVX2 void DotHalfAvx2(const void* const r[], const float* x, int n, float* out) {
+LLMFLASH_AVX2 void DotHalfAvx2(const void* const r[], const void* x, int n, float* out) {
   const uint16_t* p[R];
   Cast<R>(r, p);
-  DotRowsAvx2<R>(p, x, n, F16, out);
+  DotRowsAvx2<R>(p, static_cast<const float*>(x), n, F16, out);
 }
 template <int R, bool F16>
 LLMFLASH_AVX2 void AxpyHalfAvx2(const float a[], const void* const r[], int n, float* y) {
@@ -315,10 +277,10 @@ LLMFLASH_AVX2 void AxpyHalfAvx2(const float a[], const void* const r[], int n, f
   AxpyRowsAvx2<R>(a, p, n, y, F16);
 }
 template <int R, bool F16>
-LLMFLASH_AVX512 void DotHalfAvx512(const void* const r[], const float* x, int n, float* out) {
+LLMFLASH_AVX512 void DotHalfAvx512(const void* const r[], const void* x, int n, float* out) {
   const uint16_t* p[R];
   Cast<R>(r, p);
-  DotRowsAvx512<R>(p, x, n, F16, out);
+  DotRowsAvx512<R>(p, static_cast<const float*>(x), n, F16, out);
 }
 template <int R, bool F16>
 LLMFLASH_AVX512 void AxpyHalfAvx512(const float a[], const void* const r[], int n, float* y) {
@@ -338,10 +300,13 @@ const PathKernels kAvx2 = {LLMFLASH_TABLE(DotHalfAvx2, AxpyHalfAvx2, true),
                            LLMFLASH_TABLE(DotHalfAvx2, AxpyHalfAvx2, false),
                            LLMFLASH_TABLE(DotQuantAvx2, AxpyQuantAvx2, BlockQ8_0),
                            LLMFLASH_TABLE(DotQuantAvx2, AxpyQuantAvx2, BlockQ4_0)};
+// Quantized rows on AVX-512 machines use the 256-bit integer kernels: a
+// 512-bit (AVX512BW/VNNI) version is worth having but needs a machine with
+// AVX-512 to be measured and tested on, which this session's was not.
 const PathKernels kAvx512 = {LLMFLASH_TABLE(DotHalfAvx512, AxpyHalfAvx512, true),
                              LLMFLASH_TABLE(DotHalfAvx512, AxpyHalfAvx512, false),
-                             LLMFLASH_TABLE(DotQuantAvx512, AxpyQuantAvx512, BlockQ8_0),
-                             LLMFLASH_TABLE(DotQuantAvx512, AxpyQuantAvx512, BlockQ4_0)};
+                             LLMFLASH_TABLE(DotQuantAvx2, AxpyQuantAvx2, BlockQ8_0),
+                             LLMFLASH_TABLE(DotQuantAvx2, AxpyQuantAvx2, BlockQ4_0)};
 #undef LLMFLASH_TABLE
 
 }  // namespace

@@ -108,6 +108,20 @@ Stored Store(DType t, int rows, int n, std::mt19937* rng) {
   return s;
 }
 
+// x as quantized rows see it (typed_kernels.h, KernelInput): per block of
+// 32, d = max|x| / 127 and q = round(x / d), half to even.
+std::vector<float> AsTheKernelsSeeIt(DType t, const std::vector<float>& x) {
+  if (!Traits(t).quantized) return x;
+  std::vector<float> out(x.size());
+  for (size_t b = 0; b < x.size(); b += 32) {
+    float amax = 0;
+    for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[b + j]));
+    const float d = amax / 127.0f;
+    for (int j = 0; j < 32; ++j) out[b + j] = d == 0 ? 0.0f : d * std::nearbyint(x[b + j] * (1.0f / d));
+  }
+  return out;
+}
+
 TEST_P(TypedKernels, MatchF32OnTheStoredWeights) {
   const DType t = Type();
   std::mt19937 rng(5);
@@ -116,9 +130,17 @@ TEST_P(TypedKernels, MatchF32OnTheStoredWeights) {
     Stored w = Store(t, 1, n, &rng);
     std::vector<float> x(n), y(n, 0.5f);
     for (auto& v : x) v = d(rng);
-    double dot = 0;
-    for (int i = 0; i < n; ++i) dot += double(w.values[i]) * x[i];
-    EXPECT_NEAR(DotTyped(w.bytes.data(), t, x.data(), n), dot, 1e-4 * std::sqrt(n) + 1e-5) << n;
+    const std::vector<float> xk = AsTheKernelsSeeIt(t, x);
+    double dot = 0, exact = 0, bound = 0;
+    for (int i = 0; i < n; ++i) {
+      dot += double(w.values[i]) * xk[i];
+      exact += double(w.values[i]) * x[i];
+      bound += std::fabs(w.values[i]) * std::fabs(xk[i] - x[i]);
+    }
+    const float got = DotTyped(w.bytes.data(), t, x.data(), n);
+    EXPECT_NEAR(got, dot, 1e-4 * std::sqrt(n) + 1e-5) << n;
+    // Quantizing x costs at most sum |w| * |x' - x| against the exact product.
+    EXPECT_LE(std::fabs(got - exact), bound + 1e-4 * std::sqrt(n) + 1e-5) << n;
     AxpyTyped(0.25f, w.bytes.data(), t, n, y.data());
     for (int i = 0; i < n; ++i) EXPECT_NEAR(y[i], 0.5f + 0.25f * w.values[i], 1e-6) << n;
     std::vector<float> f(n);
@@ -129,10 +151,11 @@ TEST_P(TypedKernels, MatchF32OnTheStoredWeights) {
   const int cols = Traits(t).block_elements == 1 ? 50 : 64;
   Stored m = Store(t, 3, cols, &rng);
   std::vector<float> x(cols, 0.1f), out(3);
+  const std::vector<float> xk = AsTheKernelsSeeIt(t, x);
   MatVec(WeightRef{m.bytes.data(), t}, x.data(), 3, cols, out.data());
   for (int r = 0; r < 3; ++r) {
     double s = 0;
-    for (int c = 0; c < cols; ++c) s += m.values[r * cols + c] * 0.1;
+    for (int c = 0; c < cols; ++c) s += m.values[r * cols + c] * double(xk[c]);
     EXPECT_NEAR(out[r], s, 1e-4);
   }
 }

@@ -2,6 +2,9 @@
 // ReLU sparsity; deterministic per seed.
 #include <gtest/gtest.h>
 
+#include <string>
+#include <tuple>
+
 #include "llmflash/llmflash.h"
 #include "runtime/evaluator.h"
 #include "runtime/predictor_builder.h"
@@ -15,19 +18,23 @@ using testing::IsOk;
 using testing::StatusIs;
 using ::testing::HasSubstr;
 
-class Synth : public ::testing::TestWithParam<std::string> {};
+// (architecture, storage type, predictor method): synth -> convert ->
+// generate -> eval -> train a predictor -> eval, in f16 and quantized.
+class Synth : public ::testing::TestWithParam<std::tuple<std::string, std::string, std::string>> {};
 
 TEST_P(Synth, TinyPresetConvertsGeneratesAndIsSparse) {
+  const auto& [arch, dtype, method] = GetParam();
   testing::TempDir tmp;
   SynthOptions s;
-  s.arch = GetParam();
+  s.arch = arch;
   s.preset = "tiny";
   s.activation = "relu";
   s.activation_sparsity = 0.9;
-  ASSERT_THAT(testing::WriteSyntheticModel(tmp.File("m"), s, "f16"), IsOk());
+  ASSERT_THAT(testing::WriteSyntheticModel(tmp.File("m"), s, dtype), IsOk());
   auto model = Model::Open(tmp.File("m"), {});
   ASSERT_THAT(model.status(), IsOk());
   EXPECT_EQ((*model)->info().dim, 64);
+  EXPECT_EQ((*model)->info().ffn_dtype, dtype);
   auto session = (*model)->NewSession({});
   int n = 0;
   ASSERT_THAT((*session)->Generate("Hello", {.max_tokens = 8}, [&](TokenId, std::string_view) { return ++n > 0; }),
@@ -47,7 +54,7 @@ TEST_P(Synth, TinyPresetConvertsGeneratesAndIsSparse) {
   b.model_dir = tmp.File("m");
   b.calibration_text = "Once upon a time there was a cat who liked to sit in the sun all day long. ";
   for (int i = 0; i < 3; ++i) b.calibration_text += b.calibration_text;
-  b.train.method = "svd";
+  b.train.method = method;
   ASSERT_THAT(BuildPredictor(b).status(), IsOk());
   auto p = Evaluate(e);
   ASSERT_THAT(p.status(), IsOk());
@@ -57,7 +64,15 @@ TEST_P(Synth, TinyPresetConvertsGeneratesAndIsSparse) {
   EXPECT_GT(p->greedy_agreement, 0.9);
 }
 
-INSTANTIATE_TEST_SUITE_P(Arch, Synth, ::testing::Values("opt", "llama"));
+INSTANTIATE_TEST_SUITE_P(Arch, Synth,
+                         ::testing::Values(std::make_tuple("opt", "f16", "svd"), std::make_tuple("llama", "f16", "svd"),
+                                           std::make_tuple("opt", "q4_0", "svd"),
+                                           std::make_tuple("llama", "q8_0", "trained"),
+                                           std::make_tuple("opt", "q4_0", "trained")),
+                         [](const auto& info) {
+                           return std::get<0>(info.param) + "_" + std::get<1>(info.param) + "_" +
+                                  std::get<2>(info.param);
+                         });
 
 TEST(Synth, SameSeedSameBytesOtherSeedOtherBytes) {
   testing::TempDir tmp;

@@ -1,0 +1,63 @@
+// One thread's MatVec per storage type and code path, on a matrix that fits
+// the caches (what the arithmetic costs) and one eight times the last-level
+// cache (what streaming it from DRAM costs). Counters: bytes of weights and
+// elements per second.
+#include <benchmark/benchmark.h>
+
+#include <random>
+#include <vector>
+
+#include "kernels/typed_kernels.h"
+#include "util/dtype.h"
+#include "util/quantize.h"
+
+namespace llmflash {
+namespace {
+
+void BM_MatVec(benchmark::State& state, DType t, KernelPath path) {
+  if (!UseKernelPath(path)) {
+    state.SkipWithError("path not available on this CPU");
+    return;
+  }
+  const int cols = 4096, rows = static_cast<int>(state.range(0));
+  std::mt19937 rng(1);
+  std::normal_distribution<float> d;
+  std::vector<float> row(cols), x(cols), out(rows);
+  for (auto& v : x) v = d(rng);
+  std::vector<char> w(static_cast<size_t>(rows) * RowBytes(t, cols));
+  for (int r = 0; r < rows; ++r) {
+    for (auto& v : row) v = d(rng);
+    QuantizeRow(t, row.data(), cols, w.data() + static_cast<size_t>(r) * RowBytes(t, cols));
+  }
+  for (auto _ : state) {
+    MatVec(WeightRef{w.data(), t}, x.data(), rows, cols, out.data());
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.counters["weight_bytes_per_s"] =
+      benchmark::Counter(static_cast<double>(w.size()), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["elements_per_s"] =
+      benchmark::Counter(static_cast<double>(rows) * cols, benchmark::Counter::kIsIterationInvariantRate);
+  UseKernelPath(BestKernelPath());
+}
+
+void Sizes(benchmark::internal::Benchmark* b) {
+  b->Arg(256);    // 1-4 MiB: in cache
+  b->Arg(16384);  // 36-256 MiB: from DRAM
+}
+
+#define LLMFLASH_MATVEC(type, path)                                                              \
+  BENCHMARK_CAPTURE(BM_MatVec, type##_##path, DType::k##type, KernelPath::k##path)->Apply(Sizes)
+LLMFLASH_MATVEC(F32, Portable);
+LLMFLASH_MATVEC(F16, Avx2);
+LLMFLASH_MATVEC(F16, Avx512);
+LLMFLASH_MATVEC(Q8_0, Portable);
+LLMFLASH_MATVEC(Q8_0, Avx2);
+LLMFLASH_MATVEC(Q4_0, Portable);
+LLMFLASH_MATVEC(Q4_0, Avx2);
+LLMFLASH_MATVEC(F16, Neon);
+LLMFLASH_MATVEC(Q8_0, Neon);
+LLMFLASH_MATVEC(Q4_0, Neon);
+#undef LLMFLASH_MATVEC
+
+}  // namespace
+}  // namespace llmflash

@@ -312,6 +312,14 @@ std::vector<Tensor> OptTensors(Builder& b, const Shape& s, std::vector<std::vect
   return t;
 }
 
+// How much the variance of a Llama gate row's input orthogonal to u grows
+// from the first layer to the last (attention and FFN outputs accumulate in
+// the residual stream; DepthScale keeps the total alike for any depth).
+// Measured: the 7b preset at --activation-sparsity 0.89 without it had 5.6%
+// active in layer 0 and 26.1% in layer 31 for 5.5% and 16.5% asked: probit
+// z-scores 1.52x too small at the top, a variance 2.3x the first layer's.
+constexpr double kStreamGrowth = 1.3;
+
 std::vector<Tensor> LlamaTensors(Builder& b, const Shape& s, bool relu,
                                  std::vector<std::vector<float>>* keep) {
   const uint64_t d = s.d, n = s.n, V = s.vocab;
@@ -334,14 +342,17 @@ std::vector<Tensor> LlamaTensors(Builder& b, const Shape& s, bool relu,
     t.push_back(b.Constant(p + "post_attention_layernorm.weight", d, 1.0f));
     // x = h / rms(h) with h ~ g + c u: x.u ~ c / rms and w.x ~ N(0, std_i^2 / rms^2)
     // (w orthogonal to u), so a shift of std_i Phi^-1(s_i) / c along u
-    // leaves about s_i inactive.
+    // leaves about s_i inactive. What the layers below add to h is
+    // orthogonal to u: it widens w.x and not x.u, so deeper layers need
+    // proportionally more shift (StreamGrowth).
     keep->push_back(b.Sparsities(l));
     RowFill gate = b.FullRankRow(tag + 5, nullptr);
     std::vector<float>& shift = keep->back();
     std::vector<float> w(d);
+    const double grow = std::sqrt(1 + kStreamGrowth * (s.layers > 1 ? double(l) / (s.layers - 1) : 0));
     for (uint64_t i = 0; i < n; ++i) {
       gate(i, w.data());
-      shift[i] = relu ? static_cast<float>(InverseNormalCdf(shift[i]) * b.ProjectedStd(w.data()) / c) : 0.0f;
+      shift[i] = relu ? static_cast<float>(InverseNormalCdf(shift[i]) * b.ProjectedStd(w.data()) * grow / c) : 0.0f;
     }
     t.push_back(b.FullRank(p + "mlp.gate_proj.weight", tag + 5, &shift));
     t.push_back(b.FullRank(p + "mlp.up_proj.weight", tag + 6, nullptr));

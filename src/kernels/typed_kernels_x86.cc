@@ -76,8 +76,11 @@ LLMFLASH_AVX2 inline float Sum8(__m256 acc) {
   return _mm_cvtss_f32(s);
 }
 
-template <int R>
-LLMFLASH_AVX2 void DotRowsAvx2(const uint16_t* const r[R], const float* x, int n, bool f16, float* out) {
+template <int R, bool f16>
+LLMFLASH_AVX2 void DotRowsAvx2(const void* const rows[], const void* xv, int n, float* out) {
+  const uint16_t* r[R];
+  Cast<R>(rows, r);
+  const auto* x = static_cast<const float*>(xv);
   __m256 acc[R];
   for (int k = 0; k < R; ++k) acc[k] = _mm256_setzero_ps();
   int i = 0;
@@ -92,8 +95,10 @@ LLMFLASH_AVX2 void DotRowsAvx2(const uint16_t* const r[R], const float* x, int n
   }
 }
 
-template <int R>
-LLMFLASH_AVX2 void AxpyRowsAvx2(const float a[R], const uint16_t* const r[R], int n, float* y, bool f16) {
+template <int R, bool f16>
+LLMFLASH_AVX2 void AxpyRowsAvx2(const float a[], const void* const rows[], int n, float* y) {
+  const uint16_t* r[R];
+  Cast<R>(rows, r);
   __m256 av[R];
   for (int k = 0; k < R; ++k) av[k] = _mm256_set1_ps(a[k]);
   int i = 0;
@@ -127,8 +132,11 @@ LLMFLASH_AVX512 inline __m512 Load16(const uint16_t* p, __mmask16 m, bool f16) {
   return Convert16(_mm256_maskz_loadu_epi16(m, p), f16);
 }
 
-template <int R>
-LLMFLASH_AVX512 void DotRowsAvx512(const uint16_t* const r[R], const float* x, int n, bool f16, float* out) {
+template <int R, bool f16>
+LLMFLASH_AVX512 void DotRowsAvx512(const void* const rows[], const void* xv, int n, float* out) {
+  const uint16_t* r[R];
+  Cast<R>(rows, r);
+  const auto* x = static_cast<const float*>(xv);
   __m512 acc[R];
   for (int k = 0; k < R; ++k) acc[k] = _mm512_setzero_ps();
   int i = 0;
@@ -155,8 +163,10 @@ LLMFLASH_AVX512 void DotRowsAvx512(const uint16_t* const r[R], const float* x, i
   for (int k = 0; k < R; ++k) out[k] = _mm512_reduce_add_ps(acc[k]);
 }
 
-template <int R>
-LLMFLASH_AVX512 void AxpyRowsAvx512(const float a[R], const uint16_t* const r[R], int n, float* y, bool f16) {
+template <int R, bool f16>
+LLMFLASH_AVX512 void AxpyRowsAvx512(const float a[], const void* const rows[], int n, float* y) {
+  const uint16_t* r[R];
+  Cast<R>(rows, r);
   __m512 av[R];
   for (int k = 0; k < R; ++k) av[k] = _mm512_set1_ps(a[k]);
   int i = 0;
@@ -264,31 +274,6 @@ LLMFLASH_AVX2 void AxpyQuantAvx2(const float a[], const void* const r[], int n, 
 
 // ---- The tables. ----
 
-template <int R, bool F16>
-LLMFLASH_AVX2 void DotHalfAvx2(const void* const r[], const void* x, int n, float* out) {
-  const uint16_t* p[R];
-  Cast<R>(r, p);
-  DotRowsAvx2<R>(p, static_cast<const float*>(x), n, F16, out);
-}
-template <int R, bool F16>
-LLMFLASH_AVX2 void AxpyHalfAvx2(const float a[], const void* const r[], int n, float* y) {
-  const uint16_t* p[R];
-  Cast<R>(r, p);
-  AxpyRowsAvx2<R>(a, p, n, y, F16);
-}
-template <int R, bool F16>
-LLMFLASH_AVX512 void DotHalfAvx512(const void* const r[], const void* x, int n, float* out) {
-  const uint16_t* p[R];
-  Cast<R>(r, p);
-  DotRowsAvx512<R>(p, static_cast<const float*>(x), n, F16, out);
-}
-template <int R, bool F16>
-LLMFLASH_AVX512 void AxpyHalfAvx512(const float a[], const void* const r[], int n, float* y) {
-  const uint16_t* p[R];
-  Cast<R>(r, p);
-  AxpyRowsAvx512<R>(a, p, n, y, F16);
-}
-
 // One path's kernels for a type from its grouped code: the one-row entry
 // points are the grouped code with one row.
 #define LLMFLASH_TABLE(Dot, Axpy, ...)                                                       \
@@ -296,15 +281,15 @@ LLMFLASH_AVX512 void AxpyHalfAvx512(const float a[], const void* const r[], int 
     DotOne<Dot<1, __VA_ARGS__>>, Dot<kRowGroup, __VA_ARGS__>, AxpyOne<Axpy<1, __VA_ARGS__>>, \
         Axpy<kRowGroup, __VA_ARGS__>                                                         \
   }
-const PathKernels kAvx2 = {LLMFLASH_TABLE(DotHalfAvx2, AxpyHalfAvx2, true),
-                           LLMFLASH_TABLE(DotHalfAvx2, AxpyHalfAvx2, false),
+const PathKernels kAvx2 = {LLMFLASH_TABLE(DotRowsAvx2, AxpyRowsAvx2, true),
+                           LLMFLASH_TABLE(DotRowsAvx2, AxpyRowsAvx2, false),
                            LLMFLASH_TABLE(DotQuantAvx2, AxpyQuantAvx2, BlockQ8_0),
                            LLMFLASH_TABLE(DotQuantAvx2, AxpyQuantAvx2, BlockQ4_0)};
 // Quantized rows on AVX-512 machines use the 256-bit integer kernels: a
 // 512-bit (AVX512BW/VNNI) version is worth having but needs a machine with
 // AVX-512 to be measured and tested on, which this session's was not.
-const PathKernels kAvx512 = {LLMFLASH_TABLE(DotHalfAvx512, AxpyHalfAvx512, true),
-                             LLMFLASH_TABLE(DotHalfAvx512, AxpyHalfAvx512, false),
+const PathKernels kAvx512 = {LLMFLASH_TABLE(DotRowsAvx512, AxpyRowsAvx512, true),
+                             LLMFLASH_TABLE(DotRowsAvx512, AxpyRowsAvx512, false),
                              LLMFLASH_TABLE(DotQuantAvx2, AxpyQuantAvx2, BlockQ8_0),
                              LLMFLASH_TABLE(DotQuantAvx2, AxpyQuantAvx2, BlockQ4_0)};
 #undef LLMFLASH_TABLE

@@ -69,7 +69,7 @@ struct ModelInfo {
   double weight_bytes_per_token = 0;     // resident weights one token reads
   std::map<std::string, double> weight_bytes_per_token_by_type;  // the same, by storage type
   double predictor_bytes_per_token = 0;  // predictor weights one token reads
-  std::string predictor_dtype;  // how the predictor's matrices are held: f32, or f16 for f16/bf16 models
+  std::string predictor_dtype;  // how the predictor's matrices are held: f32 for f32 models, else f16
   double planned_ms_per_token = 0;  // the cost model's expected latency (llmflash mode)
   double planned_io_ms = 0, planned_compute_ms = 0, planned_predictor_ms = 0;
   double planned_reads_per_token = 0, planned_bytes_per_token = 0;

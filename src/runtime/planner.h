@@ -48,8 +48,9 @@ inline constexpr double kDefaultChurn = 0.15;
 LoaderPlan PlanLoader(const Manifest& m, const MemoryPlan& memory, const DeviceProfile& profile,
                       const ModelOptions& options);
 
-// How the predictor's matrices are held in DRAM: f16 for f16 and bf16 models
-// (half the bytes and time; scores move by f16 rounding), else f32.
+// How the predictor's matrices are held in DRAM: f16 for models stored in
+// 16 bits or quantized (half the bytes and time; scores move by f16
+// rounding), f32 for f32 models.
 inline DType PredictorDType(const Manifest& m) {
   return m.dtype == DType::kF32 ? DType::kF32 : DType::kF16;
 }

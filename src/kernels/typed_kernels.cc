@@ -22,6 +22,12 @@ using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMa
 // ---- Portable loops. Quantized rows: per block, the integer dot product
 // of q with x's int8 block, times d_row * d_x (q - 8 for q4_0). ----
 
+// Element j of a q4_0 block as its level in [-8, 7] (the block's layout:
+// util/dtype.h).
+inline int Q4Level(const BlockQ4_0& b, int j) {
+  return (j < kQuantBlock / 2 ? b.q[j] & 0xF : b.q[j - kQuantBlock / 2] >> 4) - 8;
+}
+
 template <DType T>
 float DotPortable(const void* row, const void* xv, int n) {
   float s = 0;
@@ -43,10 +49,7 @@ float DotPortable(const void* row, const void* xv, int n) {
     const auto* x = static_cast<const InputBlock*>(xv);
     for (int k = 0; k < n / kQuantBlock; ++k) {
       int32_t bs = 0;
-      for (int j = 0; j < kQuantBlock / 2; ++j) {
-        bs += ((b[k].q[j] & 0xF) - 8) * x[k].q[j];
-        bs += ((b[k].q[j] >> 4) - 8) * x[k].q[j + kQuantBlock / 2];
-      }
+      for (int j = 0; j < kQuantBlock; ++j) bs += Q4Level(b[k], j) * x[k].q[j];
       s += F16ToFloat(b[k].d) * x[k].d * static_cast<float>(bs);
     }
   }
@@ -69,10 +72,7 @@ void AxpyPortable(float a, const void* row, int n, float* y) {
     const auto* b = static_cast<const BlockQ4_0*>(row);
     for (int k = 0; k < n / kQuantBlock; ++k, y += kQuantBlock) {
       const float ad = a * F16ToFloat(b[k].d);
-      for (int j = 0; j < kQuantBlock / 2; ++j) {
-        y[j] += ad * ((b[k].q[j] & 0xF) - 8);
-        y[j + kQuantBlock / 2] += ad * ((b[k].q[j] >> 4) - 8);
-      }
+      for (int j = 0; j < kQuantBlock; ++j) y[j] += ad * Q4Level(b[k], j);
     }
   }
 }
@@ -255,10 +255,7 @@ void ToFloat(const void* row, DType t, int n, float* out) {
       const auto* b = static_cast<const BlockQ4_0*>(row);
       for (int k = 0; k < n / kQuantBlock; ++k, out += kQuantBlock) {
         const float d = F16ToFloat(b[k].d);
-        for (int j = 0; j < kQuantBlock / 2; ++j) {
-          out[j] = d * ((b[k].q[j] & 0xF) - 8);
-          out[j + kQuantBlock / 2] = d * ((b[k].q[j] >> 4) - 8);
-        }
+        for (int j = 0; j < kQuantBlock; ++j) out[j] = d * Q4Level(b[k], j);
       }
       return;
     }

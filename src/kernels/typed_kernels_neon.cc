@@ -70,19 +70,6 @@ inline void Widen(int8x16_t q, float32x4_t* v) {
   v[3] = vcvtq_f32_s32(vmovl_s16(vget_high_s16(hi)));
 }
 
-// A block's 32 elements as eight 4-lane vectors, in element order.
-inline void Lanes(const BlockQ8_0& b, float32x4_t v[8]) {
-  Widen(vld1q_s8(b.q), v);
-  Widen(vld1q_s8(b.q + 16), v + 4);
-}
-
-inline void Lanes(const BlockQ4_0& b, float32x4_t v[8]) {
-  const uint8x16_t raw = vld1q_u8(b.q);
-  const int8x16_t eight = vdupq_n_s8(8);
-  Widen(vsubq_s8(vreinterpretq_s8_u8(vandq_u8(raw, vdupq_n_u8(0x0F))), eight), v);
-  Widen(vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(raw, 4)), eight), v + 4);
-}
-
 // A block's 32 elements as signed bytes, in element order.
 inline void Bytes(const BlockQ8_0& b, int8x16_t* lo, int8x16_t* hi) {
   *lo = vld1q_s8(b.q);
@@ -94,6 +81,15 @@ inline void Bytes(const BlockQ4_0& b, int8x16_t* lo, int8x16_t* hi) {
   const int8x16_t eight = vdupq_n_s8(8);
   *lo = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(raw, vdupq_n_u8(0x0F))), eight);
   *hi = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(raw, 4)), eight);
+}
+
+// A block's 32 elements as eight 4-lane vectors, in element order.
+template <class Block>
+inline void Lanes(const Block& b, float32x4_t v[8]) {
+  int8x16_t lo, hi;
+  Bytes(b, &lo, &hi);
+  Widen(lo, v);
+  Widen(hi, v + 4);
 }
 
 // Four int32 partial sums of w[j] * x[j] over a block (baseline ARMv8:

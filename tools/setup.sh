@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 source tools/packages.sh
 need_packages setup cmake make g++ liburing-dev libeigen3-dev nlohmann-json3-dev libgtest-dev libgmock-dev \
+  libpcre2-dev libutf8proc-dev \
   libbenchmark-dev
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null

@@ -7,7 +7,7 @@ namespace {
 class Llama2cText final : public TextTokenizer {
  public:
   explicit Llama2cText(Llama2cTokenizer t) : t_(std::move(t)) {}
-  std::vector<int> Encode(std::string_view text, bool add_bos) const override {
+  std::vector<int> Encode(std::string_view text, bool add_bos, bool /*parse_special*/) const override {
     return t_.Encode(text, add_bos, false);
   }
   std::string Decode(int prev, int token) const override { return t_.Decode(prev, token); }
@@ -21,17 +21,15 @@ class Llama2cText final : public TextTokenizer {
 class HfText final : public TextTokenizer {
  public:
   HfText(HfTokenizer t, int bos, int eos) : t_(std::move(t)), bos_(bos), eos_(eos) {}
-  std::vector<int> Encode(std::string_view text, bool add_bos) const override {
+  std::vector<int> Encode(std::string_view text, bool add_bos, bool parse_special) const override {
     std::vector<int> ids;
     if (add_bos && bos_ >= 0) ids.push_back(bos_);
-    std::vector<int> body = t_.Encode(text);
+    std::vector<int> body = t_.Encode(text, parse_special);
     ids.insert(ids.end(), body.begin(), body.end());
     return ids;
   }
   std::string Decode(int prev, int token) const override {
-    std::string piece = t_.TokenBytes(token);
-    if (prev == bos_ && !t_.byte_level() && !piece.empty() && piece[0] == ' ') piece.erase(0, 1);
-    return piece;
+    return t_.DecodeNext(prev == bos_ ? -1 : prev, token);
   }
   int bos_id() const override { return bos_; }
   int eos_id() const override { return eos_; }

@@ -18,7 +18,9 @@ namespace llmflash {
 class TextTokenizer {
  public:
   virtual ~TextTokenizer() = default;
-  virtual std::vector<int> Encode(std::string_view text, bool add_bos) const = 0;
+  // `parse_special`: special tokens written in the text ("<|eot_id|>") are
+  // those tokens, not characters (for text a chat template rendered).
+  virtual std::vector<int> Encode(std::string_view text, bool add_bos, bool parse_special = false) const = 0;
   // Bytes of `token` following `prev` (the space a tokenizer adds at the
   // start of a text is dropped after BOS).
   virtual std::string Decode(int prev, int token) const = 0;

@@ -1,4 +1,4 @@
-// UTF-8 decoding and the rough Unicode classes GPT-2's pre-tokenizer needs.
+// UTF-8 decoding and encoding (Unicode classes are PCRE2's and utf8proc's: util/regex.h, util/unicode.h).
 #ifndef LLMFLASH_UTIL_UTF8_H_
 #define LLMFLASH_UTIL_UTF8_H_
 
@@ -42,34 +42,6 @@ inline std::string EncodeUtf8(uint32_t cp) {
     out += static_cast<char>(0x80 | (cp & 0x3F));
   }
   return out;
-}
-
-inline bool IsSpace(uint32_t c) {
-  return c == ' ' || (c >= 0x09 && c <= 0x0D) || c == 0x85 || c == 0xA0 || c == 0x1680 ||
-         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F ||
-         c == 0x205F || c == 0x3000;
-}
-
-inline bool IsNumber(uint32_t c) {
-  return (c >= '0' && c <= '9') || c == 0xB2 || c == 0xB3 || c == 0xB9 || (c >= 0xBC && c <= 0xBE) ||
-         (c >= 0x660 && c <= 0x669) || (c >= 0x966 && c <= 0x96F) || (c >= 0xFF10 && c <= 0xFF19) ||
-         (c >= 0x2160 && c <= 0x2188) || (c >= 0x2460 && c <= 0x249B);
-}
-
-// Letters by script block (an approximation of \p{L}).
-inline bool IsLetter(uint32_t c) {
-  if (c < 0x80) return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-  if (c == 0xAA || c == 0xB5 || c == 0xBA) return true;
-  if (c >= 0xC0 && c <= 0x24F) return c != 0xD7 && c != 0xF7;
-  return (c >= 0x250 && c <= 0x2C1) || (c >= 0x370 && c <= 0x3FF && c != 0x37E && c != 0x387) ||
-         (c >= 0x400 && c <= 0x52F) || (c >= 0x531 && c <= 0x587) || (c >= 0x5D0 && c <= 0x5EA) ||
-         (c >= 0x620 && c <= 0x64A) || (c >= 0x671 && c <= 0x6D3) || (c >= 0x900 && c <= 0x963 && !(c >= 0x93A && c <= 0x94F)) ||
-         (c >= 0xE01 && c <= 0xE30) || (c >= 0x10A0 && c <= 0x10FF) || (c >= 0x1100 && c <= 0x11FF) ||
-         (c >= 0x1E00 && c <= 0x1FFF) || (c >= 0x3041 && c <= 0x3096) || (c >= 0x30A1 && c <= 0x30FA) ||
-         (c >= 0x3105 && c <= 0x312F) || (c >= 0x3131 && c <= 0x318E) || (c >= 0x3400 && c <= 0x4DBF) ||
-         (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0xAC00 && c <= 0xD7A3) || (c >= 0xF900 && c <= 0xFAFF) ||
-         (c >= 0xFF21 && c <= 0xFF3A) || (c >= 0xFF41 && c <= 0xFF5A) || (c >= 0xFF66 && c <= 0xFFDC) ||
-         (c >= 0x20000 && c <= 0x3134F);
 }
 
 }  // namespace llmflash

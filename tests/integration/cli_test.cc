@@ -150,6 +150,36 @@ TEST(Cli, ConvertQuantizedMixAndInspectShowsTheTypes) {
   EXPECT_THAT(testing::ReadFile(tmp.File("err")), HasSubstr("ffn dtype \"q5_k\" is not f32, f16, bf16, q8_0 or q4_0"));
 }
 
+// The Done-when route: `llmflash tokenize --tokenizer DIR` over llama.cpp's
+// test tables prints, text by text, the ids Hugging Face gives.
+TEST(Cli, TokenizeMatchesHuggingFaceOnTheSharedTables) {
+  const std::pair<const char*, const char*> tables[] = {
+      {"gpt-2", "gpt2"}, {"llama-spm", "llama2"}, {"llama-bpe", "llama3"}, {"qwen2", "qwen3"}, {"gemma-4", "gemma3"}};
+  for (const auto& [table, tokenizer] : tables) {
+    const std::string base = testing::SharedDir() + "/tokenizers/tests/" + table;
+    Result r = RunCli("tokenize --tokenizer " + testing::TokenizerDir(tokenizer) + " --text-file " + base +
+                      ".inp --separator '\\n__ggml_vocab_test__\\n'");
+    ASSERT_EQ(r.exit_code, 0) << table;
+    std::stringstream got(r.out), want(testing::ReadFile(base + ".out"));
+    std::string g, w;
+    int lines = 0;
+    while (std::getline(want, w)) {
+      ASSERT_TRUE(static_cast<bool>(std::getline(got, g))) << table << ": output ends at line " << lines;
+      if (!w.empty() && w[0] == ' ') w.erase(0, 1);  // the tables start each line with a space
+      EXPECT_EQ(g, w) << table << " line " << lines;
+      ++lines;
+    }
+    EXPECT_EQ(lines, 46) << table;
+    EXPECT_FALSE(std::getline(got, g)) << table << ": more lines than texts";
+  }
+  // Special tokens are text unless asked for.
+  Result r = RunCli("tokenize --tokenizer " + testing::TokenizerDir("llama3") + " --text '<|eot_id|>' --parse-special");
+  EXPECT_EQ(r.out, "128009\n");
+  r = RunCli("tokenize --tokenizer " + testing::TokenizerDir("llama3") + " --text '<|eot_id|>'");
+  EXPECT_NE(r.out, "128009\n");
+  EXPECT_GT(r.out.size(), 8u);
+}
+
 // Runs the CLI in a child whose seccomp filter makes io_uring_setup fail with
 // EPERM, as Docker's default profile does.
 int RunWithoutIoUring(const std::vector<std::string>& args, const std::string& out,

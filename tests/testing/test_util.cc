@@ -29,6 +29,10 @@ TempDir::~TempDir() {
 }
 
 std::string SharedDir() { return LLMFLASH_TEST_SHARED_DIR; }
+std::string TokenizerDir(const std::string& name) {
+  if (name == "llama3" || name == "qwen3" || name == "gemma3") return std::string(LLMFLASH_TEST_TOKENIZER_DIR) + "/" + name;
+  return SharedDir() + "/tokenizers/" + name;
+}
 std::string Stories260KBin() { return SharedDir() + "/models/stories260K/stories260K.bin"; }
 std::string Stories260KTokenizer() { return SharedDir() + "/models/stories260K/tok512.bin"; }
 

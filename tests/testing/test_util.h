@@ -43,6 +43,9 @@ class TempDir {
 
 // ../shared as configured at build time.
 std::string SharedDir();
+// A tokenizer directory: shared/tokenizers/NAME, or for the gzip-stored
+// ones (llama3, qwen3, gemma3) their copy decompressed into the build tree.
+std::string TokenizerDir(const std::string& name);
 std::string Stories260KBin();
 std::string Stories260KTokenizer();
 

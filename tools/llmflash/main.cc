@@ -32,8 +32,11 @@ constexpr char kUsage[] =
     "           convert a Hugging Face checkpoint (OPT, Llama, Mistral; safetensors)\n"
     "  logits   --model DIR --token-ids 1,7,3 [--json FILE] [--dram-budget B]\n"
     "           the logits at every position of a token sequence\n"
-    "  tokenize (--model DIR | --tokenizer FILE_OR_DIR [--bos-id N]) (--text T | --decode 1,2)\n"
-    "           print token ids (space-separated) or the text of ids\n"
+    "  tokenize (--model DIR | --tokenizer FILE_OR_DIR) (--text T | --text-file F | --decode 1,2)\n"
+    "           [--separator S] [--parse-special] [--add-special] [--bos-id N]\n"
+    "           print token ids (space-separated; one line per text of F split on S,\n"
+    "           where \\n and \\t are newline and tab)\n"
+    "           or the text of ids\n"
     "  generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T]\n"
     "           [--top-p P] [--seed S] [--dram-budget BYTES|N%] [--window K]\n"
     "           [--io-backend auto|uring|pread] [--max-context N] [--kv-cache f16|f32] [--stats]\n"
@@ -329,7 +332,7 @@ int main(int argc, char** argv) {
     return argc < 2 ? 2 : 0;
   }
   std::string cmd = argv[1];
-  Flags flags(argc, argv, 2, {"stats", "no-predictor", "compute-window", "quick"});
+  Flags flags(argc, argv, 2, {"stats", "no-predictor", "compute-window", "quick", "parse-special", "add-special"});
   if (flags.help()) {
     std::fputs(UsageOf(cmd).c_str(), stdout);
     return 0;

@@ -7,6 +7,8 @@
 #include "llmflash/llmflash.h"
 #include "model/hf_tokenizer.h"
 #include "tools/llmflash/commands.h"
+#include "util/file.h"
+#include "util/macros.h"
 
 namespace llmflash::tools {
 
@@ -27,17 +29,62 @@ StatusOr<std::vector<int>> ParseIds(const std::string& text) {
   return ids;
 }
 
+void PrintIds(const std::vector<int>& ids) {
+  for (size_t i = 0; i < ids.size(); ++i) std::cout << (i ? " " : "") << ids[i];
+  std::cout << "\n";
+}
+
+// The texts to encode: --text, or --text-file split on --separator.
+StatusOr<std::vector<std::string>> Texts(const Flags& f) {
+  if (f.Has("text")) return std::vector<std::string>{f.Get("text")};
+  ASSIGN_OR_RETURN(std::string all, ReadFileToString(f.Get("text-file"), 1ull << 30));
+  std::string sep;  // with the escapes \n, \t and \\ understood
+  const std::string raw = f.Get("separator");
+  for (size_t i = 0; i < raw.size(); ++i) {
+    if (raw[i] == '\\' && i + 1 < raw.size() && (raw[i + 1] == 'n' || raw[i + 1] == 't' || raw[i + 1] == '\\')) {
+      sep += raw[i + 1] == 'n' ? '\n' : raw[i + 1] == 't' ? '\t' : '\\';
+      ++i;
+    } else {
+      sep += raw[i];
+    }
+  }
+  if (sep.empty()) return std::vector<std::string>{all};
+  std::vector<std::string> texts;
+  size_t pos = 0;
+  while (true) {
+    size_t end = all.find(sep, pos);
+    if (end == std::string::npos) {
+      if (pos < all.size()) texts.push_back(all.substr(pos));  // a trailing separator ends the last text
+      break;
+    }
+    texts.push_back(all.substr(pos, end - pos));
+    pos = end + sep.size();
+  }
+  return texts;
+}
+
 }  // namespace
 
 int TokenizeCommand(const Flags& f) {
-  Status st = f.Check({"model", "tokenizer", "text", "decode", "bos-id"});
+  Status st = f.Check({"model", "tokenizer", "text", "text-file", "separator", "decode", "bos-id",
+                       "parse-special", "add-special"});
   if (st.ok() && f.Has("model") == f.Has("tokenizer")) {
     st = Status::InvalidArgument("give exactly one of --model DIR or --tokenizer FILE_OR_DIR");
   }
-  if (st.ok() && f.Has("text") == f.Has("decode")) {
-    st = Status::InvalidArgument("give exactly one of --text TEXT or --decode 1,2,3");
+  if (st.ok() && f.Has("text") + f.Has("text-file") + f.Has("decode") != 1) {
+    st = Status::InvalidArgument("give exactly one of --text TEXT, --text-file FILE or --decode 1,2,3");
+  }
+  if (st.ok() && f.Has("separator") && !f.Has("text-file")) {
+    st = Status::InvalidArgument("--separator splits a --text-file");
   }
   if (!st.ok()) return Fail(st);
+  const bool parse_special = f.Has("parse-special");
+  std::vector<std::string> texts;
+  if (!f.Has("decode")) {
+    auto t = Texts(f);
+    if (!t.ok()) return Fail(t.status());
+    texts = std::move(*t);
+  }
   if (f.Has("model")) {
     auto model = Model::Open(f.Get("model"), {.max_context = 1});
     if (!model.ok()) return Fail(model.status());
@@ -50,10 +97,11 @@ int TokenizeCommand(const Flags& f) {
       std::cout << out << "\n";
       return 0;
     }
-    auto ids = (*model)->Encode(f.Get("text"), true);
-    if (!ids.ok()) return Fail(ids.status());
-    for (size_t i = 0; i < ids->size(); ++i) std::cout << (i ? " " : "") << (*ids)[i];
-    std::cout << "\n";
+    for (const std::string& text : texts) {
+      auto ids = (*model)->Encode(text, true);
+      if (!ids.ok()) return Fail(ids.status());
+      PrintIds(*ids);
+    }
     return 0;
   }
   auto tok = HfTokenizer::Load(f.Get("tokenizer"));
@@ -66,10 +114,15 @@ int TokenizeCommand(const Flags& f) {
   }
   auto bos = f.GetInt("bos-id", -1);
   if (!bos.ok()) return Fail(bos.status());
-  std::vector<int> ids = tok->Encode(f.Get("text"));
-  if (*bos >= 0) ids.insert(ids.begin(), static_cast<int>(*bos));
-  for (size_t i = 0; i < ids.size(); ++i) std::cout << (i ? " " : "") << ids[i];
-  std::cout << "\n";
+  for (const std::string& text : texts) {
+    std::vector<int> ids;
+    if (*bos >= 0) ids.push_back(static_cast<int>(*bos));
+    if (f.Has("add-special")) ids.insert(ids.end(), tok->prefix_ids().begin(), tok->prefix_ids().end());
+    std::vector<int> body = tok->Encode(text, parse_special);
+    ids.insert(ids.end(), body.begin(), body.end());
+    if (f.Has("add-special")) ids.insert(ids.end(), tok->suffix_ids().begin(), tok->suffix_ids().end());
+    PrintIds(ids);
+  }
   return 0;
 }
 

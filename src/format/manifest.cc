@@ -70,9 +70,25 @@ Status ParseConfig(const json& j, const std::string& path, ModelConfig* c) {
   if (c->rope_style != "interleaved" && c->rope_style != "half") {
     return r.Bad("rope_style", "must be \"interleaved\" or \"half\"");
   }
-  if (c->activation != "silu" && c->activation != "relu") {
-    return Status::Unsupported(path + ": unknown activation \"" + c->activation + "\"");
+  if (j.contains("activation_param")) RETURN_IF_ERROR(r.Float("activation_param", &c->activation_param));
+  auto act = Activation::Parse(c->activation, c->activation_param);
+  if (!act.ok()) return Status::Unsupported(path + ": " + act.status().message());
+  if (j.contains("qkv_bias")) RETURN_IF_ERROR(r.Bool("qkv_bias", &c->qkv_bias));
+  if (j.contains("qk_norm")) RETURN_IF_ERROR(r.Bool("qk_norm", &c->qk_norm));
+  if (j.contains("rope_scaling")) {
+    RETURN_IF_ERROR(r.String("rope_scaling", &c->rope_scaling));
+    RETURN_IF_ERROR(r.Float("rope_factor", &c->rope_factor));
+    RETURN_IF_ERROR(r.Float("rope_low_freq_factor", &c->rope_low_freq_factor));
+    RETURN_IF_ERROR(r.Float("rope_high_freq_factor", &c->rope_high_freq_factor));
+    RETURN_IF_ERROR(r.Int("rope_original_context", 1, kMaxSeq, &c->rope_original_context));
   }
+  if (c->rope_scaling != "none" && c->rope_scaling != "linear" && c->rope_scaling != "llama3") {
+    return Status::Unsupported(path + ": rope_scaling \"" + c->rope_scaling + "\" (none, linear, llama3)");
+  }
+  if (!(c->rope_factor >= 1) || !(c->rope_low_freq_factor > 0) || !(c->rope_high_freq_factor > c->rope_low_freq_factor)) {
+    return r.Bad("rope_factor", "factors must be >= 1 and low < high");
+  }
+  if (j.contains("source_architecture")) RETURN_IF_ERROR(r.String("source_architecture", &c->source_architecture));
   return Status::OK();
 }
 
@@ -102,8 +118,23 @@ Status ParseBody(const json& j, const std::string& path, Manifest* m) {
   RETURN_IF_ERROR(tok.String("type", &m->tokenizer.type));
   RETURN_IF_ERROR(tok.String("file", &m->tokenizer.file));
   const bool no_tokenizer = m->tokenizer.type == "none";
-  RETURN_IF_ERROR(tok.Int("bos_id", 0, m->config.vocab_size - 1, &m->tokenizer.bos_id));
+  RETURN_IF_ERROR(tok.Int("bos_id", -1, m->config.vocab_size - 1, &m->tokenizer.bos_id));
   RETURN_IF_ERROR(tok.Int("eos_id", 0, m->config.vocab_size - 1, &m->tokenizer.eos_id));
+  m->tokenizer.stop_ids.clear();
+  if (v->contains("stop_ids")) {
+    const json& ids = (*v)["stop_ids"];
+    if (!ids.is_array() || ids.empty() || ids.size() > 1024) {
+      return Status::Corruption(path + ": tokenizer.stop_ids must be a list of 1 to 1024 token ids");
+    }
+    for (const json& id : ids) {
+      if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() >= m->config.vocab_size) {
+        return Status::Corruption(path + ": tokenizer.stop_ids holds something that is not a token id");
+      }
+      m->tokenizer.stop_ids.push_back(id.get<int>());
+    }
+  } else {
+    m->tokenizer.stop_ids.push_back(m->tokenizer.eos_id);
+  }
 
   RETURN_IF_ERROR(top.Get("files", &v));
   if (!v->is_array() || v->size() > 64) return top.Bad("files", "must be a list of at most 64 files");
@@ -225,7 +256,12 @@ json ConfigJson(const ModelConfig& c) {
               {"norm", c.norm}, {"pre_norm", c.pre_norm}, {"attention_bias", c.attention_bias},
               {"ffn_bias", c.ffn_bias}, {"positions", c.positions},
               {"position_offset", c.position_offset}, {"embed_dim", c.embed_dim},
-              {"final_norm", c.final_norm}};
+              {"final_norm", c.final_norm}, {"activation_param", c.activation_param},
+              {"qkv_bias", c.qkv_bias}, {"qk_norm", c.qk_norm}, {"rope_scaling", c.rope_scaling},
+              {"rope_factor", c.rope_factor}, {"rope_low_freq_factor", c.rope_low_freq_factor},
+              {"rope_high_freq_factor", c.rope_high_freq_factor},
+              {"rope_original_context", c.rope_original_context},
+              {"source_architecture", c.source_architecture}};
 }
 
 }  // namespace
@@ -267,7 +303,9 @@ std::string SerializeManifest(const Manifest& m) {
             {"config", ConfigJson(m.config)},
             {"dtype", DTypeName(m.dtype)},
             {"tokenizer", {{"type", m.tokenizer.type}, {"file", m.tokenizer.file},
-                           {"bos_id", m.tokenizer.bos_id}, {"eos_id", m.tokenizer.eos_id}}},
+                           {"bos_id", m.tokenizer.bos_id}, {"eos_id", m.tokenizer.eos_id},
+                           {"stop_ids", m.tokenizer.stop_ids.empty() ? std::vector<int>{m.tokenizer.eos_id}
+                                                                     : m.tokenizer.stop_ids}}},
             {"files", files},
             {"resident", {{"file", m.resident_file}, {"tensors", tensors}}},
             {"bundle", {{"file", m.bundle.file}, {"dtype", DTypeName(m.ffn_dtype)},

@@ -6,6 +6,7 @@
 #ifndef LLMFLASH_FORMAT_MANIFEST_H_
 #define LLMFLASH_FORMAT_MANIFEST_H_
 
+#include "util/activation.h"
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -34,7 +35,8 @@ struct ModelConfig {
   float rope_theta = 10000.0f;
   std::string rope_style = "interleaved";  // llama2.c pairs (2i, 2i+1)
   bool ffn_gated = true;                   // gate row present in records
-  std::string activation = "silu";         // silu | relu
+  std::string activation = "silu";         // silu | relu | fatrelu | gelu_tanh (util/activation.h)
+  float activation_param = 0.0f;           // fatrelu's threshold
   bool tied_classifier = true;
   int sliding_window = 0;  // attend to the last N positions only (Mistral); 0: all
   // OPT-style blocks (defaults are Llama's):
@@ -46,7 +48,23 @@ struct ModelConfig {
   int position_offset = 0;
   int embed_dim = 0;        // token-embedding width when projected (OPT); 0: dim
   bool final_norm = true;   // a norm after the last layer
+  // Added for the 2024 families (absent in older manifests: off).
+  bool qkv_bias = false;  // q, k and v projections have biases, the output one not (Qwen2)
+  bool qk_norm = false;   // RMSNorm over each head of q and k before RoPE (Qwen3)
+  // RoPE frequency scaling: "none", "linear" (positions / factor) or
+  // "llama3" (Llama 3.1's band-wise rule, with the factors below).
+  std::string rope_scaling = "none";
+  float rope_factor = 1.0f;
+  float rope_low_freq_factor = 1.0f;
+  float rope_high_freq_factor = 4.0f;
+  int rope_original_context = 8192;
+  std::string source_architecture;  // what it was converted from ("Qwen2ForCausalLM"), for display
   int EmbedDim() const { return embed_dim == 0 ? dim : embed_dim; }
+  // The FFN activation (validated when the manifest is read).
+  Activation Act() const {
+    auto a = Activation::Parse(activation, activation_param);
+    return a.ok() ? *a : Activation{};
+  }
 };
 
 struct FileEntry {
@@ -75,8 +93,11 @@ struct BundleInfo {
 struct TokenizerInfo {
   std::string type = "llama2c";  // format of `file`
   std::string file;
-  int bos_id = 1;
-  int eos_id = 2;
+  int bos_id = 1;  // -1: the model takes no BOS (Qwen)
+  int eos_id = 2;  // the end-of-sequence token: stop_ids[0]
+  // Every token that ends generation (Llama 3.1: <|end_of_text|>, <|eom_id|>,
+  // <|eot_id|>). Older manifests have none: {eos_id}.
+  std::vector<int> stop_ids;
 };
 
 // The low-rank sparsity predictor (docs/format.md, "predictor.bin").

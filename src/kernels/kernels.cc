@@ -45,9 +45,8 @@ void Axpy(float a, const float* x, int n, float* y) { Vec(y, n) += a * ConstVec(
 
 namespace {
 
-float Activation(const RecordLayout& l, float u, float g) {
-  if (l.gate_offset >= 0) return (l.relu ? std::max(g, 0.0f) : g / (1.0f + std::exp(-g))) * u;
-  return l.relu ? std::max(u, 0.0f) : u / (1.0f + std::exp(-u));
+float NeuronValue(const RecordLayout& l, float u, float g) {
+  return l.gate_offset >= 0 ? l.act(g) * u : l.act(u);
 }
 
 }  // namespace
@@ -90,7 +89,7 @@ void FfnRows(const RecordLayout& l, const char* base, uint64_t row_bytes,
     DotRowsPrepared(up, l.dtype, in, d, u);
     if (gated) DotRowsPrepared(gate, l.dtype, in, d, g);
     for (int j = 0; j < kRowGroup; ++j) {
-      const float h = Activation(l, u[j] + (up_bias != nullptr ? up_bias[k + j] : 0.0f), g[j]);
+      const float h = NeuronValue(l, u[j] + (up_bias != nullptr ? up_bias[k + j] : 0.0f), g[j]);
       if (h_out != nullptr) h_out[k + j] = h;
       if (h != 0.0f) add(h, row[j]);
     }
@@ -99,7 +98,7 @@ void FfnRows(const RecordLayout& l, const char* base, uint64_t row_bytes,
     const char* row = base + static_cast<uint64_t>(slots[k]) * row_bytes;
     const float u = DotPrepared(row + l.up_offset, l.dtype, in, d) + (up_bias != nullptr ? up_bias[k] : 0.0f);
     const float g = gated ? DotPrepared(row + l.gate_offset, l.dtype, in, d) : 0.0f;
-    const float h = Activation(l, u, g);
+    const float h = NeuronValue(l, u, g);
     if (h_out != nullptr) h_out[k] = h;
     if (h != 0.0f) add(h, row);
   }

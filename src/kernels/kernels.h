@@ -6,6 +6,7 @@
 #ifndef LLMFLASH_KERNELS_KERNELS_H_
 #define LLMFLASH_KERNELS_KERNELS_H_
 
+#include "util/activation.h"
 #include <cstdint>
 #include <span>
 
@@ -31,7 +32,7 @@ struct RecordLayout {
   int64_t gate_offset = -1;  // -1: ungated FFN
   int64_t up_offset = 0;
   int64_t down_offset = 0;
-  bool relu = false;  // activation: relu, else silu
+  Activation act;
   DType dtype = DType::kF32;
 };
 

@@ -20,8 +20,7 @@ Status FlashFfn::Init(const Manifest& m, const std::string& dir, const FlashFfnO
   pool_ = o.pool;
   const ModelConfig& c = m.config;
   BundleLayout b = ComputeBundleLayout(c.dim, c.ffn_dim, c.n_layers, c.ffn_gated, m.ffn_dtype);
-  record_ = RecordLayout{c.dim, b.gate_offset, b.up_offset, b.down_offset, c.activation == "relu",
-                         m.ffn_dtype};
+  record_ = RecordLayout{c.dim, b.gate_offset, b.up_offset, b.down_offset, c.Act(), m.ffn_dtype};
   ASSIGN_OR_RETURN(io_, OpenIoBackend(JoinPath(dir, m.bundle.file), o.backend, o.io));
   if (!o.capacities.empty() && static_cast<int>(o.capacities.size()) != c.n_layers) {
     return Status::InvalidArgument("FlashFfn: " + std::to_string(o.capacities.size()) +

@@ -19,10 +19,8 @@
 namespace llmflash {
 namespace {
 
-float Act(float v, bool relu) { return relu ? std::max(v, 0.0f) : v / (1.0f + std::exp(-v)); }
-
 PredictorShape ShapeOf(const PredictorInfo& p, const ModelConfig& c, const PredictorLayerInfo& l) {
-  return PredictorShape{p.form, c.ffn_gated, c.activation == "relu", c.dim, c.ffn_dim, l.rank};
+  return PredictorShape{p.form, c.ffn_gated, c.Act(), c.dim, c.ffn_dim, l.rank};
 }
 
 // Bytes one layer takes in DRAM: matrices in `dtype`, then the f32 bias,
@@ -72,20 +70,21 @@ void LowRankPredictor::Scores(const float* x, float* scores, float* scratch, Thr
   MatVec(pool, w_.au, x, s.rank, s.dim, scratch);
   MatVec(pool, w_.bu, scratch, s.n, s.rank, scores);
   for (int i = 0; i < s.n; ++i) scores[i] += w_.up_bias[i];
-  // ReLU scores stay signed (the estimated pre-activation, times |u| when
-  // gated): clipping them at 0 would tie every neuron estimated inactive, and
-  // a threshold for high recall would then have to take all of them.
+  // ReLU-family scores stay signed (the estimated pre-activation less the
+  // activation's threshold, times |u| when gated): clipping them at 0 would
+  // tie every neuron estimated inactive, and a threshold for high recall
+  // would then have to take all of them.
+  const bool exact = s.act.exact_zeros();
+  const float shift = s.act.kind == ActivationKind::kFatRelu ? s.act.threshold : 0.0f;
   if (!s.gated) {
-    if (!s.relu) {
-      for (int i = 0; i < s.n; ++i) scores[i] = std::fabs(Act(scores[i], false));
-    }
+    for (int i = 0; i < s.n; ++i) scores[i] = exact ? scores[i] - shift : std::fabs(s.act(scores[i]));
     return;
   }
   float* zg = scratch + s.rank;
   MatVec(pool, w_.a, x, s.rank, s.dim, zg);
   for (int i = 0; i < s.n; ++i) {
     float g = DotTyped(w_.b.At(static_cast<size_t>(i) * s.rank), w_.b.dtype, zg, s.rank);
-    scores[i] = s.relu ? g * std::fabs(scores[i]) : std::fabs(Act(g, false) * scores[i]);
+    scores[i] = exact ? (g - shift) * std::fabs(scores[i]) : std::fabs(s.act(g) * scores[i]);
   }
 }
 

@@ -29,7 +29,7 @@ namespace llmflash {
 struct PredictorShape {
   std::string form;  // "logit" or "gated"
   bool gated = true;
-  bool relu = false;
+  Activation act;  // the FFN's
   int dim = 0, n = 0, rank = 0;
 };
 

@@ -210,7 +210,7 @@ StatusOr<TrainedLayer> TrainLayerPredictor(const PredictorShape& shape, const Ff
   TrainedLayer out;
   // What "active" means: h != 0 for ReLU; |h| above a quantile otherwise.
   float tau = 0;
-  if (!shape.relu) {
+  if (!shape.act.exact_zeros()) {
     std::vector<float> mag(samples.h.size());
     for (size_t i = 0; i < mag.size(); ++i) mag[i] = std::fabs(samples.h[i]);
     size_t k = static_cast<size_t>(o.activation_sparsity * (mag.size() - 1));

@@ -83,13 +83,13 @@ StatusOr<std::vector<PredictorLayerInfo>> BuildPredictor(const BuildPredictorOpt
   info.present = true;
   info.file = kPredictorFile;
   info.method = o.train.method;
-  info.activation_sparsity = c.activation == "relu" ? 0.0f : o.train.activation_sparsity;
+  info.activation_sparsity = c.Act().exact_zeros() ? 0.0f : o.train.activation_sparsity;
   WritableFile out;
   RETURN_IF_ERROR(out.Open(JoinPath(o.model_dir, kPredictorFile) + ".tmp"));
   for (int l = 0; l < c.n_layers; ++l) {
     ASSIGN_OR_RETURN(FfnMatrices w, ReadFfnMatrices(m, o.model_dir, l));
     if (const float* b = model->weights().layers[l].ffn_up_bias) w.up_bias.assign(b, b + c.ffn_dim);
-    PredictorShape shape{"", c.ffn_gated, c.activation == "relu", c.dim, c.ffn_dim, 0};
+    PredictorShape shape{"", c.ffn_gated, c.Act(), c.dim, c.ffn_dim, 0};
     ASSIGN_OR_RETURN(TrainedLayer t, TrainLayerPredictor(shape, w, rec.layers()[l], o.train));
     t.info.lru_misses = PredictedMissCurve(shape, t, rec.layers()[l]);
     rec.layers()[l] = LayerSamples{};  // free the layer's samples

@@ -42,22 +42,37 @@ TEST(Kernels, SoftmaxSumsToOne) {
   EXPECT_GT(x[1], x[0]);
 }
 
-TEST(Kernels, FfnRowsIsTheSwiGluOfTheSelectedRecords) {
-  const int d = 16, rows = 5;
-  RecordLayout l{d, 0, d * 4, 2 * d * 4, false};  // byte offsets of f32 parts
-  auto rec = Random(rows * 3 * d, 4), x = Random(d, 5);
-  std::vector<float> out(d, 0.0f);
-  std::vector<int32_t> slots = {4, 1};
-  FfnRows(l, reinterpret_cast<const char*>(rec.data()), 3 * d * 4, slots, x.data(), out.data());
-  std::vector<double> want(d, 0.0);
-  for (int s : slots) {
-    const float* r = rec.data() + s * 3 * d;
-    double g = 0, u = 0;
-    for (int j = 0; j < d; ++j) { g += double(r[j]) * x[j]; u += double(r[d + j]) * x[j]; }
-    double h = g / (1 + std::exp(-g)) * u;
-    for (int j = 0; j < d; ++j) want[j] += h * r[2 * d + j];
+// Each activation as its model's code writes it (in double).
+double ReferenceActivation(ActivationKind k, double g, double threshold) {
+  switch (k) {
+    case ActivationKind::kSilu: return g / (1 + std::exp(-g));
+    case ActivationKind::kRelu: return g > 0 ? g : 0;
+    case ActivationKind::kFatRelu: return g >= threshold ? g : 0;  // ProSparse: torch.ge
+    case ActivationKind::kGeluTanh: return 0.5 * g * (1 + std::tanh(std::sqrt(2 / M_PI) * (g + 0.044715 * g * g * g)));
   }
-  for (int j = 0; j < d; ++j) EXPECT_NEAR(out[j], want[j], 1e-4);
+  return 0;
+}
+
+TEST(Kernels, FfnRowsIsTheGatedActivationOfTheSelectedRecords) {
+  const int d = 16, rows = 5;
+  for (ActivationKind kind : {ActivationKind::kSilu, ActivationKind::kRelu, ActivationKind::kFatRelu,
+                              ActivationKind::kGeluTanh}) {
+    // A threshold between the gates of the chosen rows, so fatrelu keeps one.
+    RecordLayout l{d, 0, d * 4, 2 * d * 4, Activation{kind, 0.05f}};  // byte offsets of f32 parts
+    auto rec = Random(rows * 3 * d, 4), x = Random(d, 5);
+    std::vector<float> out(d, 0.0f);
+    std::vector<int32_t> slots = {4, 1, 2, 0};
+    FfnRows(l, reinterpret_cast<const char*>(rec.data()), 3 * d * 4, slots, x.data(), out.data());
+    std::vector<double> want(d, 0.0);
+    for (int s : slots) {
+      const float* r = rec.data() + s * 3 * d;
+      double g = 0, u = 0;
+      for (int j = 0; j < d; ++j) { g += double(r[j]) * x[j]; u += double(r[d + j]) * x[j]; }
+      double h = ReferenceActivation(kind, g, 0.05) * u;
+      for (int j = 0; j < d; ++j) want[j] += h * r[2 * d + j];
+    }
+    for (int j = 0; j < d; ++j) EXPECT_NEAR(out[j], want[j], 1e-4) << static_cast<int>(kind);
+  }
 }
 
 }  // namespace

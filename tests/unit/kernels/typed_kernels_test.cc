@@ -193,7 +193,7 @@ TEST_P(TypedKernels, FfnRowsEqualsOneRecordAtATimeExactly) {
     for (int dim : {32, 64}) {
       const int parts = gated ? 3 : 2, records = 23;
       const int64_t part = static_cast<int64_t>(RowBytes(t, dim));
-      RecordLayout l{dim, gated ? 0 : -1, gated ? part : 0, gated ? 2 * part : part, true, t};
+      RecordLayout l{dim, gated ? 0 : -1, gated ? part : 0, gated ? 2 * part : part, Activation{ActivationKind::kRelu, 0}, t};
       const uint64_t row_bytes = parts * part;
       Stored m = Store(t, records * parts, dim, &rng);
       std::vector<float> x(dim), bias(records);

@@ -39,7 +39,10 @@ using LogitsCallback = std::function<bool(int pos, const float* logits)>;
 
 // What Open decided: shapes, and how the DRAM budget is spent.
 struct ModelInfo {
-  std::string architecture;  // "llama" or "opt"
+  std::string architecture;  // "llama" or "opt" (the forward pass's family)
+  std::string source_architecture;  // what it was converted from, e.g. "Qwen2ForCausalLM" (may be empty)
+  TokenId bos_id = -1;              // the token a text starts with; -1: none (Qwen)
+  std::vector<TokenId> stop_ids;    // every token that ends generation (e.g. <|eot_id|>)
   std::string dtype;         // storage type of the resident matrices, e.g. "f32" (each may differ: inspect)
   std::string ffn_dtype;     // storage type of the FFN records on flash
   int n_layers = 0;

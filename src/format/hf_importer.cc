@@ -5,7 +5,13 @@
 // post-LayerNorm blocks, project_in/out, ReLU FFN with biases).
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <optional>
+#include <set>
+
+#include "format/architecture.h"
 #include "format/model_writer.h"
+#include "model/hf_tokenizer.h"
 #include "format/safetensors.h"
 #include "llmflash/convert.h"
 #include "util/file.h"
@@ -53,24 +59,153 @@ class HfConfig {
   std::string path_;
 };
 
-// Copies tokenizer.json when the checkpoint has one, with BOS/EOS from
-// config.json (bos_token_id, eos_token_id) or the family's defaults.
-Status AddTokenizer(const ConvertOptions& o, int bos, int eos, ModelWriter* w) {
-  std::string tok = JoinPath(o.input, "tokenizer.json");
-  if (!FileSize(tok).ok()) return Status::OK();
-  auto text = ReadFileToString(JoinPath(o.input, "config.json"), 16 << 20);
-  if (text.ok()) {
-    nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
-    if (j.is_object() && j.contains("bos_token_id") && j["bos_token_id"].is_number_integer()) bos = j["bos_token_id"];
-    if (j.is_object() && j.contains("eos_token_id") && j["eos_token_id"].is_number_integer()) eos = j["eos_token_id"];
-  }
-  return w->AddTokenizer(tok, "hf", bos, eos);
+// A token field of tokenizer_config.json: "text", {"content": "text"} or null.
+std::optional<std::string> TokenText(const nlohmann::json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_object() && v.contains("content") && v["content"].is_string()) return v["content"].get<std::string>();
+  return std::nullopt;
 }
 
-Status LlamaConfig(const HfConfig& h, const std::string& path, const std::string& arch,
+// Adds the ids of an eos_token_id field (an id or a list of ids).
+Status AddIds(const nlohmann::json& j, const char* key, const std::string& path, int vocab, std::vector<int>* out) {
+  if (!j.is_object() || !j.contains(key) || j[key].is_null()) return Status::OK();
+  std::vector<nlohmann::json> items = j[key].is_array() ? j[key].get<std::vector<nlohmann::json>>()
+                                                        : std::vector<nlohmann::json>{j[key]};
+  for (const auto& v : items) {
+    if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() >= vocab) {
+      return Status::Corruption(path + ": \"" + key + "\" holds something that is not a token id below " +
+                                std::to_string(vocab));
+    }
+    int id = v.get<int>();
+    if (std::find(out->begin(), out->end(), id) == out->end()) out->push_back(id);
+  }
+  return Status::OK();
+}
+
+nlohmann::json ReadJsonIfPresent(const std::string& path) {
+  auto text = ReadFileToString(path, 64 << 20);
+  if (!text.ok()) return nlohmann::json();
+  nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
+  return j.is_discarded() ? nlohmann::json() : j;
+}
+
+// Copies tokenizer.json, with the tokens that start and end a text as the
+// checkpoint's own files say:
+//   BOS: tokenizer_config.json's add_bos_token (with its bos_token) when it
+//        says; else the tokenizer.json post-processor's first token
+//        (TemplateProcessing); else config.json's bos_token_id (or the
+//        family's default) when the family adds one. A bos_token of null in
+//        tokenizer_config.json means none.
+//   stop: every id in config.json's and generation_config.json's
+//        eos_token_id (an id or a list), then tokenizer_config.json's
+//        eos_token; the family's default when none says.
+Status AddTokenizer(const ConvertOptions& o, const ModelConfig& c, bool bos_by_default, int default_bos,
+                    int default_eos, ModelWriter* w) {
+  const std::string tok_path = JoinPath(o.input, "tokenizer.json");
+  if (!FileSize(tok_path).ok()) {
+    if (o.note) {
+      o.note(FileSize(JoinPath(o.input, "tokenizer.model")).ok()
+                 ? "tokenizer.model (SentencePiece) is not read and there is no tokenizer.json: the model "
+                   "converts without a tokenizer (logits work; generate and chat need tokenizer.json)"
+                 : "no tokenizer.json: the model converts without a tokenizer (logits work; generate and "
+                   "chat need one)");
+    }
+    return Status::OK();
+  }
+  ASSIGN_OR_RETURN(HfTokenizer tok, HfTokenizer::Load(tok_path));
+  const std::string config_path = JoinPath(o.input, "config.json");
+  const std::string gen_path = JoinPath(o.input, "generation_config.json");
+  const std::string tc_path = JoinPath(o.input, "tokenizer_config.json");
+  const nlohmann::json config = ReadJsonIfPresent(config_path);
+  const nlohmann::json gen = ReadJsonIfPresent(gen_path);
+  const nlohmann::json tc = ReadJsonIfPresent(tc_path);
+  const int vocab = c.vocab_size;
+  auto id_of = [&](const nlohmann::json& field, const std::string& what) -> StatusOr<int> {
+    std::optional<std::string> text = TokenText(field);
+    if (!text) return -1;
+    int id = tok.Find(*text);
+    if (id < 0 || id >= vocab) {
+      return Status::Corruption(tc_path + ": " + what + " \"" + *text + "\" is not a token of tokenizer.json");
+    }
+    return id;
+  };
+
+  int bos = -1;
+  int config_bos = default_bos;
+  if (config.is_object() && config.contains("bos_token_id") && config["bos_token_id"].is_number_integer()) {
+    config_bos = config["bos_token_id"].get<int>();
+  }
+  const bool tc_has_bos = tc.is_object() && tc.contains("bos_token");
+  if (tc.is_object() && tc.contains("add_bos_token") && tc["add_bos_token"].is_boolean()) {
+    if (tc["add_bos_token"].get<bool>()) {
+      ASSIGN_OR_RETURN(bos, tc_has_bos ? id_of(tc["bos_token"], "bos_token") : StatusOr<int>(config_bos));
+      if (bos < 0) bos = config_bos;
+    }
+  } else if (!tok.prefix_ids().empty()) {
+    bos = tok.prefix_ids()[0];
+  } else if (tc_has_bos && tc["bos_token"].is_null()) {
+    bos = -1;
+  } else if (bos_by_default) {
+    bos = config_bos;
+  }
+  if (bos >= vocab) return Status::Corruption(config_path + ": bos_token_id is outside the vocabulary");
+
+  std::vector<int> stop;
+  RETURN_IF_ERROR(AddIds(config, "eos_token_id", config_path, vocab, &stop));
+  RETURN_IF_ERROR(AddIds(gen, "eos_token_id", gen_path, vocab, &stop));
+  if (tc.is_object() && tc.contains("eos_token")) {
+    ASSIGN_OR_RETURN(int eos, id_of(tc["eos_token"], "eos_token"));
+    if (eos >= 0 && std::find(stop.begin(), stop.end(), eos) == stop.end()) stop.push_back(eos);
+  }
+  if (stop.empty()) stop.push_back(default_eos);
+  return w->AddTokenizer(tok_path, "hf", bos, stop);
+}
+
+// config.json's rope_scaling: null, or {"rope_type" (or "type"): "llama3" |
+// "linear" | "default", ...}. Anything else is Unsupported naming the type.
+Status RopeScaling(const nlohmann::json& j, const std::string& path, ModelConfig* c) {
+  if (!j.contains("rope_scaling") || j["rope_scaling"].is_null()) return Status::OK();
+  const auto& r = j["rope_scaling"];
+  if (!r.is_object()) return Status::Corruption(path + ": rope_scaling must be an object or null");
+  std::string type = r.value("rope_type", r.value("type", std::string()));
+  auto number = [&](const char* key, float* out) -> Status {
+    if (!r.contains(key) || !r[key].is_number()) {
+      return Status::Corruption(path + ": rope_scaling (" + type + ") needs a number \"" + key + "\"");
+    }
+    *out = r[key].get<float>();
+    return Status::OK();
+  };
+  if (type == "default") return Status::OK();
+  if (type == "linear") {
+    c->rope_scaling = "linear";
+    RETURN_IF_ERROR(number("factor", &c->rope_factor));
+  } else if (type == "llama3") {
+    c->rope_scaling = "llama3";
+    float original = 0;
+    RETURN_IF_ERROR(number("factor", &c->rope_factor));
+    RETURN_IF_ERROR(number("low_freq_factor", &c->rope_low_freq_factor));
+    RETURN_IF_ERROR(number("high_freq_factor", &c->rope_high_freq_factor));
+    RETURN_IF_ERROR(number("original_max_position_embeddings", &original));
+    c->rope_original_context = static_cast<int>(original);
+    if (!(original >= 1 && original <= (1 << 22))) {
+      return Status::Corruption(path + ": rope_scaling original_max_position_embeddings out of range");
+    }
+  } else {
+    return Status::Unsupported(path + ": rope_scaling type \"" + type +
+                               "\" is not supported (llama3, linear, default)");
+  }
+  if (!(c->rope_factor >= 1) || !(c->rope_low_freq_factor > 0) ||
+      !(c->rope_high_freq_factor > c->rope_low_freq_factor)) {
+    return Status::Corruption(path + ": rope_scaling factors must be >= 1 and low_freq_factor < high_freq_factor");
+  }
+  return Status::OK();
+}
+
+Status LlamaConfig(const nlohmann::json& j, const HfConfig& h, const std::string& path, const LlamaFamilyArch& a,
                    ModelConfig* c) {
   constexpr int kMax = 1 << 20;
   c->architecture = "llama";
+  c->source_architecture = a.hf_class;
   RETURN_IF_ERROR(h.Int("hidden_size", 1, kMax, &c->dim));
   RETURN_IF_ERROR(h.Int("intermediate_size", 1, kMax, &c->ffn_dim));
   RETURN_IF_ERROR(h.Int("num_hidden_layers", 1, 4096, &c->n_layers));
@@ -82,25 +217,84 @@ Status LlamaConfig(const HfConfig& h, const std::string& path, const std::string
   RETURN_IF_ERROR(h.Float("rms_norm_eps", 1e-6f, &c->norm_eps));
   RETURN_IF_ERROR(h.Float("rope_theta", 10000.0f, &c->rope_theta));
   RETURN_IF_ERROR(h.Bool("tie_word_embeddings", false, &c->tied_classifier));
-  RETURN_IF_ERROR(h.Int("sliding_window", 0, 1 << 22, &c->sliding_window, 0));
-  if (arch == "LlamaForCausalLM") c->sliding_window = 0;  // only Mistral uses it
+  c->sliding_window = 0;
+  if (a.sliding_window) RETURN_IF_ERROR(h.Int("sliding_window", 0, 1 << 22, &c->sliding_window, 0));
+  bool use_window = false;
+  RETURN_IF_ERROR(h.Bool("use_sliding_window", false, &use_window));
+  if (use_window) return Status::Unsupported(path + ": use_sliding_window (per-layer windows) is not supported");
   if (c->n_heads % c->n_kv_heads != 0 || c->head_dim % 2 != 0) {
     return Status::Corruption(path + ": num_key_value_heads must divide num_attention_heads and head_dim be even");
   }
-  if (!h.IsNull("rope_scaling")) {
-    return Status::Unsupported(path + ": rope_scaling is not supported yet");
+  RETURN_IF_ERROR(RopeScaling(j, path, c));
+  float partial = 1.0f;
+  RETURN_IF_ERROR(h.Float("partial_rotary_factor", 1.0f, &partial));
+  if (partial != 1.0f) return Status::Unsupported(path + ": partial_rotary_factor " + std::to_string(partial));
+  bool attention_bias = false, mlp_bias = false;
+  RETURN_IF_ERROR(h.Bool("attention_bias", false, &attention_bias));
+  RETURN_IF_ERROR(h.Bool("mlp_bias", false, &mlp_bias));
+  if (attention_bias && !a.reads_attention_bias) {
+    return Status::Unsupported(path + ": attention_bias true is not part of " + a.hf_class);
   }
+  if (mlp_bias) return Status::Unsupported(path + ": mlp_bias (biases on gate/up/down) is not supported");
+  c->attention_bias = attention_bias;
+  c->qkv_bias = a.qkv_bias;
+  c->qk_norm = a.qk_norm;
   c->rope_style = "half";
   c->ffn_gated = true;
-  c->activation = h.String("hidden_act", "silu");
-  if (c->activation != "silu" && c->activation != "relu") {
-    return Status::Unsupported(path + ": hidden_act \"" + c->activation + "\" is not supported (silu or relu)");
+  std::string act = h.String("hidden_act", "silu");
+  if (act == "silu" || act == "relu") {
+    c->activation = act;
+  } else if (act == "gelu_pytorch_tanh") {
+    c->activation = "gelu_tanh";
+  } else if (act == "fatrelu" && a.fatrelu) {
+    c->activation = "fatrelu";
+    RETURN_IF_ERROR(h.Float("hidden_act_param", 0.0f, &c->activation_param));
+  } else {
+    return Status::Unsupported(path + ": hidden_act \"" + act + "\" is not supported for " + a.hf_class +
+                               " (silu, relu, gelu_pytorch_tanh" + (a.fatrelu ? ", fatrelu)" : ")"));
   }
   return Status::OK();
 }
 
-Status ConvertLlama(const SafetensorsCheckpoint& ck, const ModelConfig& c,
+// Every tensor a Llama-family checkpoint of this config holds. A tensor
+// outside it is an error: dropping it silently gives a different model (a
+// Qwen2 checkpoint labelled as Llama loses its biases).
+std::vector<std::string> LlamaExpectedTensors(const ModelConfig& c, const LlamaFamilyArch& a) {
+  std::vector<std::string> names = {"model.embed_tokens.weight", "model.norm.weight"};
+  if (!c.tied_classifier) names.push_back("lm_head.weight");
+  for (int l = 0; l < c.n_layers; ++l) {
+    LlamaTensorNames n = LlamaLayerNames(l);
+    for (const std::string* t : {&n.attn_norm, &n.o, &n.ffn_norm, &n.down}) names.push_back(*t);
+    if (a.fused) {
+      names.push_back(n.qkv);
+      names.push_back(n.gate_up);
+    } else {
+      for (const std::string* t : {&n.q, &n.k, &n.v, &n.gate, &n.up}) names.push_back(*t);
+    }
+    if (c.qkv_bias || c.attention_bias) for (const std::string* t : {&n.q_bias, &n.k_bias, &n.v_bias}) names.push_back(*t);
+    if (c.attention_bias) names.push_back(n.o_bias);
+    if (c.qk_norm) { names.push_back(n.q_norm); names.push_back(n.k_norm); }
+  }
+  return names;
+}
+
+Status CheckNoStrayTensors(const SafetensorsCheckpoint& ck, const std::vector<std::string>& expected,
+                           const ModelConfig& c, const std::string& dir) {
+  std::set<std::string> want(expected.begin(), expected.end());
+  for (const auto& [name, t] : ck.tensors()) {
+    if (want.count(name) > 0) continue;
+    if (name.ends_with("rotary_emb.inv_freq")) continue;           // a buffer some exports keep
+    if (c.tied_classifier && name == "lm_head.weight") continue;   // a copy of the embeddings
+    return Status::Unsupported(dir + ": tensor \"" + name + "\" is not part of " + c.source_architecture +
+                               " as its config.json describes it; converting would drop it "
+                               "(is \"architectures\" right?)");
+  }
+  return Status::OK();
+}
+
+Status ConvertLlama(const SafetensorsCheckpoint& ck, const ModelConfig& c, const LlamaFamilyArch& a,
                     const ConvertOptions& o) {
+  RETURN_IF_ERROR(CheckNoStrayTensors(ck, LlamaExpectedTensors(c, a), c, o.input));
   ModelWriter w;
   ASSIGN_OR_RETURN(StorageTypes types, StorageTypesFor(o));
   RETURN_IF_ERROR(w.Begin(o.output, c, types, o.note));
@@ -113,31 +307,58 @@ Status ConvertLlama(const SafetensorsCheckpoint& ck, const ModelConfig& c,
   };
   RETURN_IF_ERROR(copy("model.embed_tokens.weight", "tok_embeddings", {V, d}));
   for (int l = 0; l < c.n_layers; ++l) {
-    std::string from = "model.layers." + std::to_string(l) + ".", to = "layers." + std::to_string(l) + ".";
-    RETURN_IF_ERROR(copy(from + "input_layernorm.weight", to + "attention_norm", {d}));
-    RETURN_IF_ERROR(copy(from + "self_attn.q_proj.weight", to + "wq", {q, d}));
-    RETURN_IF_ERROR(copy(from + "self_attn.k_proj.weight", to + "wk", {kv, d}));
-    RETURN_IF_ERROR(copy(from + "self_attn.v_proj.weight", to + "wv", {kv, d}));
-    RETURN_IF_ERROR(copy(from + "self_attn.o_proj.weight", to + "wo", {d, q}));
-    RETURN_IF_ERROR(copy(from + "post_attention_layernorm.weight", to + "ffn_norm", {d}));
+    const LlamaTensorNames from = LlamaLayerNames(l);
+    const std::string to = "layers." + std::to_string(l) + ".";
+    RETURN_IF_ERROR(copy(from.attn_norm, to + "attention_norm", {d}));
+    if (a.fused) {  // Phi-3: rows [q | k | v]
+      ASSIGN_OR_RETURN(std::vector<float> qkv, ck.Read(from.qkv, {q + 2 * kv, d}));
+      RETURN_IF_ERROR(w.AddResidentTensor(to + "wq", {q, d}, qkv.data()));
+      RETURN_IF_ERROR(w.AddResidentTensor(to + "wk", {kv, d}, qkv.data() + q * d));
+      RETURN_IF_ERROR(w.AddResidentTensor(to + "wv", {kv, d}, qkv.data() + (q + kv) * d));
+    } else {
+      RETURN_IF_ERROR(copy(from.q, to + "wq", {q, d}));
+      RETURN_IF_ERROR(copy(from.k, to + "wk", {kv, d}));
+      RETURN_IF_ERROR(copy(from.v, to + "wv", {kv, d}));
+    }
+    RETURN_IF_ERROR(copy(from.o, to + "wo", {d, q}));
+    if (c.qkv_bias || c.attention_bias) {
+      RETURN_IF_ERROR(copy(from.q_bias, to + "bq", {q}));
+      RETURN_IF_ERROR(copy(from.k_bias, to + "bk", {kv}));
+      RETURN_IF_ERROR(copy(from.v_bias, to + "bv", {kv}));
+    }
+    if (c.attention_bias) RETURN_IF_ERROR(copy(from.o_bias, to + "bo", {d}));
+    if (c.qk_norm) {
+      const uint64_t hd = c.head_dim;
+      RETURN_IF_ERROR(copy(from.q_norm, to + "q_norm", {hd}));
+      RETURN_IF_ERROR(copy(from.k_norm, to + "k_norm", {hd}));
+    }
+    RETURN_IF_ERROR(copy(from.ffn_norm, to + "ffn_norm", {d}));
   }
   RETURN_IF_ERROR(copy("model.norm.weight", "norm", {d}));
   if (!c.tied_classifier) RETURN_IF_ERROR(copy("lm_head.weight", "output", {V, d}));
   for (int l = 0; l < c.n_layers; ++l) {
-    std::string from = "model.layers." + std::to_string(l) + ".mlp.";
-    ASSIGN_OR_RETURN(std::vector<float> gate, ck.Read(from + "gate_proj.weight", {n, d}));
-    ASSIGN_OR_RETURN(std::vector<float> up, ck.Read(from + "up_proj.weight", {n, d}));
-    ASSIGN_OR_RETURN(std::vector<float> down, ck.Read(from + "down_proj.weight", {d, n}));
+    const LlamaTensorNames from = LlamaLayerNames(l);
+    std::vector<float> gate, up;
+    if (a.fused) {  // Phi-3: rows [gate | up]
+      ASSIGN_OR_RETURN(std::vector<float> gu, ck.Read(from.gate_up, {2 * n, d}));
+      gate.assign(gu.begin(), gu.begin() + n * d);
+      up.assign(gu.begin() + n * d, gu.end());
+    } else {
+      ASSIGN_OR_RETURN(gate, ck.Read(from.gate, {n, d}));
+      ASSIGN_OR_RETURN(up, ck.Read(from.up, {n, d}));
+    }
+    ASSIGN_OR_RETURN(std::vector<float> down, ck.Read(from.down, {d, n}));
     RETURN_IF_ERROR(w.AddFfnLayer(l, gate.data(), up.data(), down.data()));
     if (o.progress) o.progress(static_cast<double>(l + 1) / c.n_layers, "FFN layers");
   }
-  RETURN_IF_ERROR(AddTokenizer(o, 1, 2, &w));
+  RETURN_IF_ERROR(AddTokenizer(o, c, a.bos_by_default, 1, 2, &w));
   return w.Finish();
 }
 
 Status OptConfig(const HfConfig& h, const std::string& path, ModelConfig* c) {
   constexpr int kMax = 1 << 20;
   c->architecture = "opt";
+  c->source_architecture = "OPTForCausalLM";
   RETURN_IF_ERROR(h.Int("hidden_size", 1, kMax, &c->dim));
   RETURN_IF_ERROR(h.Int("ffn_dim", 1, kMax, &c->ffn_dim));
   RETURN_IF_ERROR(h.Int("num_hidden_layers", 1, 4096, &c->n_layers));
@@ -216,7 +437,7 @@ Status ConvertOpt(const SafetensorsCheckpoint& ck, const ModelConfig& c, const C
     RETURN_IF_ERROR(w.AddFfnLayer(l, nullptr, up.data(), down.data()));
     if (o.progress) o.progress(static_cast<double>(l + 1) / c.n_layers, "FFN layers");
   }
-  RETURN_IF_ERROR(AddTokenizer(o, 2, 2, &w));  // OPT prepends </s> (2) as BOS
+  RETURN_IF_ERROR(AddTokenizer(o, c, true, 2, 2, &w));  // OPT prepends </s> (2) as BOS
   return w.Finish();
 }
 
@@ -237,21 +458,22 @@ Status ConvertHuggingFace(const ConvertOptions& o) {
   }
   HfConfig h(j, path);
   ModelConfig c;
+  const LlamaFamilyArch* llama = FindLlamaFamily(arch);
   try {
-    if (arch == "LlamaForCausalLM" || arch == "MistralForCausalLM") {
-      RETURN_IF_ERROR(LlamaConfig(h, path, arch, &c));
+    if (llama != nullptr) {
+      RETURN_IF_ERROR(LlamaConfig(j, h, path, *llama, &c));
     } else if (arch == "OPTForCausalLM") {
       RETURN_IF_ERROR(OptConfig(h, path, &c));
     } else {
-      return Status::Unsupported(path + ": architecture \"" + arch + "\" is not supported "
-                                 "(OPTForCausalLM, LlamaForCausalLM, MistralForCausalLM)");
+      return Status::Unsupported(path + ": architecture \"" + arch + "\" is not supported (" +
+                                 KnownArchitectures() + ")");
     }
   } catch (const nlohmann::json::exception& e) {
     return Status::Corruption(path + ": " + e.what());
   }
   SafetensorsCheckpoint ck;
   RETURN_IF_ERROR(ck.Open(o.input));
-  return c.architecture == "opt" ? ConvertOpt(ck, c, o) : ConvertLlama(ck, c, o);
+  return llama != nullptr ? ConvertLlama(ck, c, *llama, o) : ConvertOpt(ck, c, o);
 }
 
 }  // namespace llmflash

@@ -130,15 +130,22 @@ Status ModelWriter::AddFfnLayer(int layer, const float* gate, const float* up,
   return Status::OK();
 }
 
-Status ModelWriter::AddTokenizer(const std::string& source_path,
-                                 const std::string& type, int bos_id, int eos_id) {
+Status ModelWriter::AddTokenizer(const std::string& source_path, const std::string& type, int bos_id,
+                                 int eos_id) {
+  return AddTokenizer(source_path, type, bos_id, std::vector<int>{eos_id});
+}
+
+Status ModelWriter::AddTokenizer(const std::string& source_path, const std::string& type, int bos_id,
+                                 const std::vector<int>& stop_ids) {
+  if (stop_ids.empty()) return Status::InvalidArgument("AddTokenizer: no end-of-sequence token");
+  const int eos_id = stop_ids[0];
   ASSIGN_OR_RETURN(std::string bytes, ReadFileToString(source_path, 256ull << 20));
   std::string name = type == "llama2c" ? "tokenizer.bin" : "tokenizer.json";
   WritableFile out;
   RETURN_IF_ERROR(out.Open(JoinPath(dir_, name)));
   RETURN_IF_ERROR(out.Append(bytes.data(), bytes.size()));
   RETURN_IF_ERROR(out.Close());
-  manifest_.tokenizer = TokenizerInfo{type, name, bos_id, eos_id};
+  manifest_.tokenizer = TokenizerInfo{type, name, bos_id, eos_id, stop_ids};
   manifest_.files.push_back({name, out.size(), out.crc32c()});
   return Status::OK();
 }
@@ -147,7 +154,7 @@ Status ModelWriter::Finish() {
   if (layers_written_ != manifest_.config.n_layers) {
     return Status::Internal("not every FFN layer was written");
   }
-  if (manifest_.tokenizer.file.empty()) manifest_.tokenizer = TokenizerInfo{"none", "", 0, 0};
+  if (manifest_.tokenizer.file.empty()) manifest_.tokenizer = TokenizerInfo{"none", "", 0, 0, {0}};
   // The model's dtype names what most of its resident matrix bytes are (the
   // type asked for, unless its blocks fit few of them).
   std::map<DType, uint64_t> bytes_by_type;

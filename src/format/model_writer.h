@@ -55,9 +55,12 @@ class ModelWriter {
   Status AddFfnLayer(int layer, const float* gate, const float* up,
                      const float* down);
 
-  // Copies the tokenizer file into the directory.
+  // Copies the tokenizer file into the directory. bos_id -1: no BOS;
+  // stop_ids: every token that ends generation, the end-of-sequence one first.
   Status AddTokenizer(const std::string& source_path, const std::string& type,
                       int bos_id, int eos_id);
+  Status AddTokenizer(const std::string& source_path, const std::string& type, int bos_id,
+                      const std::vector<int>& stop_ids);
 
   // Closes files, checks every layer was written and writes manifest.json.
   Status Finish();

@@ -1,6 +1,8 @@
 // Adapters from the two tokenizer formats to TextTokenizer.
 #include "model/text_tokenizer.h"
 
+#include <algorithm>
+
 namespace llmflash {
 namespace {
 
@@ -13,6 +15,8 @@ class Llama2cText final : public TextTokenizer {
   std::string Decode(int prev, int token) const override { return t_.Decode(prev, token); }
   int bos_id() const override { return t_.bos_id(); }
   int eos_id() const override { return t_.eos_id(); }
+  // llama2.c ends a story at EOS or at the next story's BOS.
+  bool IsStop(int id) const override { return id == t_.bos_id() || id == t_.eos_id(); }
 
  private:
   Llama2cTokenizer t_;
@@ -20,7 +24,7 @@ class Llama2cText final : public TextTokenizer {
 
 class HfText final : public TextTokenizer {
  public:
-  HfText(HfTokenizer t, int bos, int eos) : t_(std::move(t)), bos_(bos), eos_(eos) {}
+  HfText(HfTokenizer t, int bos, std::vector<int> stop) : t_(std::move(t)), bos_(bos), stop_(std::move(stop)) {}
   std::vector<int> Encode(std::string_view text, bool add_bos, bool parse_special) const override {
     std::vector<int> ids;
     if (add_bos && bos_ >= 0) ids.push_back(bos_);
@@ -32,11 +36,13 @@ class HfText final : public TextTokenizer {
     return t_.DecodeNext(prev == bos_ ? -1 : prev, token);
   }
   int bos_id() const override { return bos_; }
-  int eos_id() const override { return eos_; }
+  int eos_id() const override { return stop_.empty() ? -1 : stop_[0]; }
+  bool IsStop(int id) const override { return std::find(stop_.begin(), stop_.end(), id) != stop_.end(); }
 
  private:
   HfTokenizer t_;
-  int bos_, eos_;
+  int bos_;
+  std::vector<int> stop_;
 };
 
 }  // namespace
@@ -44,8 +50,8 @@ class HfText final : public TextTokenizer {
 std::unique_ptr<TextTokenizer> WrapLlama2c(Llama2cTokenizer t) {
   return std::make_unique<Llama2cText>(std::move(t));
 }
-std::unique_ptr<TextTokenizer> WrapHf(HfTokenizer t, int bos_id, int eos_id) {
-  return std::make_unique<HfText>(std::move(t), bos_id, eos_id);
+std::unique_ptr<TextTokenizer> WrapHf(HfTokenizer t, int bos_id, std::vector<int> stop_ids) {
+  return std::make_unique<HfText>(std::move(t), bos_id, std::move(stop_ids));
 }
 
 }  // namespace llmflash

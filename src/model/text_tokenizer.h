@@ -24,12 +24,14 @@ class TextTokenizer {
   // Bytes of `token` following `prev` (the space a tokenizer adds at the
   // start of a text is dropped after BOS).
   virtual std::string Decode(int prev, int token) const = 0;
-  virtual int bos_id() const = 0;
+  virtual int bos_id() const = 0;  // -1: the model takes none
   virtual int eos_id() const = 0;
+  // Whether generating `id` ends the text (every end-of-turn token).
+  virtual bool IsStop(int id) const = 0;
 };
 
 std::unique_ptr<TextTokenizer> WrapLlama2c(Llama2cTokenizer t);
-std::unique_ptr<TextTokenizer> WrapHf(HfTokenizer t, int bos_id, int eos_id);
+std::unique_ptr<TextTokenizer> WrapHf(HfTokenizer t, int bos_id, std::vector<int> stop_ids);
 
 }  // namespace llmflash
 

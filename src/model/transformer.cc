@@ -59,10 +59,36 @@ void Transformer::Init(const ModelConfig& c, const ResidentWeights* w,
   value_cache_.assign(key_cache_.size(), 0);
   prev_attn_.assign(static_cast<size_t>(c.n_layers) * c.dim, 0);
   prev_attn_pos_ = -1;
-  rope_freq_.resize(c.head_dim / 2);
+  rope_half_ = c.rope_style == "half";
+  rope_ = c.positions == "rope";
+  layernorm_ = c.norm == "layernorm";
+  rope_freq_ = RopeFrequencies(c);
+}
+
+std::vector<float> Transformer::RopeFrequencies(const ModelConfig& c) {
+  std::vector<float> f(c.head_dim / 2);
   for (int i = 0; i < c.head_dim / 2; ++i) {
-    rope_freq_[i] = 1.0f / std::pow(c.rope_theta, static_cast<float>(2 * i) / c.head_dim);
+    f[i] = 1.0f / std::pow(c.rope_theta, static_cast<float>(2 * i) / c.head_dim);
   }
+  if (c.rope_scaling == "linear") {
+    for (float& v : f) v /= c.rope_factor;
+  } else if (c.rope_scaling == "llama3") {
+    // Llama 3.1: wavelengths longer than the original context / low factor
+    // are slowed by `factor`, shorter than context / high factor kept, and
+    // the band between interpolated.
+    const double ctx = c.rope_original_context, lo = c.rope_low_freq_factor, hi = c.rope_high_freq_factor;
+    const double low_wavelen = ctx / lo, high_wavelen = ctx / hi;
+    for (float& v : f) {
+      const double wavelen = 2 * M_PI / v;
+      if (wavelen > low_wavelen) {
+        v = static_cast<float>(v / c.rope_factor);
+      } else if (wavelen >= high_wavelen) {
+        const double smooth = (ctx / wavelen - lo) / (hi - lo);
+        v = static_cast<float>((1 - smooth) * v / c.rope_factor + smooth * v);
+      }
+    }
+  }
+  return f;
 }
 
 // "interleaved" (llama2.c) rotates pairs (2i, 2i+1) of each head;
@@ -74,8 +100,8 @@ void Transformer::Rope(float* vec, int n, int pos) const {
     for (int i = 0; i < half; ++i) {
       float angle = pos * rope_freq_[i];
       float cr = std::cos(angle), ci = std::sin(angle);
-      int a = c_.rope_style == "half" ? i : 2 * i;
-      int b = c_.rope_style == "half" ? i + half : 2 * i + 1;
+      int a = rope_half_ ? i : 2 * i;
+      int b = rope_half_ ? i + half : 2 * i + 1;
       float v0 = v[a], v1 = v[b];
       v[a] = v0 * cr - v1 * ci;
       v[b] = v0 * ci + v1 * cr;
@@ -95,7 +121,11 @@ void Transformer::Attention(int l, int pos) {
     Axpy(1.0f, w.bk, kv_dim, k_.data());
     Axpy(1.0f, w.bv, kv_dim, v_.data());
   }
-  if (c_.positions == "rope") {
+  if (w.q_norm != nullptr) {  // Qwen3: RMSNorm over each head, before RoPE
+    for (int h = 0; h < c_.n_heads; ++h) RmsNorm(q_.data() + h * hs, w.q_norm, hs, c_.norm_eps, q_.data() + h * hs);
+    for (int h = 0; h < c_.n_kv_heads; ++h) RmsNorm(k_.data() + h * hs, w.k_norm, hs, c_.norm_eps, k_.data() + h * hs);
+  }
+  if (rope_) {
     Rope(q_.data(), q_dim, pos);
     Rope(k_.data(), kv_dim, pos);
   }
@@ -131,7 +161,7 @@ void Transformer::StoreKv(const float* from, int n, char* to) const {
 }
 
 void Transformer::Norm(const float* x, const float* weight, const float* bias, float* out) const {
-  if (c_.norm == "layernorm") {
+  if (layernorm_) {
     LayerNorm(x, weight, bias, c_.dim, c_.norm_eps, out);
   } else {
     RmsNorm(x, weight, c_.dim, c_.norm_eps, out);

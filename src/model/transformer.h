@@ -43,6 +43,9 @@ class Transformer {
   // Runs `token` at position `pos` (< max_context) and returns the logits.
   StatusOr<const float*> Forward(int token, int pos, TokenStats* stats);
 
+  // RoPE's frequency per pair of a head, with the config's scaling.
+  static std::vector<float> RopeFrequencies(const ModelConfig& c);
+
  private:
   void Attention(int l, int pos);  // xb_ -> xb2_
   Status Embed(int token, int pos, TokenStats* stats);  // -> x_
@@ -72,7 +75,11 @@ class Transformer {
   std::vector<float> prev_attn_;
   AlignedBuffer emb_scratch_;  // one embedding row read from flash
   int prev_attn_pos_ = -1;  // position of the token that wrote prev_attn_
-  std::vector<float> rope_freq_;                // per pair within a head
+  std::vector<float> rope_freq_;                // per pair within a head (scaling applied)
+  // The config's choices, parsed once in Init.
+  bool rope_half_ = false;    // pairs (i, i + head_dim/2), else (2i, 2i+1)
+  bool rope_ = true;          // RoPE positions, else learned ones
+  bool layernorm_ = false;    // LayerNorm with bias, else RMSNorm
 };
 
 }  // namespace llmflash

@@ -153,11 +153,16 @@ Status ResidentWeights::Load(const Manifest& m, const std::string& dir, bool emb
       RETURN_IF_ERROR(find.Get(p + "attention_norm_bias", {d}, &w.attention_norm_bias));
       RETURN_IF_ERROR(find.Get(p + "ffn_norm_bias", {d}, &w.ffn_norm_bias));
     }
-    if (c.attention_bias) {
+    if (c.attention_bias || c.qkv_bias) {
       RETURN_IF_ERROR(find.Get(p + "bq", {q}, &w.bq));
       RETURN_IF_ERROR(find.Get(p + "bk", {kv}, &w.bk));
       RETURN_IF_ERROR(find.Get(p + "bv", {kv}, &w.bv));
-      RETURN_IF_ERROR(find.Get(p + "bo", {d}, &w.bo));
+    }
+    if (c.attention_bias) RETURN_IF_ERROR(find.Get(p + "bo", {d}, &w.bo));
+    if (c.qk_norm) {
+      const uint64_t hd = c.head_dim;
+      RETURN_IF_ERROR(find.Get(p + "q_norm", {hd}, &w.q_norm));
+      RETURN_IF_ERROR(find.Get(p + "k_norm", {hd}, &w.k_norm));
     }
     if (c.ffn_bias) {
       RETURN_IF_ERROR(find.Get(p + "ffn_up_bias", {n}, &w.ffn_up_bias));

@@ -31,6 +31,8 @@ struct LayerWeights {
   const float* bk = nullptr;                   // [kv]
   const float* bv = nullptr;                   // [kv]
   const float* bo = nullptr;                   // [dim]
+  const float* q_norm = nullptr;               // [head_dim] (qk_norm)
+  const float* k_norm = nullptr;               // [head_dim] (qk_norm)
   const float* ffn_up_bias = nullptr;          // [ffn_dim], per neuron
   const float* ffn_down_bias = nullptr;        // [dim]
 };

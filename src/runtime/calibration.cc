@@ -47,6 +47,10 @@ Status RunTeacherForced(SessionImpl* session, int vocab, const std::vector<int>&
 StatusOr<std::vector<int>> SelfGenerate(ModelImpl* model, int count, uint64_t seed) {
   Status st = model->NeedTokenizer();
   if (!st.ok()) return st;
+  if (model->tokenizer().bos_id() < 0) {
+    return Status::Unsupported("this model takes no BOS token to start self-generated text "
+                               "from; give calibration text instead");
+  }
   ASSIGN_OR_RETURN(std::unique_ptr<Session> s, model->NewSession({.use_predictor = false}));
   std::vector<int> tokens;
   for (uint64_t round = 0; static_cast<int>(tokens.size()) < count; ++round) {

@@ -78,7 +78,7 @@ Status ModelImpl::Load(const std::string& dir, const ModelOptions& options,
     tokenizer_ = WrapLlama2c(std::move(tok));
   } else if (manifest_.tokenizer.type == "hf") {
     ASSIGN_OR_RETURN(HfTokenizer tok, HfTokenizer::Load(JoinPath(dir, manifest_.tokenizer.file)));
-    tokenizer_ = WrapHf(std::move(tok), manifest_.tokenizer.bos_id, manifest_.tokenizer.eos_id);
+    tokenizer_ = WrapHf(std::move(tok), manifest_.tokenizer.bos_id, manifest_.tokenizer.stop_ids);
   }  // "none": Logits works, Generate and Encode say Unsupported
   const FileEntry* resident = manifest_.FindFile(manifest_.resident_file);
   const DType predictor_dtype = PredictorDType(manifest_);
@@ -136,6 +136,11 @@ Status ModelImpl::Load(const std::string& dir, const ModelOptions& options,
   info_.planned_bytes_per_token = loader.expected.device_bytes;
   info_.floor_ms = loader.floor_ms;
   info_.architecture = c.architecture;
+  info_.source_architecture = c.source_architecture;
+  if (manifest_.tokenizer.type != "none") {
+    info_.bos_id = manifest_.tokenizer.bos_id;
+    info_.stop_ids = manifest_.tokenizer.stop_ids;
+  }
   info_.dtype = DTypeName(manifest_.dtype);
   info_.ffn_dtype = DTypeName(manifest_.ffn_dtype);
   info_.n_layers = c.n_layers;

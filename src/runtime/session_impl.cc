@@ -82,7 +82,7 @@ Status SessionImpl::Generate(std::string_view prompt, const GenerateOptions& opt
       next = sampler_.Sample(logits_.data(), vocab);
       ++generated;
       ++stats_.generated_tokens;
-      if (next == tok.bos_id() || next == tok.eos_id()) break;
+      if (tok.IsStop(next)) break;
       if (on_token && !on_token(next, tok.Decode(token, next))) break;
     }
     token = next;

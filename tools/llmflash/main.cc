@@ -281,7 +281,14 @@ int Inspect(const Flags& f) {
   if (!model.ok()) return Fail(model.status());
   const ModelInfo& i = (*model)->info();
   auto mib = [](uint64_t b) { return b / 1048576.0; };
-  std::printf("architecture     %s (%s)\n", i.architecture.c_str(), i.dtype.c_str());
+  std::printf("architecture     %s (%s)%s%s\n", i.architecture.c_str(), i.dtype.c_str(),
+              i.source_architecture.empty() ? "" : ", from ", i.source_architecture.c_str());
+  if (!i.stop_ids.empty()) {
+    std::string stops;
+    for (TokenId id : i.stop_ids) stops += (stops.empty() ? "" : " ") + std::to_string(id);
+    std::printf("tokens           BOS %s, generation stops at %s\n",
+                i.bos_id >= 0 ? std::to_string(i.bos_id).c_str() : "none", stops.c_str());
+  }
   std::printf("shape            %d layers, dim %d, %d FFN neurons/layer, vocab %d, context %d\n",
               i.n_layers, i.dim, i.ffn_dim, i.vocab_size, i.max_context);
   std::printf("model            %.3f MiB (resident %.3f MiB, FFN bundle %.3f MiB)\n",

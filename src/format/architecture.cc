@@ -1,0 +1,55 @@
+// The architecture table.
+#include "format/architecture.h"
+
+namespace llmflash {
+namespace {
+
+//                          class                     qkv_b  qk_n   fused  window attn_b fatrelu bos
+constexpr LlamaFamilyArch kLlama[] = {
+    {"LlamaForCausalLM",       false, false, false, false, true,  false, true},
+    {"MistralForCausalLM",     false, false, false, true,  false, false, true},
+    {"Qwen2ForCausalLM",       true,  false, false, false, false, false, false},
+    {"Qwen3ForCausalLM",       false, true,  false, false, true,  false, false},
+    {"Phi3ForCausalLM",        false, false, true,  true,  false, false, true},
+    {"SparseLlamaForCausalLM", false, false, false, false, false, true,  true},
+};
+
+}  // namespace
+
+const LlamaFamilyArch* FindLlamaFamily(const std::string& hf_class) {
+  for (const LlamaFamilyArch& a : kLlama) {
+    if (hf_class == a.hf_class) return &a;
+  }
+  return nullptr;
+}
+
+std::string KnownArchitectures() {
+  std::string out = "OPTForCausalLM";
+  for (const LlamaFamilyArch& a : kLlama) out += std::string(", ") + a.hf_class;
+  return out;
+}
+
+LlamaTensorNames LlamaLayerNames(int l) {
+  const std::string p = "model.layers." + std::to_string(l) + ".";
+  LlamaTensorNames n;
+  n.attn_norm = p + "input_layernorm.weight";
+  n.q = p + "self_attn.q_proj.weight";
+  n.k = p + "self_attn.k_proj.weight";
+  n.v = p + "self_attn.v_proj.weight";
+  n.o = p + "self_attn.o_proj.weight";
+  n.qkv = p + "self_attn.qkv_proj.weight";
+  n.q_bias = p + "self_attn.q_proj.bias";
+  n.k_bias = p + "self_attn.k_proj.bias";
+  n.v_bias = p + "self_attn.v_proj.bias";
+  n.o_bias = p + "self_attn.o_proj.bias";
+  n.q_norm = p + "self_attn.q_norm.weight";
+  n.k_norm = p + "self_attn.k_norm.weight";
+  n.ffn_norm = p + "post_attention_layernorm.weight";
+  n.gate = p + "mlp.gate_proj.weight";
+  n.up = p + "mlp.up_proj.weight";
+  n.down = p + "mlp.down_proj.weight";
+  n.gate_up = p + "mlp.gate_up_proj.weight";
+  return n;
+}
+
+}  // namespace llmflash

@@ -1,0 +1,40 @@
+// One description per architecture the importers know: which Hugging Face
+// class it is, which tensors it has under which names, and which of the
+// forward pass's features (ModelConfig) it switches on. Importers read the
+// table; the weight loader and the forward pass read only ModelConfig, so
+// adding a family is adding a row here plus whatever is truly new in its math.
+#ifndef LLMFLASH_FORMAT_ARCHITECTURE_H_
+#define LLMFLASH_FORMAT_ARCHITECTURE_H_
+
+#include <string>
+#include <vector>
+
+namespace llmflash {
+
+// Llama-shaped decoders: RMSNorm, RoPE (rotate-half), gated FFN.
+struct LlamaFamilyArch {
+  const char* hf_class;      // config.json "architectures"[0]
+  bool qkv_bias;             // q/k/v projections always have biases (Qwen2)
+  bool qk_norm;              // q_norm / k_norm per head before RoPE (Qwen3)
+  bool fused;                // qkv_proj and gate_up_proj (Phi-3), split at convert
+  bool sliding_window;       // config.json's sliding_window applies (Mistral, Phi-3)
+  bool reads_attention_bias; // config.json's attention_bias switches q/k/v/o biases (Llama, Qwen3)
+  bool fatrelu;              // hidden_act "fatrelu" with hidden_act_param (ProSparse)
+  bool bos_by_default;       // a tokenizer without its own rule gets BOS (Qwen: none)
+};
+
+// Every Llama-family row; null when `hf_class` is not one of them.
+const LlamaFamilyArch* FindLlamaFamily(const std::string& hf_class);
+// "LlamaForCausalLM, MistralForCausalLM, ..." for error messages.
+std::string KnownArchitectures();
+
+// Hugging Face tensor names of layer `l` in a Llama-family checkpoint.
+struct LlamaTensorNames {
+  std::string attn_norm, q, k, v, o, qkv, q_bias, k_bias, v_bias, o_bias, q_norm, k_norm;
+  std::string ffn_norm, gate, up, down, gate_up;
+};
+LlamaTensorNames LlamaLayerNames(int l);
+
+}  // namespace llmflash
+
+#endif  // LLMFLASH_FORMAT_ARCHITECTURE_H_

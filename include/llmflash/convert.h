@@ -42,8 +42,8 @@ LLMFLASH_EXPORT Status ConvertLlama2c(const ConvertOptions& options);
 LLMFLASH_EXPORT Status ConvertHuggingFace(const ConvertOptions& options);
 
 struct SynthOptions {
-  std::string arch = "opt";       // "opt" or "llama"
-  std::string preset = "tiny";    // tiny, 125m, 1.3b, 6.7b (llama also: 7b)
+  std::string arch = "opt";       // "opt", "llama", "llama3" (Llama 3.1) or "qwen2" (Qwen2.5)
+  std::string preset = "tiny";    // opt/llama: tiny, 125m, 1.3b, 6.7b (llama also 7b); llama3: tiny, 8b; qwen2: tiny, 7b
   std::string activation = "";    // llama: "silu" (default) or "relu"; opt: relu
   double activation_sparsity = 0.9;  // target fraction of inactive ReLU neurons
   uint64_t seed = 1;

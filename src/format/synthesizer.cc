@@ -28,7 +28,11 @@ namespace {
 // per token at k = 5.
 constexpr float kAttnOut = 0.4f;
 
-struct Shape { int d, n, layers, heads, vocab, positions; };
+struct Shape {
+  int d, n, layers, heads, vocab, positions;
+  int kv_heads = 0;  // 0: heads (no grouped-query attention)
+  int KvHeads() const { return kv_heads > 0 ? kv_heads : heads; }
+};
 
 const std::map<std::string, Shape>& Presets(const std::string& arch) {
   static const std::map<std::string, Shape> opt = {
@@ -38,7 +42,17 @@ const std::map<std::string, Shape>& Presets(const std::string& arch) {
       {"tiny", {64, 192, 2, 4, 512, 256}},        {"125m", {768, 2048, 12, 12, 32000, 2048}},
       {"1.3b", {2048, 5504, 24, 16, 32000, 2048}}, {"6.7b", {4096, 11008, 32, 32, 32000, 4096}},
       {"7b", {4096, 11008, 32, 32, 32000, 4096}}};
-  return arch == "opt" ? opt : llama;
+  // Llama 3.1 8B and Qwen2.5 7B as their config.json files give them
+  // (grouped-query attention; the positions are what the bench needs, not
+  // the 128K their RoPE scaling reaches).
+  static const std::map<std::string, Shape> llama3 = {
+      {"tiny", {64, 192, 2, 4, 512, 256, 2}}, {"8b", {4096, 14336, 32, 32, 128256, 8192, 8}}};
+  static const std::map<std::string, Shape> qwen2 = {
+      {"tiny", {64, 192, 2, 4, 512, 256, 2}}, {"7b", {3584, 18944, 28, 28, 152064, 32768, 4}}};
+  if (arch == "opt") return opt;
+  if (arch == "llama3") return llama3;
+  if (arch == "qwen2") return qwen2;
+  return llama;
 }
 
 // xoshiro256** seeded by splitmix64: fast, deterministic per stream.
@@ -320,9 +334,10 @@ std::vector<Tensor> OptTensors(Builder& b, const Shape& s, std::vector<std::vect
 // z-scores 1.52x too small at the top, a variance 2.3x the first layer's.
 constexpr double kStreamGrowth = 1.3;
 
-std::vector<Tensor> LlamaTensors(Builder& b, const Shape& s, bool relu,
+std::vector<Tensor> LlamaTensors(Builder& b, const Shape& s, bool relu, bool qkv_bias,
                                  std::vector<std::vector<float>>* keep) {
   const uint64_t d = s.d, n = s.n, V = s.vocab;
+  const uint64_t kv = d / s.heads * s.KvHeads();
   const float wd = 1.0f / std::sqrt(float(d));
   b.MakeDirection();
   std::vector<Tensor> t;
@@ -336,8 +351,13 @@ std::vector<Tensor> LlamaTensors(Builder& b, const Shape& s, bool relu,
     uint64_t tag = 100 + 20 * l;
     t.push_back(b.Constant(p + "input_layernorm.weight", d, 1.0f));
     t.push_back(b.Random(p + "self_attn.q_proj.weight", {d, d}, 0.2f * wd, tag + 1));
-    t.push_back(b.Random(p + "self_attn.k_proj.weight", {d, d}, 0.2f * wd, tag + 2));
-    t.push_back(b.Random(p + "self_attn.v_proj.weight", {d, d}, wd, tag + 3));
+    t.push_back(b.Random(p + "self_attn.k_proj.weight", {kv, d}, 0.2f * wd, tag + 2));
+    t.push_back(b.Random(p + "self_attn.v_proj.weight", {kv, d}, wd, tag + 3));
+    if (qkv_bias) {  // Qwen2: small biases on q, k and v
+      t.push_back(b.Random(p + "self_attn.q_proj.bias", {d}, 0.02f, tag + 10));
+      t.push_back(b.Random(p + "self_attn.k_proj.bias", {kv}, 0.02f, tag + 11));
+      t.push_back(b.Random(p + "self_attn.v_proj.bias", {kv}, 0.02f, tag + 12));
+    }
     t.push_back(b.Random(p + "self_attn.o_proj.weight", {d, d}, b.AttnOut() * wd, tag + 4));
     t.push_back(b.Constant(p + "post_attention_layernorm.weight", d, 1.0f));
     // x = h / rms(h) with h ~ g + c u: x.u ~ c / rms and w.x ~ N(0, std_i^2 / rms^2)
@@ -373,6 +393,29 @@ nlohmann::ordered_json Config(const SynthOptions& o, const Shape& s, const std::
             {"enable_bias", true}, {"layer_norm_elementwise_affine", true},
             {"activation_function", "relu"}, {"bos_token_id", 2}, {"eos_token_id", 2},
             {"pad_token_id", 1}, {"tie_word_embeddings", true}, {"torch_dtype", "float16"}};
+  }
+  if (o.arch == "llama3") {  // Llama 3.1's config.json
+    return {{"architectures", {"LlamaForCausalLM"}}, {"model_type", "llama"}, {"hidden_size", s.d},
+            {"intermediate_size", s.n}, {"num_hidden_layers", s.layers},
+            {"num_attention_heads", s.heads}, {"num_key_value_heads", s.KvHeads()}, {"vocab_size", s.vocab},
+            {"max_position_embeddings", s.positions}, {"rms_norm_eps", 1e-5}, {"rope_theta", 500000.0},
+            {"rope_scaling", {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0},
+                              {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 8192}}},
+            {"hidden_act", act}, {"bos_token_id", s.vocab > 128000 ? 128000 : 1},
+            {"eos_token_id", s.vocab > 128009 ? nlohmann::ordered_json{128001, 128008, 128009}
+                                              : nlohmann::ordered_json{2}},
+            {"attention_bias", false}, {"mlp_bias", false}, {"tie_word_embeddings", false},
+            {"torch_dtype", "float16"}};
+  }
+  if (o.arch == "qwen2") {  // Qwen2.5's config.json
+    return {{"architectures", {"Qwen2ForCausalLM"}}, {"model_type", "qwen2"}, {"hidden_size", s.d},
+            {"intermediate_size", s.n}, {"num_hidden_layers", s.layers},
+            {"num_attention_heads", s.heads}, {"num_key_value_heads", s.KvHeads()}, {"vocab_size", s.vocab},
+            {"max_position_embeddings", s.positions}, {"rms_norm_eps", 1e-6}, {"rope_theta", 1000000.0},
+            {"hidden_act", act}, {"bos_token_id", s.vocab > 151643 ? 151643 : 1},
+            {"eos_token_id", s.vocab > 151643 ? 151643 : 2}, {"use_sliding_window", false},
+            {"sliding_window", s.positions}, {"max_window_layers", s.layers}, {"tie_word_embeddings", false},
+            {"rope_scaling", nullptr}, {"torch_dtype", "float16"}};
   }
   return {{"architectures", {"LlamaForCausalLM"}}, {"model_type", "llama"}, {"hidden_size", s.d},
           {"intermediate_size", s.n}, {"num_hidden_layers", s.layers},
@@ -416,7 +459,9 @@ Status WriteText(const std::string& path, const std::string& text) {
 }  // namespace
 
 Status Synthesize(const SynthOptions& o) {
-  if (o.arch != "opt" && o.arch != "llama") return Status::InvalidArgument("--arch must be opt or llama");
+  if (o.arch != "opt" && o.arch != "llama" && o.arch != "llama3" && o.arch != "qwen2") {
+    return Status::InvalidArgument("--arch must be opt, llama, llama3 or qwen2");
+  }
   const auto& presets = Presets(o.arch);
   auto it = presets.find(o.preset);
   if (it == presets.end()) return Status::InvalidArgument("unknown preset \"" + o.preset + "\" for " + o.arch);
@@ -425,7 +470,7 @@ Status Synthesize(const SynthOptions& o) {
   }
   std::string act = o.activation.empty() ? (o.arch == "opt" ? "relu" : "silu") : o.activation;
   if (act != "relu" && (o.arch == "opt" || act != "silu")) {
-    return Status::InvalidArgument("activation must be relu (opt) or silu|relu (llama)");
+    return Status::InvalidArgument("activation must be relu (opt) or silu|relu (llama, llama3, qwen2)");
   }
   if (o.output.empty()) return Status::InvalidArgument("synth needs an output directory");
   if (mkdir(o.output.c_str(), 0755) != 0 && errno != EEXIST) {
@@ -435,7 +480,7 @@ Status Synthesize(const SynthOptions& o) {
   Builder b(o, s);
   std::vector<std::vector<float>> keep;
   keep.reserve(s.layers);
-  std::vector<Tensor> tensors = o.arch == "opt" ? OptTensors(b, s, &keep) : LlamaTensors(b, s, act == "relu", &keep);
+  std::vector<Tensor> tensors = o.arch == "opt" ? OptTensors(b, s, &keep) : LlamaTensors(b, s, act == "relu", o.arch == "qwen2", &keep);
 
   // Shards of at most 2 GiB.
   constexpr uint64_t kShard = 2ull << 30;

@@ -170,8 +170,12 @@ struct NormStep {
   bool left = false, right = false;
 };
 
-Status ParseNormalizer(const Json& j, const std::string& path, std::vector<NormStep>* out) {
+// Sequences nest; a hostile file must not nest them until the stack runs out.
+constexpr int kMaxNesting = 16;
+
+Status ParseNormalizer(const Json& j, const std::string& path, std::vector<NormStep>* out, int depth = 0) {
   if (j.is_null()) return Status::OK();
+  if (depth > kMaxNesting) return Status::Corruption(path + ": normalizers nested more than 16 deep");
   if (!j.is_object() || !j.contains("type") || !j["type"].is_string()) {
     return Status::Corruption(path + ": a normalizer has no \"type\"");
   }
@@ -179,7 +183,7 @@ Status ParseNormalizer(const Json& j, const std::string& path, std::vector<NormS
   std::string what = path + ": normalizer " + type;
   if (type == "Sequence") {
     if (!j.contains("normalizers") || !j["normalizers"].is_array()) return Status::Corruption(what + " has no list");
-    for (const Json& n : j["normalizers"]) RETURN_IF_ERROR(ParseNormalizer(n, path, out));
+    for (const Json& n : j["normalizers"]) RETURN_IF_ERROR(ParseNormalizer(n, path, out, depth + 1));
     return Status::OK();
   }
   NormStep s{NormStep::kUnicode};
@@ -258,8 +262,9 @@ struct PreStep {
   bool split = true;              // Metaspace
 };
 
-Status ParsePreTokenizer(const Json& j, const std::string& path, std::vector<PreStep>* out) {
+Status ParsePreTokenizer(const Json& j, const std::string& path, std::vector<PreStep>* out, int depth = 0) {
   if (j.is_null()) return Status::OK();
+  if (depth > kMaxNesting) return Status::Corruption(path + ": pre_tokenizers nested more than 16 deep");
   if (!j.is_object() || !j.contains("type") || !j["type"].is_string()) {
     return Status::Corruption(path + ": a pre_tokenizer has no \"type\"");
   }
@@ -267,7 +272,7 @@ Status ParsePreTokenizer(const Json& j, const std::string& path, std::vector<Pre
   std::string what = path + ": pre_tokenizer " + type;
   if (type == "Sequence") {
     if (!j.contains("pretokenizers") || !j["pretokenizers"].is_array()) return Status::Corruption(what + " has no list");
-    for (const Json& p : j["pretokenizers"]) RETURN_IF_ERROR(ParsePreTokenizer(p, path, out));
+    for (const Json& p : j["pretokenizers"]) RETURN_IF_ERROR(ParsePreTokenizer(p, path, out, depth + 1));
     return Status::OK();
   }
   PreStep s{PreStep::kSplit};
@@ -365,8 +370,9 @@ struct DecStep {
   bool strip_first = true;  // Metaspace: the first token's prepended space
 };
 
-Status ParseDecoder(const Json& j, const std::string& path, std::vector<DecStep>* out) {
+Status ParseDecoder(const Json& j, const std::string& path, std::vector<DecStep>* out, int depth = 0) {
   if (j.is_null()) return Status::OK();
+  if (depth > kMaxNesting) return Status::Corruption(path + ": decoders nested more than 16 deep");
   if (!j.is_object() || !j.contains("type") || !j["type"].is_string()) {
     return Status::Corruption(path + ": a decoder has no \"type\"");
   }
@@ -374,7 +380,7 @@ Status ParseDecoder(const Json& j, const std::string& path, std::vector<DecStep>
   std::string what = path + ": decoder " + type;
   if (type == "Sequence") {
     if (!j.contains("decoders") || !j["decoders"].is_array()) return Status::Corruption(what + " has no list");
-    for (const Json& d : j["decoders"]) RETURN_IF_ERROR(ParseDecoder(d, path, out));
+    for (const Json& d : j["decoders"]) RETURN_IF_ERROR(ParseDecoder(d, path, out, depth + 1));
     return Status::OK();
   }
   DecStep s{DecStep::kByteLevel};

@@ -10,6 +10,7 @@
 #include <functional>
 
 #include "llmflash/llmflash.h"
+#include "model/hf_tokenizer.h"
 #include "testing/test_util.h"
 
 namespace llmflash {
@@ -101,6 +102,13 @@ std::vector<Case> Corpus() {
       {"truncated resident file", Truncate("resident.bin", 0.5), "resident.bin"},
       {"huge token length", HostileTokenizer(1 << 30), "tokenizer.bin"},
       {"negative token length", HostileTokenizer(-5), "tokenizer.bin"},
+      {"unknown rope scaling", Manifest("\"rope_scaling\": \"none\"", "\"rope_scaling\": \"yarn\""), m},
+      {"rope factor below one", Manifest("\"rope_factor\": 1.0", "\"rope_factor\": -3.0"), m},
+      {"stop id outside vocab", Manifest("\"stop_ids\": [\n   2\n  ]", "\"stop_ids\": [2, 99999]"), m},
+      {"stop ids not a list", Manifest("\"stop_ids\": [\n   2\n  ]", "\"stop_ids\": 2"), m},
+      {"BOS below none", Manifest("\"bos_id\": 1", "\"bos_id\": -2"), m},
+      {"q/k norms without tensors", Manifest("\"qk_norm\": false", "\"qk_norm\": true"), "resident.bin"},
+      {"biases without tensors", Manifest("\"qkv_bias\": false", "\"qkv_bias\": true"), "resident.bin"},
       {"bundle is a directory", [](const std::string& d) { fs::remove(d + "/ffn.bundle"); fs::create_directory(d + "/ffn.bundle"); }, "ffn.bundle"},
   };
 }
@@ -144,6 +152,81 @@ INSTANTIATE_TEST_SUITE_P(Corpus, Corruption, ::testing::ValuesIn(Corpus()),
 
 // A long (but valid) context must not make Open allocate its whole KV cache
 // by default: the default context is capped.
+// Hostile tokenizer.json files: one clear error naming the file, from the
+// API and from the CLI, never a crash or a hang.
+struct TokenizerCase {
+  std::string name;
+  std::string json;
+};
+void PrintTo(const TokenizerCase& c, std::ostream* os) { *os << c.name; }
+
+std::string Nested(const std::string& kind, const std::string& list, int depth) {
+  std::string s = "null";
+  for (int i = 0; i < depth; ++i) s = "{\"type\": \"Sequence\", \"" + list + "\": [" + s + "]}";
+  return "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []}, \"" + kind + "\": " + s + "}";
+}
+
+std::vector<TokenizerCase> TokenizerCorpus() {
+  const std::string model = R"("model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": ["a b"]})";
+  auto with = [&](const std::string& part) { return "{" + model + ", " + part + "}"; };
+  return {
+      {"not JSON", "{\"model\": "},
+      {"binary", std::string("\x00\xff\xfe{", 4)},
+      {"no model", "{\"normalizer\": null}"},
+      {"model is a list", "{\"model\": [1, 2]}"},
+      {"Unigram model", R"({"model": {"type": "Unigram", "vocab": [["a", 0.0]]}})"},
+      {"negative vocab id", R"({"model": {"type": "BPE", "vocab": {"a": -1}, "merges": []}})"},
+      {"huge vocab id", R"({"model": {"type": "BPE", "vocab": {"a": 4294967296}, "merges": []}})"},
+      {"merge of unknown tokens", R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": ["x y"]}})"},
+      {"merge without space", R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": ["ab"]}})"},
+      {"merge is a number", R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [7]}})"},
+      {"added token id huge", with(R"("added_tokens": [{"id": 99999999999, "content": "<x>"}])")},
+      {"added token without content", with(R"("added_tokens": [{"id": 3}])")},
+      {"regex does not compile", with(R"("pre_tokenizer": {"type": "Split", "pattern": {"Regex": "(?<"}, "behavior": "Isolated"})")},
+      {"pattern neither string nor regex", with(R"("pre_tokenizer": {"type": "Split", "pattern": {"Glob": "*"}, "behavior": "Isolated"})")},
+      {"unknown split behavior", with(R"("pre_tokenizer": {"type": "Split", "pattern": {"String": " "}, "behavior": "Shuffled"})")},
+      {"unknown normalizer", with(R"("normalizer": {"type": "Precompiled", "precompiled_charsmap": "AAAA"})")},
+      {"unknown pre-tokenizer", with(R"("pre_tokenizer": {"type": "BertPreTokenizer"})")},
+      {"unknown decoder", with(R"("decoder": {"type": "CTC"})")},
+      {"unknown post-processor", with(R"("post_processor": {"type": "Frobnicate"})")},
+      {"template id out of range", with(R"("post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<s>"}}, {"Sequence": {"id": "A"}}], "special_tokens": {"<s>": {"ids": [123456]}}})")},
+      {"template names a missing token", with(R"("post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<s>"}}], "special_tokens": {}})")},
+      {"sequence without its list", with(R"("normalizer": {"type": "Sequence"})")},
+      {"replace without content", with(R"("normalizer": {"type": "Replace", "pattern": {"String": "a"}})")},
+      {"empty Metaspace replacement", with(R"("pre_tokenizer": {"type": "Metaspace", "replacement": ""})")},
+      {"negative Strip", with(R"("decoder": {"type": "Strip", "content": " ", "start": -1, "stop": 0})")},
+      {"normalizers nested 10000 deep", Nested("normalizer", "normalizers", 10000)},
+      {"decoders nested 10000 deep", Nested("decoder", "decoders", 10000)},
+      {"type is a number", with(R"("pre_tokenizer": {"type": 5})")},
+  };
+}
+
+class TokenizerCorruption : public ::testing::TestWithParam<TokenizerCase> {};
+
+TEST_P(TokenizerCorruption, ApiAndCliGiveOneClearError) {
+  testing::TempDir tmp;
+  const std::string file = tmp.File("tokenizer.json");
+  testing::WriteFile(file, GetParam().json);
+  auto tok = HfTokenizer::Load(file);
+  ASSERT_FALSE(tok.ok()) << GetParam().name;
+  EXPECT_THAT(tok.status().message(), HasSubstr(file)) << tok.status().ToString();
+  std::string err = tmp.File("stderr");
+  std::string cmd = std::string(LLMFLASH_CLI_PATH) + " tokenize --tokenizer " + file + " --text hi >/dev/null 2>" + err;
+  int status = std::system(cmd.c_str());
+  ASSERT_TRUE(WIFEXITED(status)) << "crashed: " << GetParam().name;
+  EXPECT_EQ(WEXITSTATUS(status), 1);
+  std::string text = testing::ReadFile(err);
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1) << text;
+  EXPECT_THAT(text, HasSubstr(file));
+}
+
+INSTANTIATE_TEST_SUITE_P(Corpus, TokenizerCorruption, ::testing::ValuesIn(TokenizerCorpus()),
+                         [](const auto& info) {
+                           std::string n = info.param.name;
+                           for (char& c : n) if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+                           return n;
+                         });
+
 TEST(CorruptionCorpus, LongContextIsCappedByDefault) {
   testing::TempDir tmp;
   std::string dir = tmp.File("model");

@@ -34,6 +34,10 @@ TEST_P(Synth, TinyPresetConvertsGeneratesAndIsSparse) {
   auto model = Model::Open(tmp.File("m"), {});
   ASSERT_THAT(model.status(), IsOk());
   EXPECT_EQ((*model)->info().dim, 64);
+  // Llama 3.1 and Qwen2.5 shapes keep their families' features through convert.
+  const std::string want_class = arch == "opt" ? "OPTForCausalLM" : arch == "qwen2" ? "Qwen2ForCausalLM" : "LlamaForCausalLM";
+  EXPECT_EQ((*model)->info().source_architecture, want_class);
+  if (arch == "qwen2") EXPECT_EQ((*model)->info().bos_id, -1);
   EXPECT_EQ((*model)->info().ffn_dtype, dtype);
   auto session = (*model)->NewSession({});
   int n = 0;
@@ -68,7 +72,9 @@ INSTANTIATE_TEST_SUITE_P(Arch, Synth,
                          ::testing::Values(std::make_tuple("opt", "f16", "svd"), std::make_tuple("llama", "f16", "svd"),
                                            std::make_tuple("opt", "q4_0", "svd"),
                                            std::make_tuple("llama", "q8_0", "trained"),
-                                           std::make_tuple("opt", "q4_0", "trained")),
+                                           std::make_tuple("opt", "q4_0", "trained"),
+                                           std::make_tuple("llama3", "f16", "svd"),
+                                           std::make_tuple("qwen2", "q8_0", "trained")),
                          [](const auto& info) {
                            return std::get<0>(info.param) + "_" + std::get<1>(info.param) + "_" +
                                   std::get<2>(info.param);

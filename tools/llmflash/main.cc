@@ -46,7 +46,7 @@ constexpr char kUsage[] =
     "           [--activation-sparsity 0.5] [--seed S] [--epochs E]\n"
     "  eval     --model DIR --text FILE [--tokens N] [--json FILE] [--compute-window]\n"
     "           predictor vs dense, teacher-forced: perplexity, agreement, recall, I/O per window\n"
-    "  synth    --arch opt|llama --preset tiny|125m|1.3b|6.7b|7b --output DIR\n"
+    "  synth    --arch opt|llama|llama3|qwen2 --preset tiny|125m|1.3b|6.7b|7b|8b --output DIR\n"
     "           [--activation-sparsity 0.9] [--activation silu|relu] [--seed S]\n"
     "           [--tokenizer tokenizer.json]  (default: byte-level)\n"
     "           write a synthetic Hugging Face checkpoint (f16) of a real model's shape\n"

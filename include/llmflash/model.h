@@ -103,6 +103,15 @@ class LLMFLASH_EXPORT Model {
   // The text of `token` when it follows `prev` (llama2.c's decode rules).
   virtual std::string Decode(TokenId prev, TokenId token) const = 0;
 
+  // The conversation as the model's own chat template renders it (from its
+  // tokenizer_config.json at conversion), ending with the assistant's turn
+  // opened when `add_generation_prompt`. Generate it with
+  // GenerateOptions{.add_bos = false, .parse_special = true}. Unsupported
+  // when the model has no template; a template's raise_exception() is an
+  // InvalidArgument with its message.
+  virtual StatusOr<std::string> RenderChat(const std::vector<ChatMessage>& messages,
+                                           bool add_generation_prompt) const = 0;
+
  protected:
   Model() = default;
 };

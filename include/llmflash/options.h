@@ -123,6 +123,17 @@ struct GenerateOptions {
 
   // Encode the prompt with a leading BOS token, as llama2.c does.
   bool add_bos = true;
+
+  // Special tokens written in the prompt ("<|eot_id|>") are those tokens,
+  // not text: for a prompt Model::RenderChat made (with add_bos false: the
+  // template writes BOS itself). Default: false.
+  bool parse_special = false;
+};
+
+// One message of a conversation.
+struct ChatMessage {
+  std::string role;     // "system", "user", "assistant"
+  std::string content;
 };
 
 }  // namespace llmflash

@@ -11,6 +11,7 @@
 
 #include "format/architecture.h"
 #include "format/model_writer.h"
+#include "model/chat_template.h"
 #include "model/hf_tokenizer.h"
 #include "format/safetensors.h"
 #include "llmflash/convert.h"
@@ -158,7 +159,35 @@ Status AddTokenizer(const ConvertOptions& o, const ModelConfig& c, bool bos_by_d
     if (eos >= 0 && std::find(stop.begin(), stop.end(), eos) == stop.end()) stop.push_back(eos);
   }
   if (stop.empty()) stop.push_back(default_eos);
-  return w->AddTokenizer(tok_path, "hf", bos, stop);
+  RETURN_IF_ERROR(w->AddTokenizer(tok_path, "hf", bos, stop));
+
+  // The chat template: a string, or a list of {name, template} ("default").
+  if (!tc.is_object() || !tc.contains("chat_template")) return Status::OK();
+  std::string text;
+  const nlohmann::json& ct = tc["chat_template"];
+  if (ct.is_string()) {
+    text = ct.get<std::string>();
+  } else if (ct.is_array()) {
+    for (const auto& t : ct) {
+      if (t.is_object() && t.value("name", "") == "default" && t.contains("template") && t["template"].is_string()) {
+        text = t["template"].get<std::string>();
+      }
+    }
+  }
+  if (text.empty()) {
+    if (o.note) o.note(tc_path + ": chat_template is neither a string nor a list with a \"default\"; chat is off");
+    return Status::OK();
+  }
+  auto parsed = ChatTemplate::Parse(text, tc_path + ": chat_template");
+  if (!parsed.ok()) {
+    if (o.note) o.note(parsed.status().message() + "; chat is off for this model");
+    return Status::OK();
+  }
+  auto text_of = [&](const char* key) {
+    std::optional<std::string> t = tc.contains(key) ? TokenText(tc[key]) : std::nullopt;
+    return t.value_or("");
+  };
+  return w->AddChatTemplate(text, text_of("bos_token"), text_of("eos_token"));
 }
 
 // config.json's rope_scaling: null, or {"rope_type" (or "type"): "llama3" |

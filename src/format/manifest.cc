@@ -135,6 +135,11 @@ Status ParseBody(const json& j, const std::string& path, Manifest* m) {
   } else {
     m->tokenizer.stop_ids.push_back(m->tokenizer.eos_id);
   }
+  if (v->contains("chat_template")) {
+    RETURN_IF_ERROR(tok.String("chat_template", &m->tokenizer.chat_template));
+    if (v->contains("bos_text")) RETURN_IF_ERROR(tok.String("bos_text", &m->tokenizer.bos_text));
+    if (v->contains("eos_text")) RETURN_IF_ERROR(tok.String("eos_text", &m->tokenizer.eos_text));
+  }
 
   RETURN_IF_ERROR(top.Get("files", &v));
   if (!v->is_array() || v->size() > 64) return top.Bad("files", "must be a list of at most 64 files");
@@ -149,6 +154,10 @@ Status ParseBody(const json& j, const std::string& path, Manifest* m) {
     if (crc > 0xFFFFFFFFull) return fr.Bad("crc32c", "does not fit 32 bits");
     e.crc32c = static_cast<uint32_t>(crc);
     m->files.push_back(e);
+  }
+  if (!m->tokenizer.chat_template.empty() &&
+      (!SafeName(m->tokenizer.chat_template) || !m->FindFile(m->tokenizer.chat_template))) {
+    return Status::Corruption(path + ": chat template \"" + m->tokenizer.chat_template + "\" is not listed in files");
   }
   if (!no_tokenizer && !m->FindFile(m->tokenizer.file)) {
     return Status::Corruption(path + ": tokenizer file \"" + m->tokenizer.file + "\" is not listed in files");
@@ -298,14 +307,19 @@ std::string SerializeManifest(const Manifest& m) {
     tensors.push_back({{"name", t.name}, {"offset", t.offset}, {"shape", t.shape},
                        {"dtype", DTypeName(t.dtype)}});
   }
+  json tok = {{"type", m.tokenizer.type}, {"file", m.tokenizer.file},
+              {"bos_id", m.tokenizer.bos_id}, {"eos_id", m.tokenizer.eos_id},
+              {"stop_ids", m.tokenizer.stop_ids.empty() ? std::vector<int>{m.tokenizer.eos_id} : m.tokenizer.stop_ids}};
+  if (!m.tokenizer.chat_template.empty()) {
+    tok["chat_template"] = m.tokenizer.chat_template;
+    tok["bos_text"] = m.tokenizer.bos_text;
+    tok["eos_text"] = m.tokenizer.eos_text;
+  }
   json j = {{"format", "llmflash"},
             {"format_version", m.format_version},
             {"config", ConfigJson(m.config)},
             {"dtype", DTypeName(m.dtype)},
-            {"tokenizer", {{"type", m.tokenizer.type}, {"file", m.tokenizer.file},
-                           {"bos_id", m.tokenizer.bos_id}, {"eos_id", m.tokenizer.eos_id},
-                           {"stop_ids", m.tokenizer.stop_ids.empty() ? std::vector<int>{m.tokenizer.eos_id}
-                                                                     : m.tokenizer.stop_ids}}},
+            {"tokenizer", tok},
             {"files", files},
             {"resident", {{"file", m.resident_file}, {"tensors", tensors}}},
             {"bundle", {{"file", m.bundle.file}, {"dtype", DTypeName(m.ffn_dtype)},

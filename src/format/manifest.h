@@ -98,6 +98,10 @@ struct TokenizerInfo {
   // Every token that ends generation (Llama 3.1: <|end_of_text|>, <|eom_id|>,
   // <|eot_id|>). Older manifests have none: {eos_id}.
   std::vector<int> stop_ids;
+  // The model's chat template (a Jinja file in the directory; empty: none)
+  // and the BOS/EOS text it is rendered with.
+  std::string chat_template;
+  std::string bos_text, eos_text;
 };
 
 // The low-rank sparsity predictor (docs/format.md, "predictor.bin").

@@ -150,6 +150,20 @@ Status ModelWriter::AddTokenizer(const std::string& source_path, const std::stri
   return Status::OK();
 }
 
+Status ModelWriter::AddChatTemplate(const std::string& text, const std::string& bos_text,
+                                    const std::string& eos_text) {
+  const std::string name = "chat_template.jinja";
+  WritableFile out;
+  RETURN_IF_ERROR(out.Open(JoinPath(dir_, name)));
+  RETURN_IF_ERROR(out.Append(text.data(), text.size()));
+  RETURN_IF_ERROR(out.Close());
+  manifest_.tokenizer.chat_template = name;
+  manifest_.tokenizer.bos_text = bos_text;
+  manifest_.tokenizer.eos_text = eos_text;
+  manifest_.files.push_back({name, out.size(), out.crc32c()});
+  return Status::OK();
+}
+
 Status ModelWriter::Finish() {
   if (layers_written_ != manifest_.config.n_layers) {
     return Status::Internal("not every FFN layer was written");

@@ -61,6 +61,9 @@ class ModelWriter {
                       int bos_id, int eos_id);
   Status AddTokenizer(const std::string& source_path, const std::string& type, int bos_id,
                       const std::vector<int>& stop_ids);
+  // Stores a chat template (after AddTokenizer) with the BOS/EOS text it is
+  // rendered with.
+  Status AddChatTemplate(const std::string& text, const std::string& bos_text, const std::string& eos_text);
 
   // Closes files, checks every layer was written and writes manifest.json.
   Status Finish();

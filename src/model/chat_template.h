@@ -33,14 +33,10 @@
 #include <string>
 #include <vector>
 
+#include "llmflash/options.h"
 #include "llmflash/status.h"
 
 namespace llmflash {
-
-struct ChatMessage {
-  std::string role;     // "system", "user", "assistant", ...
-  std::string content;
-};
 
 class ChatTemplate {
  public:

@@ -80,6 +80,13 @@ Status ModelImpl::Load(const std::string& dir, const ModelOptions& options,
     ASSIGN_OR_RETURN(HfTokenizer tok, HfTokenizer::Load(JoinPath(dir, manifest_.tokenizer.file)));
     tokenizer_ = WrapHf(std::move(tok), manifest_.tokenizer.bos_id, manifest_.tokenizer.stop_ids);
   }  // "none": Logits works, Generate and Encode say Unsupported
+  if (!manifest_.tokenizer.chat_template.empty()) {
+    const std::string path = JoinPath(dir, manifest_.tokenizer.chat_template);
+    ASSIGN_OR_RETURN(std::string text, ReadFileToString(path, 16ull << 20));
+    auto parsed = ChatTemplate::Parse(text, path);
+    if (!parsed.ok()) return Status::Corruption(parsed.status().message());
+    chat_template_ = std::move(*parsed);
+  }
   const FileEntry* resident = manifest_.FindFile(manifest_.resident_file);
   const DType predictor_dtype = PredictorDType(manifest_);
   const uint64_t predictor_bytes = Predictors::MemoryBytes(manifest_, predictor_dtype);
@@ -191,6 +198,15 @@ StatusOr<std::vector<TokenId>> ModelImpl::Encode(std::string_view text, bool add
   if (!st.ok()) return st;
   std::vector<int> ids = tokenizer_->Encode(text, add_bos);
   return std::vector<TokenId>(ids.begin(), ids.end());
+}
+
+StatusOr<std::string> ModelImpl::RenderChat(const std::vector<ChatMessage>& messages,
+                                            bool add_generation_prompt) const {
+  if (!chat_template_) {
+    return Status::Unsupported(dir_ + ": this model has no chat template (its tokenizer_config.json had none)");
+  }
+  return chat_template_->Apply(messages, add_generation_prompt, manifest_.tokenizer.bos_text,
+                               manifest_.tokenizer.eos_text);
 }
 
 std::string ModelImpl::Decode(TokenId prev, TokenId token) const {

@@ -11,6 +11,7 @@
 #define LLMFLASH_RUNTIME_MODEL_IMPL_H_
 
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -18,6 +19,7 @@
 #include "format/manifest.h"
 #include "llmflash/model.h"
 #include "model/flash_ffn.h"
+#include "model/chat_template.h"
 #include "model/text_tokenizer.h"
 #include "model/transformer.h"
 #include "model/weights.h"
@@ -46,6 +48,8 @@ class ModelImpl final : public Model {
   const DeviceProfile& device_profile() const override { return profile_; }
   StatusOr<std::vector<TokenId>> Encode(std::string_view text, bool add_bos) const override;
   std::string Decode(TokenId prev, TokenId token) const override;
+  StatusOr<std::string> RenderChat(const std::vector<ChatMessage>& messages,
+                                   bool add_generation_prompt) const override;
 
   const Manifest& manifest() const { return manifest_; }
   const MemoryPlan& plan() const { return plan_; }
@@ -65,6 +69,7 @@ class ModelImpl final : public Model {
   ResidentWeights weights_;
   Predictors predictors_;
   std::unique_ptr<TextTokenizer> tokenizer_;
+  std::optional<ChatTemplate> chat_template_;
   MemoryPlan plan_;
   ModelInfo info_;
   DeviceProfile profile_;

@@ -55,7 +55,7 @@ Status SessionImpl::Generate(std::string_view prompt, const GenerateOptions& opt
   st = model_->NeedTokenizer();
   if (!st.ok()) return st;
   const TextTokenizer& tok = model_->tokenizer();
-  std::vector<int> tokens = tok.Encode(prompt, options.add_bos);
+  std::vector<int> tokens = tok.Encode(prompt, options.add_bos, options.parse_special);
   if (tokens.empty()) {
     return Status::InvalidArgument("the prompt is empty and GenerateOptions.add_bos is false: nothing to run");
   }

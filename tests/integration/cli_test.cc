@@ -180,6 +180,40 @@ TEST(Cli, TokenizeMatchesHuggingFaceOnTheSharedTables) {
   EXPECT_GT(r.out.size(), 8u);
 }
 
+// `llmflash render-chat` prints exactly what Python's jinja2 rendered, for
+// every shared template and conversation; a template's exception is one
+// clean error line.
+TEST(Cli, RenderChatPrintsJinja2sText) {
+  const std::string dir = testing::SharedDir() + "/chat-templates";
+  auto conversations = nlohmann::json::parse(testing::ReadFile(dir + "/conversations.json"));
+  auto expected = nlohmann::json::parse(testing::ReadFile(dir + "/expected.json"));
+  testing::TempDir tmp;
+  int compared = 0;
+  for (const auto& conv : conversations) {
+    const std::string messages = tmp.File(conv["id"].get<std::string>() + ".json");
+    testing::WriteFile(messages, conv.dump());
+    for (const char* file : {"meta-llama-Llama-3.1-8B-Instruct.jinja", "Qwen-Qwen2.5-7B-Instruct.jinja",
+                             "google-gemma-2-2b-it.jinja"}) {
+      const std::string f = file;
+      const std::string bos = f[0] == 'm' ? "'<|begin_of_text|>'" : f[0] == 'g' ? "'<bos>'" : "''";
+      const std::string eos = f[0] == 'm' ? "'<|eot_id|>'" : f[0] == 'g' ? "'<eos>'" : "'<|im_end|>'";
+      Result r = RunCli("render-chat --template " + dir + "/" + f + " --messages " + messages + " --bos-token " + bos +
+                            " --eos-token " + eos + (conv["add_generation_prompt"].get<bool>() ? " --add-generation-prompt" : ""),
+                        tmp.File("err"));
+      const auto& want = expected[f][conv["id"].get<std::string>()];
+      if (want.is_object()) {
+        EXPECT_EQ(r.exit_code, 1) << f;
+        EXPECT_THAT(testing::ReadFile(tmp.File("err")), HasSubstr(want["error"].get<std::string>()));
+      } else {
+        EXPECT_EQ(r.exit_code, 0) << f;
+        EXPECT_EQ(r.out, want.get<std::string>()) << f << " / " << conv["id"];
+      }
+      ++compared;
+    }
+  }
+  EXPECT_EQ(compared, 9);
+}
+
 // Runs the CLI in a child whose seccomp filter makes io_uring_setup fail with
 // EPERM, as Docker's default profile does.
 int RunWithoutIoUring(const std::vector<std::string>& args, const std::string& out,

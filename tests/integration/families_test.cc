@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "llmflash/llmflash.h"
+#include "model/chat_template.h"
 #include "testing/hf_fixture.h"
 #include "testing/test_util.h"
 
@@ -222,6 +223,63 @@ INSTANTIATE_TEST_SUITE_P(
         // Llama 2: add_bos_token and TemplateProcessing's <s> agree.
         TokenCase{"llama2", "LlamaForCausalLM", "llama2", 2, nullptr, 1, 32000, 1, {2}}),
     [](const auto& info) { return std::string(info.param.name); });
+
+// The chat template comes with the model from tokenizer_config.json: a
+// conversation renders as the template says, encodes its special tokens as
+// tokens, and generates.
+TEST(Families, ChatThroughTheModelsOwnTemplate) {
+  testing::TempDir tmp;
+  nlohmann::json c = Reference()["models"]["llama3"]["config"];
+  c["vocab_size"] = 128256;
+  c["num_hidden_layers"] = 1;
+  c["bos_token_id"] = 128000;
+  c["eos_token_id"] = {128001, 128008, 128009};
+  c["max_position_embeddings"] = 512;
+  ASSERT_THAT(testing::WriteHfFixture(tmp.File("hf"), c, 7), IsOk());
+  const std::string src = testing::TokenizerDir("llama3");
+  std::filesystem::copy(src + "/tokenizer.json", tmp.File("hf/tokenizer.json"));
+  std::filesystem::copy(src + "/tokenizer_config.json", tmp.File("hf/tokenizer_config.json"));
+  ConvertOptions o;
+  o.input = tmp.File("hf");
+  o.output = tmp.File("model");
+  ASSERT_THAT(ConvertHuggingFace(o), IsOk());
+  auto model = Model::Open(o.output, {.max_context = 256});
+  ASSERT_THAT(model.status(), IsOk());
+  std::vector<ChatMessage> messages = {{"system", "Be brief."}, {"user", "Hi!"}};
+  auto rendered = (*model)->RenderChat(messages, true);
+  ASSERT_THAT(rendered.status(), IsOk());
+  EXPECT_EQ(rendered->rfind("<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n", 0), 0u) << *rendered;
+  EXPECT_THAT(*rendered, ::testing::EndsWith("Hi!<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"));
+  // Same text through the template file itself, as the tokenizer_config gives it.
+  auto tc = nlohmann::json::parse(testing::ReadFile(src + "/tokenizer_config.json"));
+  auto direct = ChatTemplate::Parse(tc["chat_template"].get<std::string>(), "tc");
+  ASSERT_THAT(direct.status(), IsOk());
+  EXPECT_EQ(*direct->Apply(messages, true, "<|begin_of_text|>", "<|end_of_text|>"), *rendered);
+  // Generated as tokens: BOS from the template text, headers as special tokens.
+  auto session = (*model)->NewSession({});
+  ASSERT_THAT(session.status(), IsOk());
+  int n = 0;
+  ASSERT_THAT((*session)->Generate(*rendered, {.max_tokens = 3, .add_bos = false, .parse_special = true},
+                                   [&](TokenId, std::string_view) { return ++n > 0; }),
+              IsOk());
+  const uint64_t special_prompt = (*session)->stats().prompt_tokens;
+  EXPECT_EQ(n, 3);
+  // "<|start_header_id|>" as text is a dozen tokens; as a special token one.
+  session->reset();
+  auto text_session = (*model)->NewSession({});
+  ASSERT_THAT(text_session.status(), IsOk());
+  ASSERT_THAT((*text_session)->Generate(*rendered, {.max_tokens = 0, .add_bos = false}, nullptr), IsOk());
+  EXPECT_GT((*text_session)->stats().prompt_tokens, special_prompt + 40);
+  // A model without a template says so.
+  testing::TempDir plain;
+  ConvertOptions p;
+  p.input = testing::SharedDir() + "/models/hf-tiny/llama";
+  p.output = plain.File("m");
+  ASSERT_THAT(ConvertHuggingFace(p), IsOk());
+  auto none = Model::Open(p.output, {});
+  ASSERT_THAT(none.status(), IsOk());
+  EXPECT_THAT((*none)->RenderChat(messages, true).status(), StatusIs(StatusCode::kUnsupported, HasSubstr("no chat template")));
+}
 
 }  // namespace
 }  // namespace llmflash

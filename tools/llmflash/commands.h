@@ -14,6 +14,8 @@ int EvalCommand(const Flags& flags);
 int LogitsCommand(const Flags& flags);
 int TokenizeCommand(const Flags& flags);
 int SynthCommand(const Flags& flags);
+int RenderChatCommand(const Flags& flags);
+int ChatCommand(const Flags& flags);
 
 // ModelOptions from --dram-budget, --window and --io-backend.
 StatusOr<ModelOptions> OptionsFromFlags(const Flags& f, const std::string& dir);

@@ -40,7 +40,13 @@ constexpr char kUsage[] =
     "  generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T]\n"
     "           [--top-p P] [--seed S] [--dram-budget BYTES|N%] [--window K]\n"
     "           [--io-backend auto|uring|pread] [--max-context N] [--kv-cache f16|f32] [--stats]\n"
-    "           [--no-predictor] [--compute-window]\n"
+    "           [--no-predictor] [--compute-window] [--chat [--system TEXT]]\n"
+    "           (--chat: the prompt is a user message in the model's chat template)\n"
+    "  chat     --model DIR [--system TEXT] [generate's options]\n"
+    "           a conversation on stdin, a line per user turn (each turn re-runs the history)\n"
+    "  render-chat (--template FILE.jinja | --model DIR) --messages FILE.json\n"
+    "           [--add-generation-prompt] [--bos-token S] [--eos-token S]\n"
+    "           print a conversation as the chat template renders it, and nothing else\n"
     "  train-predictor --model DIR (--calibration FILE.txt | --self-generate N)\n"
     "           [--rank R] [--target-recall 0.99] [--method svd|trained]\n"
     "           [--activation-sparsity 0.5] [--seed S] [--epochs E]\n"
@@ -167,8 +173,9 @@ void PrintStats(const Stats& s) {
 int Generate(const Flags& f) {
   Status st = f.Check({"model", "prompt", "max-tokens", "temperature", "top-p", "seed",
                        "dram-budget", "window", "io-backend", "device-profile", "threads", "stats", "no-predictor",
-                       "compute-window", "max-context", "kv-cache"});
+                       "compute-window", "max-context", "kv-cache", "chat", "system"});
   if (st.ok()) st = f.Require("model");
+  if (st.ok() && f.Has("system") && !f.Has("chat")) st = Status::InvalidArgument("--system needs --chat");
   if (!st.ok()) return Fail(st);
   GenerateOptions g;
   auto max_tokens = f.GetInt("max-tokens", g.max_tokens);
@@ -194,7 +201,18 @@ int Generate(const Flags& f) {
   auto session = (*model)->NewSession(so);
   if (!session.ok()) return Fail(session.status());
   std::string prompt = f.Get("prompt");
-  std::cout << prompt << std::flush;
+  if (f.Has("chat")) {  // the prompt is the user's turn, in the model's chat template
+    std::vector<ChatMessage> messages;
+    if (f.Has("system")) messages.push_back({"system", f.Get("system")});
+    messages.push_back({"user", prompt});
+    auto rendered = (*model)->RenderChat(messages, /*add_generation_prompt=*/true);
+    if (!rendered.ok()) return Fail(rendered.status());
+    prompt = *rendered;
+    g.add_bos = false;  // the template writes BOS itself
+    g.parse_special = true;
+  } else {
+    std::cout << prompt << std::flush;
+  }
   st = (*session)->Generate(prompt, g, [](TokenId, std::string_view piece) {
     // Like llama2.c's safe_printf: drop lone control bytes, keep UTF-8.
     if (piece.size() == 1 && static_cast<unsigned char>(piece[0]) < 0x20 &&
@@ -339,7 +357,8 @@ int main(int argc, char** argv) {
     return argc < 2 ? 2 : 0;
   }
   std::string cmd = argv[1];
-  Flags flags(argc, argv, 2, {"stats", "no-predictor", "compute-window", "quick", "parse-special", "add-special"});
+  Flags flags(argc, argv, 2, {"stats", "no-predictor", "compute-window", "quick", "parse-special", "add-special",
+                              "chat", "add-generation-prompt"});
   if (flags.help()) {
     std::fputs(UsageOf(cmd).c_str(), stdout);
     return 0;
@@ -351,6 +370,8 @@ int main(int argc, char** argv) {
   if (cmd == "eval") return EvalCommand(flags);
   if (cmd == "logits") return LogitsCommand(flags);
   if (cmd == "tokenize") return TokenizeCommand(flags);
+  if (cmd == "render-chat") return RenderChatCommand(flags);
+  if (cmd == "chat") return ChatCommand(flags);
   if (cmd == "synth") return SynthCommand(flags);
   if (cmd == "inspect") return Inspect(flags);
   if (cmd == "calibrate") return CalibrateCommand(flags);

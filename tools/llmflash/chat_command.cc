@@ -1,0 +1,105 @@
+// `llmflash render-chat` (a conversation through a chat template, printed)
+// and `llmflash chat` (a conversation with a model on stdin).
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "llmflash/llmflash.h"
+#include "model/chat_template.h"
+#include "tools/llmflash/commands.h"
+#include "util/file.h"
+
+namespace llmflash::tools {
+
+int RenderChatCommand(const Flags& f) {
+  Status st = f.Check({"template", "model", "messages", "add-generation-prompt", "bos-token", "eos-token"});
+  if (st.ok() && f.Has("template") == f.Has("model")) {
+    st = Status::InvalidArgument("give exactly one of --template FILE.jinja or --model DIR");
+  }
+  if (st.ok()) st = f.Require("messages");
+  if (st.ok() && f.Has("model") && (f.Has("bos-token") || f.Has("eos-token"))) {
+    st = Status::InvalidArgument("--bos-token/--eos-token go with --template (a model knows its own)");
+  }
+  if (!st.ok()) return Fail(st);
+  const std::string messages_path = f.Get("messages");
+  auto text = ReadFileToString(messages_path, 64ull << 20);
+  if (!text.ok()) return Fail(text.status());
+  nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
+  // A list of {role, content}, or an object with "messages" (conversations.json's entries).
+  if (j.is_object() && j.contains("messages")) j = j["messages"];
+  std::vector<ChatMessage> messages;
+  if (!j.is_array()) return Fail(Status::InvalidArgument(messages_path + ": not a list of {role, content} messages"));
+  for (const auto& m : j) {
+    if (!m.is_object() || !m.contains("role") || !m["role"].is_string() ||
+        (m.contains("content") && !m["content"].is_string())) {
+      return Fail(Status::InvalidArgument(messages_path + ": a message is not {\"role\": text, \"content\": text}"));
+    }
+    messages.push_back({m["role"].get<std::string>(), m.value("content", std::string())});
+  }
+  const bool gen = f.Has("add-generation-prompt");
+  StatusOr<std::string> out = Status::Internal("unset");
+  if (f.Has("model")) {
+    auto model = Model::Open(f.Get("model"), {.max_context = 1});
+    if (!model.ok()) return Fail(model.status());
+    out = (*model)->RenderChat(messages, gen);
+  } else {
+    auto src = ReadFileToString(f.Get("template"), 16ull << 20);
+    if (!src.ok()) return Fail(src.status());
+    auto tmpl = ChatTemplate::Parse(*src, f.Get("template"));
+    if (!tmpl.ok()) return Fail(tmpl.status());
+    out = tmpl->Apply(messages, gen, f.Get("bos-token"), f.Get("eos-token"));
+  }
+  if (!out.ok()) return Fail(out.status());
+  std::cout << *out << std::flush;  // exactly the rendered text
+  return 0;
+}
+
+int ChatCommand(const Flags& f) {
+  Status st = f.Check({"model", "system", "max-tokens", "temperature", "top-p", "seed", "dram-budget", "window",
+                       "io-backend", "device-profile", "threads", "max-context", "kv-cache", "no-predictor"});
+  if (st.ok()) st = f.Require("model");
+  if (!st.ok()) return Fail(st);
+  GenerateOptions g;
+  g.add_bos = false;
+  g.parse_special = true;
+  auto max_tokens = f.GetInt("max-tokens", g.max_tokens);
+  auto temperature = f.GetDouble("temperature", g.temperature);
+  auto top_p = f.GetDouble("top-p", g.top_p);
+  auto seed = f.GetInt("seed", static_cast<int64_t>(g.seed));
+  for (const Status* s : {&max_tokens.status(), &temperature.status(), &top_p.status(), &seed.status()}) {
+    if (!s->ok()) return Fail(*s);
+  }
+  g.max_tokens = static_cast<int>(std::clamp<int64_t>(*max_tokens, 0, 1 << 30));
+  g.temperature = static_cast<float>(*temperature);
+  g.top_p = static_cast<float>(*top_p);
+  g.seed = static_cast<uint64_t>(*seed);
+  const std::string dir = f.Get("model");
+  auto options = OptionsFromFlags(f, dir);
+  if (!options.ok()) return Fail(options.status());
+  auto model = Model::Open(dir, *options);
+  if (!model.ok()) return Fail(model.status());
+  auto session = (*model)->NewSession({.use_predictor = !f.Has("no-predictor")});
+  if (!session.ok()) return Fail(session.status());
+  std::vector<ChatMessage> messages;
+  if (f.Has("system")) messages.push_back({"system", f.Get("system")});
+  std::string line;
+  while (std::getline(std::cin, line)) {
+    if (line == "/exit") break;
+    messages.push_back({"user", line});
+    auto prompt = (*model)->RenderChat(messages, /*add_generation_prompt=*/true);
+    if (!prompt.ok()) return Fail(prompt.status());
+    (*session)->Reset();  // the whole conversation runs again (sessions that keep it: issue 15)
+    std::string reply;
+    st = (*session)->Generate(*prompt, g, [&](TokenId, std::string_view piece) {
+      reply += piece;
+      std::cout << piece << std::flush;
+      return true;
+    });
+    std::cout << "\n" << std::flush;
+    if (!st.ok()) return Fail(st);
+    messages.push_back({"assistant", reply});
+  }
+  return 0;
+}
+
+}  // namespace llmflash::tools

@@ -28,16 +28,6 @@ const nlohmann::json& Reference() {
   return *ref;
 }
 
-double MaxDiff(const std::vector<float>& got, const nlohmann::json& want_rows) {
-  double worst = 0;
-  size_t i = 0;
-  for (const auto& row : want_rows) {
-    for (const auto& v : row) worst = std::max(worst, std::abs(got.at(i++) - v.get<double>()));
-  }
-  EXPECT_EQ(i, got.size());
-  return worst;
-}
-
 // Writes the fixture of `name` and converts it (f32) into tmp/model.
 std::string Convert(const testing::TempDir& tmp, const std::string& name) {
   const nlohmann::json& m = Reference()["models"][name];
@@ -63,7 +53,7 @@ double WorstDiff(const std::string& dir, const std::string& name, uint64_t budge
     auto logits = (*session)->Logits(seqs[s].get<std::vector<TokenId>>());
     EXPECT_THAT(logits.status(), IsOk());
     if (!logits.ok()) return 1e9;
-    worst = std::max(worst, MaxDiff(*logits, Reference()["models"][name]["logits"][s]));
+    worst = std::max(worst, testing::MaxAbsDiff(*logits, Reference()["models"][name]["logits"][s]));
   }
   return worst;
 }
@@ -159,6 +149,24 @@ TEST(Families, UnsupportedConfigsNameTheField) {
   EXPECT_THAT(convert(llama), StatusIs(StatusCode::kUnsupported, HasSubstr("\"FalconForCausalLM\" is not supported")));
 }
 
+// A Llama-family fixture of config `c` with a shared tokenizer's
+// tokenizer.json and tokenizer_config.json, converted into tmp/model.
+std::string ConvertWithTokenizer(const testing::TempDir& tmp, const nlohmann::json& c, const std::string& tokenizer,
+                                 const nlohmann::json& generation_eos = nullptr) {
+  EXPECT_THAT(testing::WriteHfFixture(tmp.File("hf"), c, 7), IsOk());
+  const std::string src = testing::TokenizerDir(tokenizer);
+  std::filesystem::copy(src + "/tokenizer.json", tmp.File("hf/tokenizer.json"));
+  std::filesystem::copy(src + "/tokenizer_config.json", tmp.File("hf/tokenizer_config.json"));
+  if (!generation_eos.is_null()) {
+    testing::WriteFile(tmp.File("hf/generation_config.json"), nlohmann::json{{"eos_token_id", generation_eos}}.dump());
+  }
+  ConvertOptions o;
+  o.input = tmp.File("hf");
+  o.output = tmp.File("model");
+  EXPECT_THAT(ConvertHuggingFace(o), IsOk());
+  return o.output;
+}
+
 // BOS and the tokens that end generation, from the checkpoint's own files.
 struct TokenCase {
   const char* name;
@@ -184,18 +192,7 @@ TEST_P(TokensFromFiles, BosAndStopIdsAreTheCheckpointsOwn) {
   c.erase("rope_scaling");
   c["eos_token_id"] = t.config_eos;
   c["bos_token_id"] = t.config_bos;
-  ASSERT_THAT(testing::WriteHfFixture(tmp.File("hf"), c, 7), IsOk());
-  const std::string src = testing::TokenizerDir(t.tokenizer);
-  std::filesystem::copy(src + "/tokenizer.json", tmp.File("hf/tokenizer.json"));
-  std::filesystem::copy(src + "/tokenizer_config.json", tmp.File("hf/tokenizer_config.json"));
-  if (!t.generation_eos.is_null()) {
-    testing::WriteFile(tmp.File("hf/generation_config.json"), nlohmann::json{{"eos_token_id", t.generation_eos}}.dump());
-  }
-  ConvertOptions o;
-  o.input = tmp.File("hf");
-  o.output = tmp.File("model");
-  ASSERT_THAT(ConvertHuggingFace(o), IsOk());
-  auto model = Model::Open(o.output, {.max_context = 8});
+  auto model = Model::Open(ConvertWithTokenizer(tmp, c, t.tokenizer, t.generation_eos), {.max_context = 8});
   ASSERT_THAT(model.status(), IsOk());
   EXPECT_EQ((*model)->info().bos_id, t.want_bos);
   EXPECT_EQ((*model)->info().stop_ids, t.want_stop);
@@ -235,15 +232,8 @@ TEST(Families, ChatThroughTheModelsOwnTemplate) {
   c["bos_token_id"] = 128000;
   c["eos_token_id"] = {128001, 128008, 128009};
   c["max_position_embeddings"] = 512;
-  ASSERT_THAT(testing::WriteHfFixture(tmp.File("hf"), c, 7), IsOk());
   const std::string src = testing::TokenizerDir("llama3");
-  std::filesystem::copy(src + "/tokenizer.json", tmp.File("hf/tokenizer.json"));
-  std::filesystem::copy(src + "/tokenizer_config.json", tmp.File("hf/tokenizer_config.json"));
-  ConvertOptions o;
-  o.input = tmp.File("hf");
-  o.output = tmp.File("model");
-  ASSERT_THAT(ConvertHuggingFace(o), IsOk());
-  auto model = Model::Open(o.output, {.max_context = 256});
+  auto model = Model::Open(ConvertWithTokenizer(tmp, c, "llama3"), {.max_context = 256});
   ASSERT_THAT(model.status(), IsOk());
   std::vector<ChatMessage> messages = {{"system", "Be brief."}, {"user", "Hi!"}};
   auto rendered = (*model)->RenderChat(messages, true);

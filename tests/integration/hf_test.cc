@@ -25,16 +25,6 @@ nlohmann::json Reference() {
       testing::ReadFile(LLMFLASH_TEST_SOURCE_DIR "/testdata/hf_reference_logits.json"));
 }
 
-double MaxDiff(const std::vector<float>& got, const nlohmann::json& want_rows) {
-  double worst = 0;
-  size_t i = 0;
-  for (const auto& row : want_rows) {
-    for (const auto& v : row) worst = std::max(worst, std::abs(got.at(i++) - v.get<double>()));
-  }
-  EXPECT_EQ(i, got.size());
-  return worst;
-}
-
 class HfModel : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
@@ -80,8 +70,8 @@ TEST_P(HfModel, LogitsMatchTheIndependentImplementation) {
   }
   for (size_t s = 0; s < seqs.size(); ++s) {
     std::vector<TokenId> ids = seqs[s].get<std::vector<TokenId>>();
-    EXPECT_LT(MaxDiff(Logits(ids, 0), want[s]), 1e-4) << "sequence " << s;
-    EXPECT_LT(MaxDiff(Logits(ids, hi), want[s]), 1e-4) << "sequence " << s << " streamed";
+    EXPECT_LT(testing::MaxAbsDiff(Logits(ids, 0), want[s]), 1e-4) << "sequence " << s;
+    EXPECT_LT(testing::MaxAbsDiff(Logits(ids, hi), want[s]), 1e-4) << "sequence " << s << " streamed";
   }
 }
 
@@ -138,7 +128,7 @@ TEST_P(HfDType, HalfStorageStaysWithinRoundingOfF32) {
     // These fixtures' rows (8 to 24 elements) are not whole q8_0 blocks:
     // every matrix stays f16 (checked below).
     const double u = dtype == "bf16" ? std::ldexp(1.0, -8) : std::ldexp(1.0, -11);
-    double diff = MaxDiff(*logits, ref["models"][name][s]);
+    double diff = testing::MaxAbsDiff(*logits, ref["models"][name][s]);
     EXPECT_LT(diff, 8 * u * scale) << name << " " << dtype;
     EXPECT_GT(diff, 0.0) << "suspiciously exact: was the model really stored in " << dtype << "?";
   }
@@ -171,7 +161,7 @@ TEST(HfImport, LlamaMatchesTheSharedReferenceLogits) {
       for (const auto& row : ref["logits"][s]) {
         for (const auto& v : row) scale = std::max(scale, std::abs(v.get<double>()));
       }
-      const double diff = MaxDiff(*logits, ref["logits"][s]);
+      const double diff = testing::MaxAbsDiff(*logits, ref["logits"][s]);
       if (kv == KvCacheType::kF32) {
         EXPECT_LT(diff, 1e-4);
       } else {

@@ -29,6 +29,18 @@ TempDir::~TempDir() {
 }
 
 std::string SharedDir() { return LLMFLASH_TEST_SHARED_DIR; }
+double MaxAbsDiff(const std::vector<float>& got, const nlohmann::json& want_rows) {
+  double worst = 0;
+  size_t i = 0;
+  for (const auto& row : want_rows) {
+    for (const auto& v : row) {
+      if (i >= got.size()) { ADD_FAILURE() << "fewer values than the reference"; return 1e300; }
+      worst = std::max(worst, std::abs(static_cast<double>(got[i++]) - v.get<double>()));
+    }
+  }
+  EXPECT_EQ(i, got.size());
+  return worst;
+}
 std::string TokenizerDir(const std::string& name) {
   if (name == "llama3" || name == "qwen3" || name == "gemma3") return std::string(LLMFLASH_TEST_TOKENIZER_DIR) + "/" + name;
   return SharedDir() + "/tokenizers/" + name;

@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "llmflash/status.h"
@@ -43,6 +44,10 @@ class TempDir {
 
 // ../shared as configured at build time.
 std::string SharedDir();
+// The largest |got[i] - want[i]| with `want` a JSON list of rows of numbers
+// (one row of logits per position), all of them read in order; a size
+// mismatch is a test failure.
+double MaxAbsDiff(const std::vector<float>& got, const nlohmann::json& want_rows);
 // A tokenizer directory: shared/tokenizers/NAME, or for the gzip-stored
 // ones (llama3, qwen3, gemma3) their copy decompressed into the build tree.
 std::string TokenizerDir(const std::string& name);

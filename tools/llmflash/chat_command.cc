@@ -59,20 +59,11 @@ int ChatCommand(const Flags& f) {
                        "io-backend", "device-profile", "threads", "max-context", "kv-cache", "no-predictor"});
   if (st.ok()) st = f.Require("model");
   if (!st.ok()) return Fail(st);
-  GenerateOptions g;
-  g.add_bos = false;
+  auto generate = GenerateOptionsFromFlags(f);
+  if (!generate.ok()) return Fail(generate.status());
+  GenerateOptions g = *generate;
+  g.add_bos = false;  // the template writes BOS and the turn markers
   g.parse_special = true;
-  auto max_tokens = f.GetInt("max-tokens", g.max_tokens);
-  auto temperature = f.GetDouble("temperature", g.temperature);
-  auto top_p = f.GetDouble("top-p", g.top_p);
-  auto seed = f.GetInt("seed", static_cast<int64_t>(g.seed));
-  for (const Status* s : {&max_tokens.status(), &temperature.status(), &top_p.status(), &seed.status()}) {
-    if (!s->ok()) return Fail(*s);
-  }
-  g.max_tokens = static_cast<int>(std::clamp<int64_t>(*max_tokens, 0, 1 << 30));
-  g.temperature = static_cast<float>(*temperature);
-  g.top_p = static_cast<float>(*top_p);
-  g.seed = static_cast<uint64_t>(*seed);
   const std::string dir = f.Get("model");
   auto options = OptionsFromFlags(f, dir);
   if (!options.ok()) return Fail(options.status());

@@ -19,6 +19,8 @@ int ChatCommand(const Flags& flags);
 
 // ModelOptions from --dram-budget, --window and --io-backend.
 StatusOr<ModelOptions> OptionsFromFlags(const Flags& f, const std::string& dir);
+// GenerateOptions from --max-tokens, --temperature, --top-p and --seed.
+StatusOr<GenerateOptions> GenerateOptionsFromFlags(const Flags& f);
 
 }  // namespace llmflash::tools
 

@@ -170,6 +170,27 @@ void PrintStats(const Stats& s) {
                s.direct_io ? " (O_DIRECT)" : " (buffered: O_DIRECT refused)");
 }
 
+}  // namespace
+
+StatusOr<GenerateOptions> GenerateOptionsFromFlags(const Flags& f) {
+  GenerateOptions g;
+  auto max_tokens = f.GetInt("max-tokens", g.max_tokens);
+  auto temperature = f.GetDouble("temperature", g.temperature);
+  auto top_p = f.GetDouble("top-p", g.top_p);
+  auto seed = f.GetInt("seed", static_cast<int64_t>(g.seed));
+  for (const Status* s : {&max_tokens.status(), &temperature.status(), &top_p.status(), &seed.status()}) {
+    if (!s->ok()) return *s;
+  }
+  if (*max_tokens < 0 || *max_tokens > (1 << 30)) return Status::InvalidArgument("--max-tokens must be in [0, 2^30]");
+  g.max_tokens = static_cast<int>(*max_tokens);
+  g.temperature = static_cast<float>(*temperature);
+  g.top_p = static_cast<float>(*top_p);
+  g.seed = static_cast<uint64_t>(*seed);
+  return g;
+}
+
+namespace {
+
 int Generate(const Flags& f) {
   Status st = f.Check({"model", "prompt", "max-tokens", "temperature", "top-p", "seed",
                        "dram-budget", "window", "io-backend", "device-profile", "threads", "stats", "no-predictor",
@@ -177,19 +198,9 @@ int Generate(const Flags& f) {
   if (st.ok()) st = f.Require("model");
   if (st.ok() && f.Has("system") && !f.Has("chat")) st = Status::InvalidArgument("--system needs --chat");
   if (!st.ok()) return Fail(st);
-  GenerateOptions g;
-  auto max_tokens = f.GetInt("max-tokens", g.max_tokens);
-  auto temperature = f.GetDouble("temperature", g.temperature);
-  auto top_p = f.GetDouble("top-p", g.top_p);
-  auto seed = f.GetInt("seed", static_cast<int64_t>(g.seed));
-  for (const Status* s : {&max_tokens.status(), &temperature.status(), &top_p.status(), &seed.status()}) {
-    if (!s->ok()) return Fail(*s);
-  }
-  if (*max_tokens < 0 || *max_tokens > (1 << 30)) return Fail(Status::InvalidArgument("--max-tokens must be in [0, 2^30]"));
-  g.max_tokens = static_cast<int>(*max_tokens);
-  g.temperature = static_cast<float>(*temperature);
-  g.top_p = static_cast<float>(*top_p);
-  g.seed = static_cast<uint64_t>(*seed);
+  auto generate = GenerateOptionsFromFlags(f);
+  if (!generate.ok()) return Fail(generate.status());
+  GenerateOptions g = *generate;
   std::string dir = f.Get("model");
   auto options = OptionsFromFlags(f, dir);
   if (!options.ok()) return Fail(options.status());

@@ -4,14 +4,16 @@
 namespace llmflash {
 namespace {
 
-//                          class                     qkv_b  qk_n   fused  window attn_b fatrelu bos
+//                          class                     qkv_b  qk_n   fused  window attn_b fatrelu bos   gemma
 constexpr LlamaFamilyArch kLlama[] = {
-    {"LlamaForCausalLM",       false, false, false, false, true,  false, true},
-    {"MistralForCausalLM",     false, false, false, true,  false, false, true},
-    {"Qwen2ForCausalLM",       true,  false, false, false, false, false, false},
-    {"Qwen3ForCausalLM",       false, true,  false, false, true,  false, false},
-    {"Phi3ForCausalLM",        false, false, true,  true,  false, false, true},
-    {"SparseLlamaForCausalLM", false, false, false, false, false, true,  true},
+    {"LlamaForCausalLM",       false, false, false, false, true,  false, true,  0},
+    {"MistralForCausalLM",     false, false, false, true,  false, false, true,  0},
+    {"Qwen2ForCausalLM",       true,  false, false, false, false, false, false, 0},
+    {"Qwen3ForCausalLM",       false, true,  false, false, true,  false, false, 0},
+    {"Phi3ForCausalLM",        false, false, true,  true,  false, false, true,  0},
+    {"SparseLlamaForCausalLM", false, false, false, false, false, true,  true,  0},
+    {"Gemma2ForCausalLM",      false, false, false, true,  false, false, true,  2},
+    {"Gemma3ForCausalLM",      false, true,  false, true,  false, false, true,  3},
 };
 
 }  // namespace
@@ -29,7 +31,7 @@ std::string KnownArchitectures() {
   return out;
 }
 
-LlamaTensorNames LlamaLayerNames(int l) {
+LlamaTensorNames LlamaLayerNames(int l, const LlamaFamilyArch& a) {
   const std::string p = "model.layers." + std::to_string(l) + ".";
   LlamaTensorNames n;
   n.attn_norm = p + "input_layernorm.weight";
@@ -49,6 +51,11 @@ LlamaTensorNames LlamaLayerNames(int l) {
   n.up = p + "mlp.up_proj.weight";
   n.down = p + "mlp.down_proj.weight";
   n.gate_up = p + "mlp.gate_up_proj.weight";
+  if (a.gemma > 0) {  // four norms: around attention, and before and after the FFN
+    n.post_attention_norm = p + "post_attention_layernorm.weight";
+    n.ffn_norm = p + "pre_feedforward_layernorm.weight";
+    n.post_ffn_norm = p + "post_feedforward_layernorm.weight";
+  }
   return n;
 }
 

@@ -21,6 +21,8 @@ struct LlamaFamilyArch {
   bool reads_attention_bias; // config.json's attention_bias switches q/k/v/o biases (Llama, Qwen3)
   bool fatrelu;              // hidden_act "fatrelu" with hidden_act_param (ProSparse)
   bool bos_by_default;       // a tokenizer without its own rule gets BOS (Qwen: none)
+  int gemma;                 // 2 or 3: Gemma's norms (1 + w, four per layer), scaled embeddings,
+                             // query_pre_attn_scalar, soft-caps, alternating windows; 0: not Gemma
 };
 
 // Every Llama-family row; null when `hf_class` is not one of them.
@@ -32,8 +34,9 @@ std::string KnownArchitectures();
 struct LlamaTensorNames {
   std::string attn_norm, q, k, v, o, qkv, q_bias, k_bias, v_bias, o_bias, q_norm, k_norm;
   std::string ffn_norm, gate, up, down, gate_up;
+  std::string post_attention_norm, post_ffn_norm;  // Gemma
 };
-LlamaTensorNames LlamaLayerNames(int l);
+LlamaTensorNames LlamaLayerNames(int l, const LlamaFamilyArch& a);
 
 }  // namespace llmflash
 

@@ -230,6 +230,46 @@ Status RopeScaling(const nlohmann::json& j, const std::string& path, ModelConfig
   return Status::OK();
 }
 
+// Gemma 2/3: scaled embeddings, sandwich norms, query_pre_attn_scalar,
+// soft-caps (Gemma 2), and which layers slide: every other one (Gemma 2), or
+// five in six with their own RoPE base (Gemma 3; from sliding_window_pattern
+// or layer_types).
+Status GemmaConfig(const nlohmann::json& j, const HfConfig& h, const std::string& path, const LlamaFamilyArch& a,
+                   ModelConfig* c) {
+  c->embed_scale = true;
+  c->sandwich_norm = true;
+  RETURN_IF_ERROR(h.Float("query_pre_attn_scalar", 0.0f, &c->query_scale));
+  RETURN_IF_ERROR(h.Float("attn_logit_softcapping", 0.0f, &c->attn_softcap));
+  RETURN_IF_ERROR(h.Float("final_logit_softcapping", 0.0f, &c->final_softcap));
+  if (!(c->query_scale >= 0) || !(c->attn_softcap >= 0) || !(c->final_softcap >= 0)) {
+    return Status::Corruption(path + ": query_pre_attn_scalar and the softcappings must be >= 0");
+  }
+  if (a.gemma == 2) {
+    c->sliding_window_period = 2;
+    return Status::OK();
+  }
+  RETURN_IF_ERROR(h.Float("rope_local_base_freq", 10000.0f, &c->rope_local_theta));
+  int period = 6;
+  RETURN_IF_ERROR(h.Int("sliding_window_pattern", 1, 4096, &period, 6));
+  if (j.contains("layer_types") && j["layer_types"].is_array()) {
+    const auto& types = j["layer_types"];
+    period = 0;
+    for (size_t l = 0; l < types.size() && period == 0; ++l) {
+      if (types[l] == "full_attention") period = static_cast<int>(l) + 1;
+    }
+    if (period == 0) period = static_cast<int>(types.size()) + 1;  // no global layer
+    for (size_t l = 0; l < types.size(); ++l) {
+      const bool global = (l + 1) % period == 0;
+      if (types[l] != (global ? "full_attention" : "sliding_attention")) {
+        return Status::Unsupported(path + ": layer_types that do not repeat every " + std::to_string(period) +
+                                   " layers");
+      }
+    }
+  }
+  c->sliding_window_period = period;
+  return Status::OK();
+}
+
 Status LlamaConfig(const nlohmann::json& j, const HfConfig& h, const std::string& path, const LlamaFamilyArch& a,
                    ModelConfig* c) {
   constexpr int kMax = 1 << 20;
@@ -245,9 +285,10 @@ Status LlamaConfig(const nlohmann::json& j, const HfConfig& h, const std::string
   RETURN_IF_ERROR(h.Int("max_position_embeddings", 1, 1 << 22, &c->max_seq_len));
   RETURN_IF_ERROR(h.Float("rms_norm_eps", 1e-6f, &c->norm_eps));
   RETURN_IF_ERROR(h.Float("rope_theta", 10000.0f, &c->rope_theta));
-  RETURN_IF_ERROR(h.Bool("tie_word_embeddings", false, &c->tied_classifier));
+  RETURN_IF_ERROR(h.Bool("tie_word_embeddings", a.gemma > 0, &c->tied_classifier));
   c->sliding_window = 0;
   if (a.sliding_window) RETURN_IF_ERROR(h.Int("sliding_window", 0, 1 << 22, &c->sliding_window, 0));
+  if (a.gemma > 0) RETURN_IF_ERROR(GemmaConfig(j, h, path, a, c));
   bool use_window = false;
   RETURN_IF_ERROR(h.Bool("use_sliding_window", false, &use_window));
   if (use_window) return Status::Unsupported(path + ": use_sliding_window (per-layer windows) is not supported");
@@ -270,7 +311,7 @@ Status LlamaConfig(const nlohmann::json& j, const HfConfig& h, const std::string
   c->qk_norm = a.qk_norm;
   c->rope_style = "half";
   c->ffn_gated = true;
-  std::string act = h.String("hidden_act", "silu");
+  std::string act = h.String("hidden_activation", h.String("hidden_act", "silu"));  // Gemma says hidden_activation
   if (act == "silu" || act == "relu") {
     c->activation = act;
   } else if (act == "gelu_pytorch_tanh") {
@@ -292,7 +333,7 @@ std::vector<std::string> LlamaExpectedTensors(const ModelConfig& c, const LlamaF
   std::vector<std::string> names = {"model.embed_tokens.weight", "model.norm.weight"};
   if (!c.tied_classifier) names.push_back("lm_head.weight");
   for (int l = 0; l < c.n_layers; ++l) {
-    LlamaTensorNames n = LlamaLayerNames(l);
+    LlamaTensorNames n = LlamaLayerNames(l, a);
     for (const std::string* t : {&n.attn_norm, &n.o, &n.ffn_norm, &n.down}) names.push_back(*t);
     if (a.fused) {
       names.push_back(n.qkv);
@@ -303,6 +344,7 @@ std::vector<std::string> LlamaExpectedTensors(const ModelConfig& c, const LlamaF
     if (c.qkv_bias || c.attention_bias) for (const std::string* t : {&n.q_bias, &n.k_bias, &n.v_bias}) names.push_back(*t);
     if (c.attention_bias) names.push_back(n.o_bias);
     if (c.qk_norm) { names.push_back(n.q_norm); names.push_back(n.k_norm); }
+    if (c.sandwich_norm) { names.push_back(n.post_attention_norm); names.push_back(n.post_ffn_norm); }
   }
   return names;
 }
@@ -334,11 +376,18 @@ Status ConvertLlama(const SafetensorsCheckpoint& ck, const ModelConfig& c, const
     ASSIGN_OR_RETURN(std::vector<float> t, ck.Read(from, shape));
     return w.AddResidentTensor(to, shape, t.data());
   };
+  // Gemma's RMSNorm multiplies by (1 + weight): stored as 1 + weight, so the
+  // forward pass has one RMSNorm.
+  auto norm = [&](const std::string& from, const std::string& to, uint64_t n) {
+    ASSIGN_OR_RETURN(std::vector<float> t, ck.Read(from, {n}));
+    if (a.gemma > 0) for (float& v : t) v += 1.0f;
+    return w.AddResidentTensor(to, {n}, t.data());
+  };
   RETURN_IF_ERROR(copy("model.embed_tokens.weight", "tok_embeddings", {V, d}));
   for (int l = 0; l < c.n_layers; ++l) {
-    const LlamaTensorNames from = LlamaLayerNames(l);
+    const LlamaTensorNames from = LlamaLayerNames(l, a);
     const std::string to = "layers." + std::to_string(l) + ".";
-    RETURN_IF_ERROR(copy(from.attn_norm, to + "attention_norm", {d}));
+    RETURN_IF_ERROR(norm(from.attn_norm, to + "attention_norm", d));
     if (a.fused) {  // Phi-3: rows [q | k | v]
       ASSIGN_OR_RETURN(std::vector<float> qkv, ck.Read(from.qkv, {q + 2 * kv, d}));
       RETURN_IF_ERROR(w.AddResidentTensor(to + "wq", {q, d}, qkv.data()));
@@ -358,15 +407,19 @@ Status ConvertLlama(const SafetensorsCheckpoint& ck, const ModelConfig& c, const
     if (c.attention_bias) RETURN_IF_ERROR(copy(from.o_bias, to + "bo", {d}));
     if (c.qk_norm) {
       const uint64_t hd = c.head_dim;
-      RETURN_IF_ERROR(copy(from.q_norm, to + "q_norm", {hd}));
-      RETURN_IF_ERROR(copy(from.k_norm, to + "k_norm", {hd}));
+      RETURN_IF_ERROR(norm(from.q_norm, to + "q_norm", hd));
+      RETURN_IF_ERROR(norm(from.k_norm, to + "k_norm", hd));
     }
-    RETURN_IF_ERROR(copy(from.ffn_norm, to + "ffn_norm", {d}));
+    RETURN_IF_ERROR(norm(from.ffn_norm, to + "ffn_norm", d));
+    if (c.sandwich_norm) {
+      RETURN_IF_ERROR(norm(from.post_attention_norm, to + "post_attention_norm", d));
+      RETURN_IF_ERROR(norm(from.post_ffn_norm, to + "post_ffn_norm", d));
+    }
   }
-  RETURN_IF_ERROR(copy("model.norm.weight", "norm", {d}));
+  RETURN_IF_ERROR(norm("model.norm.weight", "norm", d));
   if (!c.tied_classifier) RETURN_IF_ERROR(copy("lm_head.weight", "output", {V, d}));
   for (int l = 0; l < c.n_layers; ++l) {
-    const LlamaTensorNames from = LlamaLayerNames(l);
+    const LlamaTensorNames from = LlamaLayerNames(l, a);
     std::vector<float> gate, up;
     if (a.fused) {  // Phi-3: rows [gate | up]
       ASSIGN_OR_RETURN(std::vector<float> gu, ck.Read(from.gate_up, {2 * n, d}));

@@ -89,6 +89,19 @@ Status ParseConfig(const json& j, const std::string& path, ModelConfig* c) {
     return r.Bad("rope_factor", "factors must be >= 1 and low < high");
   }
   if (j.contains("source_architecture")) RETURN_IF_ERROR(r.String("source_architecture", &c->source_architecture));
+  if (j.contains("embed_scale")) RETURN_IF_ERROR(r.Bool("embed_scale", &c->embed_scale));
+  if (j.contains("sandwich_norm")) RETURN_IF_ERROR(r.Bool("sandwich_norm", &c->sandwich_norm));
+  if (j.contains("attn_softcap")) RETURN_IF_ERROR(r.Float("attn_softcap", &c->attn_softcap));
+  if (j.contains("final_softcap")) RETURN_IF_ERROR(r.Float("final_softcap", &c->final_softcap));
+  if (j.contains("query_scale")) RETURN_IF_ERROR(r.Float("query_scale", &c->query_scale));
+  if (j.contains("sliding_window_period")) {
+    RETURN_IF_ERROR(r.Int("sliding_window_period", 0, kMaxLayers, &c->sliding_window_period));
+  }
+  if (j.contains("rope_local_theta")) RETURN_IF_ERROR(r.Float("rope_local_theta", &c->rope_local_theta));
+  if (!(c->attn_softcap >= 0) || !(c->final_softcap >= 0) || !(c->query_scale >= 0) || !(c->rope_local_theta >= 0) ||
+      (c->rope_local_theta > 0 && c->rope_local_theta <= 1)) {
+    return r.Bad("attn_softcap", "softcaps, query_scale and rope_local_theta must be >= 0 (a base > 1)");
+  }
   return Status::OK();
 }
 
@@ -270,7 +283,10 @@ json ConfigJson(const ModelConfig& c) {
               {"rope_factor", c.rope_factor}, {"rope_low_freq_factor", c.rope_low_freq_factor},
               {"rope_high_freq_factor", c.rope_high_freq_factor},
               {"rope_original_context", c.rope_original_context},
-              {"source_architecture", c.source_architecture}};
+              {"source_architecture", c.source_architecture}, {"embed_scale", c.embed_scale},
+              {"sandwich_norm", c.sandwich_norm}, {"attn_softcap", c.attn_softcap},
+              {"final_softcap", c.final_softcap}, {"query_scale", c.query_scale},
+              {"sliding_window_period", c.sliding_window_period}, {"rope_local_theta", c.rope_local_theta}};
 }
 
 }  // namespace

@@ -59,6 +59,16 @@ struct ModelConfig {
   float rope_high_freq_factor = 4.0f;
   int rope_original_context = 8192;
   std::string source_architecture;  // what it was converted from ("Qwen2ForCausalLM"), for display
+  // Gemma 2/3 (absent in older manifests: off).
+  bool embed_scale = false;     // embeddings times sqrt(dim)
+  bool sandwich_norm = false;   // RMSNorm on the attention and FFN outputs too (post_attention_norm, post_ffn_norm)
+  float attn_softcap = 0.0f;    // attention scores: cap * tanh(score / cap); 0: none
+  float final_softcap = 0.0f;   // logits likewise; 0: none
+  float query_scale = 0.0f;     // scores scaled by query_scale^-1/2 (query_pre_attn_scalar); 0: head_dim
+  // Layers with the sliding window: all of them when 0 or 1, else those with
+  // (l + 1) % period != 0 (Gemma 2: 2, Gemma 3: 6).
+  int sliding_window_period = 0;
+  float rope_local_theta = 0.0f;  // RoPE base of the sliding-window layers, unscaled (Gemma 3); 0: rope_theta
   int EmbedDim() const { return embed_dim == 0 ? dim : embed_dim; }
   // The FFN activation (validated when the manifest is read).
   Activation Act() const {

@@ -63,6 +63,13 @@ void Transformer::Init(const ModelConfig& c, const ResidentWeights* w,
   rope_ = c.positions == "rope";
   layernorm_ = c.norm == "layernorm";
   rope_freq_ = RopeFrequencies(c);
+  rope_local_freq_.clear();
+  if (c.rope_local_theta > 0) {  // Gemma 3's local layers: their own base, no scaling
+    ModelConfig local = c;
+    local.rope_theta = c.rope_local_theta;
+    local.rope_scaling = "none";
+    rope_local_freq_ = RopeFrequencies(local);
+  }
 }
 
 std::vector<float> Transformer::RopeFrequencies(const ModelConfig& c) {
@@ -93,12 +100,12 @@ std::vector<float> Transformer::RopeFrequencies(const ModelConfig& c) {
 
 // "interleaved" (llama2.c) rotates pairs (2i, 2i+1) of each head;
 // "half" (Hugging Face) rotates pairs (i, i + head_dim/2).
-void Transformer::Rope(float* vec, int n, int pos) const {
+void Transformer::Rope(float* vec, int n, int pos, const std::vector<float>& freq) const {
   const int hs = c_.head_dim, half = hs / 2;
   for (int h = 0; h < n / hs; ++h) {
     float* v = vec + h * hs;
     for (int i = 0; i < half; ++i) {
-      float angle = pos * rope_freq_[i];
+      float angle = pos * freq[i];
       float cr = std::cos(angle), ci = std::sin(angle);
       int a = rope_half_ ? i : 2 * i;
       int b = rope_half_ ? i + half : 2 * i + 1;
@@ -125,9 +132,11 @@ void Transformer::Attention(int l, int pos) {
     for (int h = 0; h < c_.n_heads; ++h) RmsNorm(q_.data() + h * hs, w.q_norm, hs, c_.norm_eps, q_.data() + h * hs);
     for (int h = 0; h < c_.n_kv_heads; ++h) RmsNorm(k_.data() + h * hs, w.k_norm, hs, c_.norm_eps, k_.data() + h * hs);
   }
+  const bool sliding = Sliding(l);
   if (rope_) {
-    Rope(q_.data(), q_dim, pos);
-    Rope(k_.data(), kv_dim, pos);
+    const std::vector<float>& freq = sliding && !rope_local_freq_.empty() ? rope_local_freq_ : rope_freq_;
+    Rope(q_.data(), q_dim, pos, freq);
+    Rope(k_.data(), kv_dim, pos, freq);
   }
   const size_t row = RowBytes(kv_dtype_, kv_dim);
   const size_t layer_off = static_cast<size_t>(l) * max_context_ * row;
@@ -135,15 +144,19 @@ void Transformer::Attention(int l, int pos) {
   char* vc = value_cache_.data() + layer_off;
   StoreKv(k_.data(), kv_dim, kc + static_cast<size_t>(pos) * row);
   StoreKv(v_.data(), kv_dim, vc + static_cast<size_t>(pos) * row);
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
-  // Mistral's sliding window: only the last `sliding_window` positions.
-  const int first = c_.sliding_window > 0 ? std::max(0, pos - c_.sliding_window + 1) : 0;
+  // Gemma scales by query_pre_attn_scalar^-1/2, everyone else by head_dim's.
+  const float scale = 1.0f / std::sqrt(c_.query_scale > 0 ? c_.query_scale : static_cast<float>(hs));
+  const float cap = c_.attn_softcap;
+  // The sliding window (Mistral: every layer; Gemma: some): only the last
+  // `sliding_window` positions.
+  const int first = sliding ? std::max(0, pos - c_.sliding_window + 1) : 0;
   for (int h = 0; h < c_.n_heads; ++h) {
     const float* q = q_.data() + h * hs;
     float* att = att_.data() + static_cast<size_t>(h) * max_context_;
     const int kv_off = (h / kv_mul) * hs;
     for (int t = first; t <= pos; ++t) {
       att[t] = DotTyped(kc + static_cast<size_t>(t) * row + RowBytes(kv_dtype_, kv_off), kv_dtype_, q, hs) * scale;
+      if (cap > 0) att[t] = cap * std::tanh(att[t] / cap);  // Gemma 2's soft-capping
     }
     Softmax(att + first, pos + 1 - first);
     float* out = xb_.data() + h * hs;
@@ -154,6 +167,9 @@ void Transformer::Attention(int l, int pos) {
   }
   MatVec(pool_, w.wo, xb_.data(), c_.dim, q_dim, xb2_.data());
   if (w.bo != nullptr) Axpy(1.0f, w.bo, c_.dim, xb2_.data());
+  if (w.post_attention_norm != nullptr) {  // Gemma: the attention output is normed before the residual
+    RmsNorm(xb2_.data(), w.post_attention_norm, c_.dim, c_.norm_eps, xb2_.data());
+  }
 }
 
 void Transformer::StoreKv(const float* from, int n, char* to) const {
@@ -183,6 +199,10 @@ Status Transformer::Embed(int token, int pos, TokenStats* stats) {
     MatVec(pool_, w_->project_in, xb_.data(), d, e, x_.data());
   } else {
     ToFloat(row, emb.dtype, d, x_.data());
+  }
+  if (c_.embed_scale) {  // Gemma: times sqrt(dim), in the activations' float type
+    const float s = static_cast<float>(std::sqrt(static_cast<double>(d)));
+    for (int i = 0; i < d; ++i) x_[i] *= s;
   }
   if (w_->pos_embeddings) {
     const WeightRef& p = w_->pos_embeddings;
@@ -222,6 +242,7 @@ Status Transformer::Ffn(int l, const float* in, TokenStats* stats) {
   Status st = ffn_->Compute(l, step_, active, in, xb2_.data(), stats, w_->layers[l].ffn_up_bias);
   const float* down_bias = w_->layers[l].ffn_down_bias;
   if (down_bias != nullptr) Axpy(1.0f, down_bias, c_.dim, xb2_.data());
+  if (const float* post = w_->layers[l].post_ffn_norm) RmsNorm(xb2_.data(), post, c_.dim, c_.norm_eps, xb2_.data());
   return st;
 }
 
@@ -276,6 +297,10 @@ StatusOr<const float*> Transformer::Forward(int token, int pos, TokenStats* stat
     final = xb_.data();
   }
   MatVec(pool_, w_->output, final, c_.vocab_size, c_.EmbedDim(), logits_.data());
+  if (c_.final_softcap > 0) {  // Gemma 2
+    const float cap = c_.final_softcap;
+    for (float& v : logits_) v = cap * std::tanh(v / cap);
+  }
   prev_attn_pos_ = can_look ? pos : -1;
   ++step_;
   stats->bytes_moved = ffn_->bytes_moved() - moved_before;

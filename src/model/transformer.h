@@ -52,7 +52,11 @@ class Transformer {
   void Norm(const float* x, const float* weight, const float* bias, float* out) const;
   Status Ffn(int l, const float* in, TokenStats* stats);  // -> xb2_
   Status Lookahead(int l, int pos, TokenStats* stats);  // starts layer l's reads; uses xb_, xb2_
-  void Rope(float* vec, int n, int pos) const;
+  void Rope(float* vec, int n, int pos, const std::vector<float>& freq) const;
+  // Whether layer l attends through the sliding window.
+  bool Sliding(int l) const {
+    return c_.sliding_window > 0 && (c_.sliding_window_period <= 1 || (l + 1) % c_.sliding_window_period != 0);
+  }
 
   ModelConfig c_;
   const ResidentWeights* w_ = nullptr;
@@ -76,6 +80,7 @@ class Transformer {
   AlignedBuffer emb_scratch_;  // one embedding row read from flash
   int prev_attn_pos_ = -1;  // position of the token that wrote prev_attn_
   std::vector<float> rope_freq_;                // per pair within a head (scaling applied)
+  std::vector<float> rope_local_freq_;          // the sliding layers' (Gemma 3); empty: rope_freq_
   // The config's choices, parsed once in Init.
   bool rope_half_ = false;    // pairs (i, i + head_dim/2), else (2i, 2i+1)
   bool rope_ = true;          // RoPE positions, else learned ones

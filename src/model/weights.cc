@@ -159,6 +159,10 @@ Status ResidentWeights::Load(const Manifest& m, const std::string& dir, bool emb
       RETURN_IF_ERROR(find.Get(p + "bv", {kv}, &w.bv));
     }
     if (c.attention_bias) RETURN_IF_ERROR(find.Get(p + "bo", {d}, &w.bo));
+    if (c.sandwich_norm) {
+      RETURN_IF_ERROR(find.Get(p + "post_attention_norm", {d}, &w.post_attention_norm));
+      RETURN_IF_ERROR(find.Get(p + "post_ffn_norm", {d}, &w.post_ffn_norm));
+    }
     if (c.qk_norm) {
       const uint64_t hd = c.head_dim;
       RETURN_IF_ERROR(find.Get(p + "q_norm", {hd}, &w.q_norm));

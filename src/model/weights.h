@@ -33,6 +33,8 @@ struct LayerWeights {
   const float* bo = nullptr;                   // [dim]
   const float* q_norm = nullptr;               // [head_dim] (qk_norm)
   const float* k_norm = nullptr;               // [head_dim] (qk_norm)
+  const float* post_attention_norm = nullptr;  // [dim] (sandwich_norm)
+  const float* post_ffn_norm = nullptr;        // [dim] (sandwich_norm)
   const float* ffn_up_bias = nullptr;          // [ffn_dim], per neuron
   const float* ffn_down_bias = nullptr;        // [dim]
 };

@@ -73,7 +73,8 @@ TEST_P(Family, LogitsMatchTheNumPyReference) {
   EXPECT_LT(WorstDiff(dir, GetParam(), hi), 1e-4) << "streamed";
 }
 
-INSTANTIATE_TEST_SUITE_P(Tiny, Family, ::testing::Values("llama3", "qwen2", "qwen3", "phi3", "prosparse"));
+INSTANTIATE_TEST_SUITE_P(Tiny, Family,
+                         ::testing::Values("llama3", "qwen2", "qwen3", "phi3", "prosparse", "gemma2", "gemma3"));
 
 // Each family's own feature, switched off in the converted model's manifest,
 // moves the logits well away from the reference: the feature is what makes
@@ -103,8 +104,16 @@ INSTANTIATE_TEST_SUITE_P(Tiny, FamilyFeature,
                                            Feature{"qwen2", "qkv_bias", false},
                                            Feature{"qwen3", "qk_norm", false},
                                            Feature{"phi3", "sliding_window", 0},
-                                           Feature{"prosparse", "activation", "relu"}),
-                         [](const auto& info) { return std::string(info.param.fixture); });
+                                           Feature{"prosparse", "activation", "relu"},
+                                           Feature{"gemma2", "attn_softcap", 0.0},
+                                           Feature{"gemma2", "final_softcap", 0.0},
+                                           Feature{"gemma2", "sliding_window_period", 0},
+                                           Feature{"gemma2", "sandwich_norm", false},
+                                           Feature{"gemma2", "embed_scale", false},
+                                           Feature{"gemma2", "query_scale", 0.0},
+                                           Feature{"gemma3", "rope_local_theta", 0.0},
+                                           Feature{"gemma3", "qk_norm", false}),
+                         [](const auto& info) { return std::string(info.param.fixture) + "_" + info.param.key; });
 
 // A checkpoint whose tensors its config.json does not describe is refused,
 // naming the tensor: a Qwen2 checkpoint relabelled as Llama would lose its

@@ -11,6 +11,16 @@ from the semantics of transformers' modeling code, independent of the C++:
              (rows gate|up, chunk(2) of the output), sliding_window
   prosparse  SparseLlamaForCausalLM: hidden_act "fatrelu" (x if x >= t else 0,
              t = hidden_act_param), as ProSparse's modeling code writes it
+  gemma2     Gemma2ForCausalLM: RMSNorm times (1 + w); embeddings times
+             sqrt(hidden); input/post-attention/pre-FFN/post-FFN norms; scores
+             scaled by query_pre_attn_scalar^-1/2 and soft-capped
+             (cap * tanh(s / cap)), logits soft-capped; GeGLU with
+             gelu_pytorch_tanh; the sliding window on layers with
+             (l + 1) % 2 != 0; tied embeddings
+  gemma3     Gemma3ForCausalLM: as Gemma 2 without soft-caps, with q_norm/k_norm
+             ((1 + w) RMSNorm per head before RoPE), sliding layers every
+             (l + 1) % sliding_window_pattern != 0, and those layers' RoPE base
+             rope_local_base_freq (global layers: rope_theta)
 
 The weights are not stored: both this script and the tests' fixture writer
 (tests/testing/hf_fixture.cc) derive every element from its tensor's name,
@@ -93,13 +103,15 @@ def rope(x, pos, f):  # x: [heads, hd], rotate_half pairs (i, i + hd/2)
 
 
 def act(c, z):
-    a = c.get('hidden_act', 'silu')
+    a = c.get('hidden_activation') or c.get('hidden_act', 'silu')
     if a == 'silu':
         return z / (1 + np.exp(-z))
     if a == 'relu':
         return np.maximum(z, 0)
     if a == 'fatrelu':
         return np.where(z >= c['hidden_act_param'], z, 0.0)
+    if a == 'gelu_pytorch_tanh':
+        return 0.5 * z * (1 + np.tanh(math.sqrt(2 / math.pi) * (z + 0.044715 * z ** 3)))
     raise ValueError(a)
 
 
@@ -117,6 +129,9 @@ def tensors(c, seed):
         p = 'model.layers.%d.' % l
         shapes[p + 'input_layernorm.weight'] = (d,)
         shapes[p + 'post_attention_layernorm.weight'] = (d,)
+        if arch.startswith('Gemma'):
+            shapes[p + 'pre_feedforward_layernorm.weight'] = (d,)
+            shapes[p + 'post_feedforward_layernorm.weight'] = (d,)
         shapes[p + 'self_attn.o_proj.weight'] = (d, H * hd)
         shapes[p + 'mlp.down_proj.weight'] = (d, n)
         if arch == 'Phi3ForCausalLM':
@@ -132,7 +147,7 @@ def tensors(c, seed):
             shapes[p + 'self_attn.q_proj.bias'] = (H * hd,)
             shapes[p + 'self_attn.k_proj.bias'] = (KV * hd,)
             shapes[p + 'self_attn.v_proj.bias'] = (KV * hd,)
-        if arch == 'Qwen3ForCausalLM':
+        if arch in ('Qwen3ForCausalLM', 'Gemma3ForCausalLM'):
             shapes[p + 'self_attn.q_norm.weight'] = (hd,)
             shapes[p + 'self_attn.k_norm.weight'] = (hd,)
     return {name: tensor(name, s, seed) for name, s in shapes.items()}
@@ -197,6 +212,58 @@ def logits(c, seed, ids):
     return out
 
 
+def gemma_logits(c, seed, ids):
+    w = tensors(c, seed)
+    arch = c['architectures'][0]
+    d, L, H = c['hidden_size'], c['num_hidden_layers'], c['num_attention_heads']
+    KV, hd = c['num_key_value_heads'], c['head_dim']
+    eps = c['rms_norm_eps']
+    norm = lambda x, name: rmsnorm(x, 1 + w[name], eps)  # Gemma's (1 + weight)
+    period = 2 if arch == 'Gemma2ForCausalLM' else c.get('sliding_window_pattern', 6)
+    window = c['sliding_window']
+    cap, final_cap = c.get('attn_logit_softcapping'), c.get('final_logit_softcapping')
+    scale = c['query_pre_attn_scalar'] ** -0.5
+    f_global = inv_freq(c)
+    f_local = inv_freq(dict(c, rope_theta=c['rope_local_base_freq'], rope_scaling=None)) if 'rope_local_base_freq' in c else f_global
+    E = w['model.embed_tokens.weight']
+    keys, values, out = [[] for _ in range(L)], [[] for _ in range(L)], []
+    for pos, tok in enumerate(ids):
+        x = E[tok] * np.float32(math.sqrt(d))
+        for l in range(L):
+            p = 'model.layers.%d.' % l
+            sliding = (l + 1) % period != 0
+            xb = norm(x, p + 'input_layernorm.weight')
+            q = (w[p + 'self_attn.q_proj.weight'] @ xb).reshape(H, hd)
+            k = (w[p + 'self_attn.k_proj.weight'] @ xb).reshape(KV, hd)
+            v = (w[p + 'self_attn.v_proj.weight'] @ xb).reshape(KV, hd)
+            if arch == 'Gemma3ForCausalLM':
+                q = np.stack([norm(h, p + 'self_attn.q_norm.weight') for h in q])
+                k = np.stack([norm(h, p + 'self_attn.k_norm.weight') for h in k])
+            f = f_local if sliding else f_global
+            q, k = rope(q, pos, f), rope(k, pos, f)
+            keys[l].append(k)
+            values[l].append(v)
+            first = max(0, pos - window + 1) if sliding else 0
+            K, Vv = np.stack(keys[l][first:]), np.stack(values[l][first:])
+            a = np.zeros((H, hd))
+            for h in range(H):
+                g = h // (H // KV)
+                s = K[:, g, :] @ q[h] * scale
+                if cap:
+                    s = cap * np.tanh(s / cap)
+                e = np.exp(s - s.max())
+                a[h] = (e / e.sum()) @ Vv[:, g, :]
+            x = x + norm(w[p + 'self_attn.o_proj.weight'] @ a.reshape(-1), p + 'post_attention_layernorm.weight')
+            xb = norm(x, p + 'pre_feedforward_layernorm.weight')
+            hmid = act(c, w[p + 'mlp.gate_proj.weight'] @ xb) * (w[p + 'mlp.up_proj.weight'] @ xb)
+            x = x + norm(w[p + 'mlp.down_proj.weight'] @ hmid, p + 'post_feedforward_layernorm.weight')
+        logits = E @ norm(x, 'model.norm.weight')
+        if final_cap:
+            logits = final_cap * np.tanh(logits / final_cap)
+        out.append(logits.tolist())
+    return out
+
+
 def base(arch, **kw):
     c = {'architectures': [arch], 'hidden_size': 16, 'intermediate_size': 24, 'num_hidden_layers': 2,
          'num_attention_heads': 4, 'num_key_value_heads': 2, 'vocab_size': 32,
@@ -217,6 +284,14 @@ FIXTURES = {
     'phi3': base('Phi3ForCausalLM', num_key_value_heads=4, sliding_window=5),
     'prosparse': base('SparseLlamaForCausalLM', num_key_value_heads=4, hidden_act='fatrelu',
                       hidden_act_param=0.1),
+    # Small caps and window so that each feature moves these tiny logits.
+    'gemma2': base('Gemma2ForCausalLM', head_dim=8, query_pre_attn_scalar=12, tie_word_embeddings=True,
+                   hidden_act='gelu_pytorch_tanh', hidden_activation='gelu_pytorch_tanh', rms_norm_eps=1e-6,
+                   attn_logit_softcapping=0.5, final_logit_softcapping=1.5, sliding_window=3),
+    'gemma3': base('Gemma3ForCausalLM', head_dim=8, query_pre_attn_scalar=8, tie_word_embeddings=True,
+                   hidden_act='gelu_pytorch_tanh', hidden_activation='gelu_pytorch_tanh', rms_norm_eps=1e-6,
+                   sliding_window=3, sliding_window_pattern=2, rope_theta=1000000.0,
+                   rope_local_base_freq=10000.0, attn_logit_softcapping=None, final_logit_softcapping=None),
 }
 SEQUENCES = [[1, 5, 9, 2, 31, 7, 7, 0, 18, 3, 22, 11],
              [4, 4, 4, 30, 12, 6, 1, 25, 9, 14]]
@@ -226,6 +301,7 @@ if __name__ == '__main__':
     out = {'source': 'tests/reference/families_reference.py', 'seed': SEED, 'sequences': SEQUENCES,
            'models': {}}
     for name, c in FIXTURES.items():
-        out['models'][name] = {'config': c, 'logits': [logits(c, SEED, s) for s in SEQUENCES]}
+        f = gemma_logits if c['architectures'][0].startswith('Gemma') else logits
+        out['models'][name] = {'config': c, 'logits': [f(c, SEED, s) for s in SEQUENCES]}
         print(name, 'done', file=sys.stderr)
     print(json.dumps(out))

@@ -57,6 +57,10 @@ Status WriteHfFixture(const std::string& dir, const nlohmann::json& c, uint64_t 
     const std::string p = "model.layers." + std::to_string(l) + ".";
     shapes[p + "input_layernorm.weight"] = {d};
     shapes[p + "post_attention_layernorm.weight"] = {d};
+    if (arch.starts_with("Gemma")) {
+      shapes[p + "pre_feedforward_layernorm.weight"] = {d};
+      shapes[p + "post_feedforward_layernorm.weight"] = {d};
+    }
     shapes[p + "self_attn.o_proj.weight"] = {d, H * hd};
     shapes[p + "mlp.down_proj.weight"] = {d, n};
     if (arch == "Phi3ForCausalLM") {
@@ -74,7 +78,7 @@ Status WriteHfFixture(const std::string& dir, const nlohmann::json& c, uint64_t 
       shapes[p + "self_attn.k_proj.bias"] = {KV * hd};
       shapes[p + "self_attn.v_proj.bias"] = {KV * hd};
     }
-    if (arch == "Qwen3ForCausalLM") {
+    if (arch == "Qwen3ForCausalLM" || arch == "Gemma3ForCausalLM") {
       shapes[p + "self_attn.q_norm.weight"] = {hd};
       shapes[p + "self_attn.k_norm.weight"] = {hd};
     }

@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "format/safetensors.h"
+#include "format/safetensors_writer.h"
 #include "llmflash/llmflash.h"
 #include "model/chat_template.h"
 #include "testing/hf_fixture.h"
@@ -114,6 +116,42 @@ INSTANTIATE_TEST_SUITE_P(Tiny, FamilyFeature,
                                            Feature{"gemma3", "rope_local_theta", 0.0},
                                            Feature{"gemma3", "qk_norm", false}),
                          [](const auto& info) { return std::string(info.param.fixture) + "_" + info.param.key; });
+
+// Phi-3's fused weights: the split at convert takes rows q | k | v and
+// gate | up. A checkpoint with the halves of gate_up_proj (or q and k of
+// qkv_proj) swapped converts to different logits: the order is what matches.
+TEST(Families, Phi3FusedSplitOrderIsWhatMatches) {
+  for (const char* which : {"mlp.gate_up_proj", "self_attn.qkv_proj"}) {
+    testing::TempDir tmp;
+    const nlohmann::json c = Reference()["models"]["phi3"]["config"];
+    ASSERT_THAT(testing::WriteHfFixture(tmp.File("hf"), c, Reference()["seed"].get<uint64_t>()), IsOk());
+    SafetensorsCheckpoint ck;
+    ASSERT_THAT(ck.Open(tmp.File("hf")), IsOk());
+    std::vector<TensorSpec> specs;
+    std::vector<std::vector<float>> data;
+    for (const auto& [name, t] : ck.tensors()) {
+      auto v = ck.Read(name, t.shape);
+      ASSERT_THAT(v.status(), IsOk());
+      if (name.find(which) != std::string::npos) {
+        const uint64_t d = t.shape[1], half = std::string(which) == "mlp.gate_up_proj" ? t.shape[0] / 2
+                                                                                        : c["hidden_size"].get<uint64_t>();
+        // gate <-> up, or q <-> k (q and k have the same rows here: 4 heads, 4 KV heads)
+        std::swap_ranges(v->begin(), v->begin() + half * d, v->begin() + half * d);
+      }
+      specs.push_back({name, DType::kF32, t.shape});
+      data.push_back(std::move(*v));
+    }
+    SafetensorsWriter w;
+    ASSERT_THAT(w.Open(tmp.File("hf/model.safetensors"), specs), IsOk());
+    for (const auto& v : data) ASSERT_THAT(w.Write(v.data(), v.size() * sizeof(float)), IsOk());
+    ASSERT_THAT(w.Close(), IsOk());
+    ConvertOptions o;
+    o.input = tmp.File("hf");
+    o.output = tmp.File("model");
+    ASSERT_THAT(ConvertHuggingFace(o), IsOk());
+    EXPECT_GT(WorstDiff(o.output, "phi3", 0), 1e-3) << which;
+  }
+}
 
 // A checkpoint whose tensors its config.json does not describe is refused,
 // naming the tensor: a Qwen2 checkpoint relabelled as Llama would lose its

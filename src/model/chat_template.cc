@@ -885,6 +885,12 @@ class Renderer {
     }
   }
 
+  // A namespace may end up holding itself ({% set ns.x = ns %}): the
+  // reference cycle is broken here, since nothing but the text leaves a render.
+  ~Renderer() {
+    for (const auto& d : namespaces_) d->clear();
+  }
+
   std::string Run(const std::vector<NodePtr>& nodes) {
     LoopSignal sig;
     Exec(nodes, &sig);
@@ -1327,6 +1333,7 @@ class Renderer {
       ns.kind = Value::kNamespace;
       ns.dict = std::make_shared<Dict>();
       for (const auto& [k, v] : kwargs) ns.dict->emplace_back(k, v);
+      namespaces_.push_back(ns.dict);
       return ns;
     }
     if (name == "range") {
@@ -1641,6 +1648,7 @@ class Renderer {
   }
 
   std::vector<std::map<std::string, Value>> scopes_;
+  std::vector<std::shared_ptr<Dict>> namespaces_;  // every namespace() this render made
   std::string out_;
   uint64_t steps_ = 0;
   int depth_ = 0;

@@ -819,6 +819,7 @@ class Parser {
           if (IsOp(":") && k < 2) { ++i_; slice = true; ++k; continue; }
           break;
         }
+        if (!slice && !parts[0]) Fail(Where() + "empty subscript '[]'");
         ExpectOp("]");
         auto s = Make(slice ? Expr::kSlice : Expr::kItem);
         s->args.push_back(std::move(e));

@@ -126,6 +126,9 @@ TEST(ChatTemplate, ErrorsAreStatuses) {
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("unsupported tag 'macro'")));
   EXPECT_THAT(ChatTemplate::Parse("{% if x %}never closed", "t.jinja").status(),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("missing {% endif %}")));
+  // found by fuzz_chat_template: an empty subscript was a null dereference
+  EXPECT_THAT(ChatTemplate::Parse("{{ messages[].content }}", "t.jinja").status(),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("empty subscript")));
   EXPECT_THAT(ChatTemplate::Parse("{{ 'unclosed }}", "t.jinja").status(),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("string is not closed")));
   auto filt = ChatTemplate::Parse("{{ x | frobnicate }}", "t.jinja");

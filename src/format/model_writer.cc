@@ -145,7 +145,12 @@ Status ModelWriter::AddTokenizer(const std::string& source_path, const std::stri
   RETURN_IF_ERROR(out.Open(JoinPath(dir_, name)));
   RETURN_IF_ERROR(out.Append(bytes.data(), bytes.size()));
   RETURN_IF_ERROR(out.Close());
-  manifest_.tokenizer = TokenizerInfo{type, name, bos_id, eos_id, stop_ids};
+  TokenizerInfo& t = manifest_.tokenizer;
+  t.type = type;
+  t.file = name;
+  t.bos_id = bos_id;
+  t.eos_id = eos_id;
+  t.stop_ids = stop_ids;
   manifest_.files.push_back({name, out.size(), out.crc32c()});
   return Status::OK();
 }
@@ -168,7 +173,12 @@ Status ModelWriter::Finish() {
   if (layers_written_ != manifest_.config.n_layers) {
     return Status::Internal("not every FFN layer was written");
   }
-  if (manifest_.tokenizer.file.empty()) manifest_.tokenizer = TokenizerInfo{"none", "", 0, 0, {0}};
+  if (manifest_.tokenizer.file.empty()) {
+    manifest_.tokenizer = TokenizerInfo();
+    manifest_.tokenizer.type = "none";
+    manifest_.tokenizer.bos_id = manifest_.tokenizer.eos_id = 0;
+    manifest_.tokenizer.stop_ids = {0};
+  }
   // The model's dtype names what most of its resident matrix bytes are (the
   // type asked for, unless its blocks fit few of them).
   std::map<DType, uint64_t> bytes_by_type;

@@ -22,6 +22,14 @@ using Json = nlohmann::json;
 
 namespace {
 
+// j[key], or null: by reference, since a hostile file nests its parts deep
+// enough that copying them (json::value) overflows the stack.
+const Json& Field(const Json& j, const char* key) {
+  static const Json* null = new Json();
+  auto it = j.find(key);
+  return it == j.end() ? *null : *it;
+}
+
 // GPT-2's pre-tokenization rule, which ByteLevel with use_regex applies.
 constexpr char kGpt2Pattern[] =
     R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
@@ -163,7 +171,7 @@ void SplitPiece(const Piece& in, const std::vector<std::pair<size_t, size_t>>& m
 // ---- normalizers ----
 
 struct NormStep {
-  enum Kind { kUnicode, kLowercase, kPrepend, kReplace, kStrip } kind;
+  enum Kind { kUnicode, kLowercase, kPrepend, kReplace, kStrip } kind = kUnicode;
   UnicodeForm form = UnicodeForm::kNfc;
   std::string text;  // Prepend: what; Replace: content
   Pattern pattern;
@@ -186,7 +194,7 @@ Status ParseNormalizer(const Json& j, const std::string& path, std::vector<NormS
     for (const Json& n : j["normalizers"]) RETURN_IF_ERROR(ParseNormalizer(n, path, out, depth + 1));
     return Status::OK();
   }
-  NormStep s{NormStep::kUnicode};
+  NormStep s;
   if (type == "NFC") { s.form = UnicodeForm::kNfc;
   } else if (type == "NFD") { s.form = UnicodeForm::kNfd;
   } else if (type == "NFKC") { s.form = UnicodeForm::kNfkc;
@@ -251,7 +259,7 @@ std::string Normalize(const std::vector<NormStep>& steps, std::string s) {
 // ---- pre-tokenizers ----
 
 struct PreStep {
-  enum Kind { kSplit, kByteLevel, kMetaspace } kind;
+  enum Kind { kSplit, kByteLevel, kMetaspace } kind = kSplit;
   Pattern pattern;
   SplitBehavior behavior = SplitBehavior::kIsolated;
   bool invert = false;
@@ -275,7 +283,7 @@ Status ParsePreTokenizer(const Json& j, const std::string& path, std::vector<Pre
     for (const Json& p : j["pretokenizers"]) RETURN_IF_ERROR(ParsePreTokenizer(p, path, out, depth + 1));
     return Status::OK();
   }
-  PreStep s{PreStep::kSplit};
+  PreStep s;
   auto regex = [&](const char* re) -> Status {
     ASSIGN_OR_RETURN(Regex r, Regex::Compile(re, what));
     s.pattern.regex = std::move(r);
@@ -284,7 +292,7 @@ Status ParsePreTokenizer(const Json& j, const std::string& path, std::vector<Pre
   if (type == "Split") {
     if (!j.contains("pattern")) return Status::Corruption(what + " has no \"pattern\"");
     ASSIGN_OR_RETURN(s.pattern, ParsePattern(j["pattern"], what));
-    ASSIGN_OR_RETURN(s.behavior, ParseBehavior(j.value("behavior", Json()), what));
+    ASSIGN_OR_RETURN(s.behavior, ParseBehavior(Field(j, "behavior"), what));
     s.invert = j.value("invert", false);
   } else if (type == "ByteLevel") {
     s.kind = PreStep::kByteLevel;
@@ -315,7 +323,8 @@ Status ParsePreTokenizer(const Json& j, const std::string& path, std::vector<Pre
     s.behavior = SplitBehavior::kRemoved;
   } else if (type == "Punctuation") {
     RETURN_IF_ERROR(regex(R"([\p{P}!-/:-@\[-`{-~])"));
-    ASSIGN_OR_RETURN(s.behavior, ParseBehavior(j.value("behavior", Json("Isolated")), what));
+    static const Json* isolated = new Json("Isolated");
+    ASSIGN_OR_RETURN(s.behavior, ParseBehavior(j.contains("behavior") ? Field(j, "behavior") : *isolated, what));
   } else {
     return Status::Unsupported(what + " is not supported (supported: Split, ByteLevel, Metaspace, Digits, "
                                "Whitespace, WhitespaceSplit, Punctuation, Sequence)");
@@ -363,7 +372,7 @@ void PreTokenize(const std::vector<PreStep>& steps, std::vector<Piece>* pieces) 
 // ---- decoders ----
 
 struct DecStep {
-  enum Kind { kByteLevel, kReplace, kByteFallback, kFuse, kStrip, kMetaspace } kind;
+  enum Kind { kByteLevel, kReplace, kByteFallback, kFuse, kStrip, kMetaspace } kind = kByteLevel;
   Pattern pattern;
   std::string text;  // Replace: content; Strip: content; Metaspace: replacement
   int start = 0, stop = 0;
@@ -383,7 +392,7 @@ Status ParseDecoder(const Json& j, const std::string& path, std::vector<DecStep>
     for (const Json& d : j["decoders"]) RETURN_IF_ERROR(ParseDecoder(d, path, out, depth + 1));
     return Status::OK();
   }
-  DecStep s{DecStep::kByteLevel};
+  DecStep s;
   if (type == "ByteLevel") {
   } else if (type == "Replace") {
     s.kind = DecStep::kReplace;
@@ -623,9 +632,9 @@ Status HfTokenizer::Impl::Init(const Json& j, const std::string& path) {
   fuse_unk = m.value("fuse_unk", false);
   ignore_merges = m.value("ignore_merges", false);
 
-  RETURN_IF_ERROR(ParseNormalizer(j.value("normalizer", Json()), path, &normalizer));
-  RETURN_IF_ERROR(ParsePreTokenizer(j.value("pre_tokenizer", Json()), path, &pre));
-  RETURN_IF_ERROR(ParseDecoder(j.value("decoder", Json()), path, &decoder));
+  RETURN_IF_ERROR(ParseNormalizer(Field(j, "normalizer"), path, &normalizer));
+  RETURN_IF_ERROR(ParsePreTokenizer(Field(j, "pre_tokenizer"), path, &pre));
+  RETURN_IF_ERROR(ParseDecoder(Field(j, "decoder"), path, &decoder));
   for (const PreStep& s : pre) byte_level |= s.kind == PreStep::kByteLevel;
 
   if (j.contains("added_tokens") && j["added_tokens"].is_array()) {
@@ -659,14 +668,15 @@ Status HfTokenizer::Impl::Init(const Json& j, const std::string& path) {
   }
 
   // The post-processor: what a single text gets around it.
-  const Json pp = j.value("post_processor", Json());
-  std::vector<Json> procs;
+  const Json& pp = Field(j, "post_processor");
+  std::vector<const Json*> procs;
   if (pp.is_object() && pp.value("type", "") == "Sequence" && pp.contains("processors") && pp["processors"].is_array()) {
-    for (const Json& p : pp["processors"]) procs.push_back(p);
+    for (const Json& p : pp["processors"]) procs.push_back(&p);
   } else if (!pp.is_null()) {
-    procs.push_back(pp);
+    procs.push_back(&pp);
   }
-  for (const Json& p : procs) {
+  for (const Json* pptr : procs) {
+    const Json& p = *pptr;
     std::string ptype = p.is_object() ? p.value("type", "") : "";
     std::string what = path + ": post_processor " + ptype;
     if (ptype == "ByteLevel") continue;  // offsets only
@@ -679,7 +689,7 @@ Status HfTokenizer::Impl::Init(const Json& j, const std::string& path) {
           return Status::Corruption(what + ": an item is neither Sequence nor SpecialToken");
         }
         std::string name = item["SpecialToken"]["id"].get<std::string>();
-        const Json& specials = p.value("special_tokens", Json::object());
+        const Json& specials = Field(p, "special_tokens");
         if (!specials.contains(name) || !specials[name].contains("ids") || !specials[name]["ids"].is_array()) {
           return Status::Corruption(what + ": special token \"" + name + "\" has no ids");
         }
@@ -871,7 +881,7 @@ std::string HfTokenizer::Decode(const std::vector<int>& ids) const {
   }
   if (m.decoder.empty()) {
     // No decoder: a byte-level model's tokens still need their bytes back.
-    if (m.byte_level) RunDecoders({DecStep{DecStep::kByteLevel}}, &pieces);
+    if (m.byte_level) RunDecoders({DecStep()}, &pieces);
   } else {
     RunDecoders(m.decoder, &pieces);
   }

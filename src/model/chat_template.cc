@@ -1089,7 +1089,6 @@ class Renderer {
       if (b.kind == Value::kString && a.kind == Value::kString) found = b.s.find(a.s) != std::string::npos;
       else if (b.kind == Value::kList) found = std::any_of(b.list->begin(), b.list->end(), [&](const Value& x) { return Equal(a, x); });
       else if (b.kind == Value::kDict || b.kind == Value::kNamespace) found = a.kind == Value::kString && b.Find(a.s) != nullptr;
-      else if (b.kind == Value::kUndefined || b.kind == Value::kNone) Fail(where() + "'in' needs a string, list or mapping on its right");
       else Fail(where() + "'in' needs a string, list or mapping on its right");
       return Value::Bool(op == "in" ? found : !found);
     }

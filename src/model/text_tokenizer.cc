@@ -14,7 +14,6 @@ class Llama2cText final : public TextTokenizer {
   }
   std::string Decode(int prev, int token) const override { return t_.Decode(prev, token); }
   int bos_id() const override { return t_.bos_id(); }
-  int eos_id() const override { return t_.eos_id(); }
   // llama2.c ends a story at EOS or at the next story's BOS.
   bool IsStop(int id) const override { return id == t_.bos_id() || id == t_.eos_id(); }
 
@@ -36,7 +35,6 @@ class HfText final : public TextTokenizer {
     return t_.DecodeNext(prev == bos_ ? -1 : prev, token);
   }
   int bos_id() const override { return bos_; }
-  int eos_id() const override { return stop_.empty() ? -1 : stop_[0]; }
   bool IsStop(int id) const override { return std::find(stop_.begin(), stop_.end(), id) != stop_.end(); }
 
  private:

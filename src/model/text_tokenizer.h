@@ -25,7 +25,6 @@ class TextTokenizer {
   // start of a text is dropped after BOS).
   virtual std::string Decode(int prev, int token) const = 0;
   virtual int bos_id() const = 0;  // -1: the model takes none
-  virtual int eos_id() const = 0;
   // Whether generating `id` ends the text (every end-of-turn token).
   virtual bool IsStop(int id) const = 0;
 };

@@ -100,8 +100,9 @@ nlohmann::json ReadJsonIfPresent(const std::string& path) {
 //   stop: every id in config.json's and generation_config.json's
 //        eos_token_id (an id or a list), then tokenizer_config.json's
 //        eos_token; the family's default when none says.
-Status AddTokenizer(const ConvertOptions& o, const ModelConfig& c, bool bos_by_default, int default_bos,
-                    int default_eos, ModelWriter* w) {
+// `config` is config.json, already parsed by the importer.
+Status AddTokenizer(const ConvertOptions& o, const nlohmann::json& config, const ModelConfig& c, bool bos_by_default,
+                    int default_bos, int default_eos, ModelWriter* w) {
   const std::string tok_path = JoinPath(o.input, "tokenizer.json");
   if (!FileSize(tok_path).ok()) {
     if (o.note) {
@@ -117,7 +118,6 @@ Status AddTokenizer(const ConvertOptions& o, const ModelConfig& c, bool bos_by_d
   const std::string config_path = JoinPath(o.input, "config.json");
   const std::string gen_path = JoinPath(o.input, "generation_config.json");
   const std::string tc_path = JoinPath(o.input, "tokenizer_config.json");
-  const nlohmann::json config = ReadJsonIfPresent(config_path);
   const nlohmann::json gen = ReadJsonIfPresent(gen_path);
   const nlohmann::json tc = ReadJsonIfPresent(tc_path);
   const int vocab = c.vocab_size;
@@ -363,7 +363,8 @@ Status CheckNoStrayTensors(const SafetensorsCheckpoint& ck, const std::vector<st
   return Status::OK();
 }
 
-Status ConvertLlama(const SafetensorsCheckpoint& ck, const ModelConfig& c, const LlamaFamilyArch& a,
+Status ConvertLlama(const SafetensorsCheckpoint& ck, const nlohmann::json& config, const ModelConfig& c,
+                    const LlamaFamilyArch& a,
                     const ConvertOptions& o) {
   RETURN_IF_ERROR(CheckNoStrayTensors(ck, LlamaExpectedTensors(c, a), c, o.input));
   ModelWriter w;
@@ -433,7 +434,7 @@ Status ConvertLlama(const SafetensorsCheckpoint& ck, const ModelConfig& c, const
     RETURN_IF_ERROR(w.AddFfnLayer(l, gate.data(), up.data(), down.data()));
     if (o.progress) o.progress(static_cast<double>(l + 1) / c.n_layers, "FFN layers");
   }
-  RETURN_IF_ERROR(AddTokenizer(o, c, a.bos_by_default, 1, 2, &w));
+  RETURN_IF_ERROR(AddTokenizer(o, config, c, a.bos_by_default, 1, 2, &w));
   return w.Finish();
 }
 
@@ -478,7 +479,8 @@ Status OptConfig(const HfConfig& h, const std::string& path, ModelConfig* c) {
   return Status::OK();
 }
 
-Status ConvertOpt(const SafetensorsCheckpoint& ck, const ModelConfig& c, const ConvertOptions& o) {
+Status ConvertOpt(const SafetensorsCheckpoint& ck, const nlohmann::json& config, const ModelConfig& c,
+                  const ConvertOptions& o) {
   ModelWriter w;
   ASSIGN_OR_RETURN(StorageTypes types, StorageTypesFor(o));
   RETURN_IF_ERROR(w.Begin(o.output, c, types, o.note));
@@ -519,7 +521,7 @@ Status ConvertOpt(const SafetensorsCheckpoint& ck, const ModelConfig& c, const C
     RETURN_IF_ERROR(w.AddFfnLayer(l, nullptr, up.data(), down.data()));
     if (o.progress) o.progress(static_cast<double>(l + 1) / c.n_layers, "FFN layers");
   }
-  RETURN_IF_ERROR(AddTokenizer(o, c, true, 2, 2, &w));  // OPT prepends </s> (2) as BOS
+  RETURN_IF_ERROR(AddTokenizer(o, config, c, true, 2, 2, &w));  // OPT prepends </s> (2) as BOS
   return w.Finish();
 }
 
@@ -555,7 +557,7 @@ Status ConvertHuggingFace(const ConvertOptions& o) {
   }
   SafetensorsCheckpoint ck;
   RETURN_IF_ERROR(ck.Open(o.input));
-  return llama != nullptr ? ConvertLlama(ck, c, *llama, o) : ConvertOpt(ck, c, o);
+  return llama != nullptr ? ConvertLlama(ck, j, c, *llama, o) : ConvertOpt(ck, j, c, o);
 }
 
 }  // namespace llmflash

@@ -19,7 +19,7 @@ shared=$(cd "$shared" && pwd)
 
 source tools/packages.sh
 need_packages cross-aarch64 g++-aarch64-linux-gnu qemu-user-static cmake make libeigen3-dev nlohmann-json3-dev \
-  liburing-dev:arm64 libpcre2-dev:arm64 libutf8proc-dev:arm64 libgtest-dev:arm64 libgmock-dev:arm64
+  libstdc++6:arm64 liburing-dev:arm64 libpcre2-dev:arm64 libutf8proc-dev:arm64 libgtest-dev:arm64 libgmock-dev:arm64
 
 build=build-aarch64
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake \

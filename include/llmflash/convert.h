@@ -13,7 +13,7 @@
 namespace llmflash {
 
 struct ConvertOptions {
-  std::string input;      // llama2.c checkpoint (.bin), or a Hugging Face directory
+  std::string input;      // llama2.c checkpoint (.bin), a Hugging Face directory or a GGUF file
   std::string tokenizer;  // llama2.c tokenizer.bin (llama2.c input only)
   std::string output;     // model directory to create (must not hold a model)
   // Called with a fraction in [0, 1] as conversion proceeds. Optional.
@@ -40,6 +40,23 @@ LLMFLASH_EXPORT Status ConvertLlama2c(const ConvertOptions& options);
 // OPTForCausalLM, LlamaForCausalLM and MistralForCausalLM. Others are refused
 // with Unsupported naming them.
 LLMFLASH_EXPORT Status ConvertHuggingFace(const ConvertOptions& options);
+
+// Converts a GGUF file (llama.cpp; versions 2 and 3): architectures llama
+// (Llama 2/3, Mistral), qwen2, qwen3, phi3; tensors in F32, F16, BF16,
+// Q8_0, Q4_0 (carried unchanged where the stored type has their blocks),
+// Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K (converted; the added error is
+// reported through `note`); the tokenizer and chat template from its
+// metadata. dtype "auto" (or empty) keeps each group of tensors in the
+// llmflash type nearest the file's (docs/gguf.md).
+LLMFLASH_EXPORT Status ConvertGguf(const ConvertOptions& options);
+
+// What kind of checkpoint `path` is, from its contents: "gguf" (GGUF
+// magic), "hf" (a directory with config.json), "llama2c" (a file with a
+// plausible llama2.c header), or NotFound/InvalidArgument saying why none.
+LLMFLASH_EXPORT StatusOr<std::string> DetectCheckpointFormat(const std::string& path);
+
+// Converts whatever DetectCheckpointFormat finds.
+LLMFLASH_EXPORT Status Convert(const ConvertOptions& options);
 
 struct SynthOptions {
   std::string arch = "opt";       // "opt", "llama", "llama3" (Llama 3.1) or "qwen2" (Qwen2.5)

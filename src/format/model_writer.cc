@@ -84,24 +84,62 @@ Status ModelWriter::Begin(const std::string& dir, const ModelConfig& config, Sto
   return bundle_.Open(JoinPath(dir, kBundleFileName) + kTmpSuffix);
 }
 
+void ModelWriter::CountError(const std::string& key, const float* ref, const void* stored, DType type, uint64_t n,
+                             std::vector<float>* scratch) {
+  scratch->resize(2 * n);
+  float* back = scratch->data() + n;
+  DequantizeGgmlRow(GgmlTypeOf(type), stored, n, back);
+  RequantError& e = errors_[key];
+  for (uint64_t i = 0; i < n; ++i) {
+    const double d = static_cast<double>(back[i]) - ref[i];
+    e.err2 += d * d;
+    e.ref2 += static_cast<double>(ref[i]) * ref[i];
+  }
+  e.elements += n;
+}
+
+void ModelWriter::StoreRow(const SourceRows& in, uint64_t row, uint64_t cols, DType type, const std::string& what,
+                           char* out, std::vector<float>* scratch) {
+  const uint64_t src_bytes = GgmlRowBytes(in.type, cols);
+  const char* src = static_cast<const char*>(in.data) + row * src_bytes;
+  if (SameBlocksAs(in.type) == type) {
+    std::memcpy(out, src, src_bytes);
+    if (in.source != nullptr) carried_bytes_ += src_bytes;
+    return;
+  }
+  thread_local std::vector<float> f;
+  f.resize(cols);
+  DequantizeGgmlRow(in.type, src, cols, f.data());
+  QuantizeRow(type, f.data(), static_cast<int64_t>(cols), out);
+  if (in.source != nullptr) {
+    CountError(what + ": " + in.source + " -> " + DTypeName(type), f.data(), out, type, cols, scratch);
+  }
+}
+
 Status ModelWriter::AddResidentTensor(const std::string& name,
                                       std::vector<uint64_t> shape,
                                       const float* data) {
+  return AddResidentTensor(name, std::move(shape), SourceRows{GgmlType::kF32, data, nullptr});
+}
+
+Status ModelWriter::AddResidentTensor(const std::string& name, std::vector<uint64_t> shape, SourceRows rows) {
   RETURN_IF_ERROR(resident_.PadTo(64));
   TensorEntry t;
   t.name = name;
   t.offset = resident_.size();
   t.shape = std::move(shape);
   if (t.shape.empty()) return Status::Internal(name + ": a tensor needs a shape");
-  uint64_t rows = 1;
-  for (size_t i = 0; i + 1 < t.shape.size(); ++i) rows *= t.shape[i];
+  uint64_t n_rows = 1;
+  for (size_t i = 0; i + 1 < t.shape.size(); ++i) n_rows *= t.shape[i];
   const uint64_t cols = t.shape.back();
   const bool embedding = name == "tok_embeddings" || name == "pos_embeddings" || name == "output";
   t.dtype = t.shape.size() < 2 ? DType::kF32 : Fit(embedding ? types_.embedding : types_.resident, cols, name);
-  t.bytes = rows * RowBytes(t.dtype, cols);
+  t.bytes = n_rows * RowBytes(t.dtype, cols);
   std::vector<char> row(RowBytes(t.dtype, cols));
-  for (uint64_t r = 0; r < rows; ++r) {
-    QuantizeRow(t.dtype, data + r * cols, static_cast<int64_t>(cols), row.data());
+  std::vector<float> scratch;
+  const std::string what = embedding ? name : (t.shape.size() < 2 ? "vectors" : "resident matrices");
+  for (uint64_t r = 0; r < n_rows; ++r) {
+    StoreRow(rows, r, cols, t.dtype, what, row.data(), &scratch);
     RETURN_IF_ERROR(resident_.Append(row.data(), row.size()));
   }
   manifest_.tensors.push_back(std::move(t));
@@ -110,19 +148,29 @@ Status ModelWriter::AddResidentTensor(const std::string& name,
 
 Status ModelWriter::AddFfnLayer(int layer, const float* gate, const float* up,
                                 const float* down) {
+  SourceRows g{GgmlType::kF32, gate, nullptr}, u{GgmlType::kF32, up, nullptr};
+  return AddFfnLayer(layer, g, u, down, nullptr);
+}
+
+Status ModelWriter::AddFfnLayer(int layer, SourceRows gate, SourceRows up, const float* down,
+                                const char* down_source) {
   const ModelConfig& c = manifest_.config;
   if (layer != layers_written_) return Status::Internal("FFN layers must be added in order");
-  if ((gate != nullptr) != c.ffn_gated) return Status::Internal("gate presence mismatch");
+  if ((gate.data != nullptr) != c.ffn_gated) return Status::Internal("gate presence mismatch");
   const int d = c.dim, n = c.ffn_dim;
   const DType dt = manifest_.ffn_dtype;
-  std::vector<float> column(d);
+  std::vector<float> column(d), scratch;
   std::vector<char> bytes(layout_.record_stride, 0);
+  const std::string down_key = std::string("ffn_down (columns rebuilt): ") + (down_source ? down_source : "") +
+                               " -> " + DTypeName(dt);
   for (int i = 0; i < n; ++i) {
-    // Gate row, up row and down column each quantized as a row of its own.
-    if (gate) QuantizeRow(dt, gate + static_cast<size_t>(i) * d, d, bytes.data() + layout_.gate_offset);
-    QuantizeRow(dt, up + static_cast<size_t>(i) * d, d, bytes.data() + layout_.up_offset);
+    // Gate row, up row and down column each stored as a row of its own.
+    if (gate.data) StoreRow(gate, i, d, dt, "ffn_gate", bytes.data() + layout_.gate_offset, &scratch);
+    StoreRow(up, i, d, dt, "ffn_up", bytes.data() + layout_.up_offset, &scratch);
     for (int j = 0; j < d; ++j) column[j] = down[static_cast<size_t>(j) * n + i];
-    QuantizeRow(dt, column.data(), d, bytes.data() + layout_.down_offset);
+    char* out = bytes.data() + layout_.down_offset;
+    QuantizeRow(dt, column.data(), d, out);
+    if (down_source != nullptr) CountError(down_key, column.data(), out, dt, d, &scratch);
     RETURN_IF_ERROR(bundle_.Append(bytes.data(), layout_.record_stride));
   }
   RETURN_IF_ERROR(bundle_.PadTo(kLayerAlignment));
@@ -137,9 +185,18 @@ Status ModelWriter::AddTokenizer(const std::string& source_path, const std::stri
 
 Status ModelWriter::AddTokenizer(const std::string& source_path, const std::string& type, int bos_id,
                                  const std::vector<int>& stop_ids) {
+  ASSIGN_OR_RETURN(std::string bytes, ReadFileToString(source_path, 256ull << 20));
+  return AddTokenizerBytes(bytes, type, bos_id, stop_ids);
+}
+
+Status ModelWriter::AddTokenizerJson(const std::string& text, int bos_id, const std::vector<int>& stop_ids) {
+  return AddTokenizerBytes(text, "hf", bos_id, stop_ids);
+}
+
+Status ModelWriter::AddTokenizerBytes(const std::string& bytes, const std::string& type, int bos_id,
+                                      const std::vector<int>& stop_ids) {
   if (stop_ids.empty()) return Status::InvalidArgument("AddTokenizer: no end-of-sequence token");
   const int eos_id = stop_ids[0];
-  ASSIGN_OR_RETURN(std::string bytes, ReadFileToString(source_path, 256ull << 20));
   std::string name = type == "llama2c" ? "tokenizer.bin" : "tokenizer.json";
   WritableFile out;
   RETURN_IF_ERROR(out.Open(JoinPath(dir_, name)));

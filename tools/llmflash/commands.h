@@ -16,6 +16,8 @@ int TokenizeCommand(const Flags& flags);
 int SynthCommand(const Flags& flags);
 int RenderChatCommand(const Flags& flags);
 int ChatCommand(const Flags& flags);
+// inspect of a GGUF file (before conversion).
+int InspectGguf(const std::string& path);
 
 // ModelOptions from --dram-budget, --window and --io-backend.
 StatusOr<ModelOptions> OptionsFromFlags(const Flags& f, const std::string& dir);

@@ -32,7 +32,7 @@ constexpr char kUsage[] =
     "           convert a Hugging Face checkpoint (OPT, Llama, Mistral; safetensors)\n"
     "  logits   --model DIR --token-ids 1,7,3 [--json FILE] [--dram-budget B]\n"
     "           the logits at every position of a token sequence\n"
-    "  tokenize (--model DIR | --tokenizer FILE_OR_DIR) (--text T | --text-file F | --decode 1,2)\n"
+    "  tokenize (--model DIR | --tokenizer FILE_OR_DIR|FILE.gguf) (--text T | --text-file F | --decode 1,2)\n"
     "           [--separator S] [--parse-special] [--add-special] [--bos-id N]\n"
     "           print token ids (space-separated; one line per text of F split on S,\n"
     "           where \\n and \\t are newline and tab)\n"
@@ -57,6 +57,7 @@ constexpr char kUsage[] =
     "           [--tokenizer tokenizer.json]  (default: byte-level)\n"
     "           write a synthetic Hugging Face checkpoint (f16) of a real model's shape\n"
     "  verify   --model DIR      check every file's size and checksum\n"
+    "  inspect  --model FILE.gguf   what a GGUF file holds (before convert)\n"
     "  inspect  --model DIR [--dram-budget BYTES|N%] [--window K] [--device-profile F]\n"
     "           [--max-context N] [--kv-cache f16|f32]\n"
     "           print the model's shapes, how the budget is spent, the plan and its\n"
@@ -68,14 +69,17 @@ constexpr char kUsage[] =
 int Convert(const Flags& f) {
   Status st = f.Check({"input", "tokenizer", "output", "dtype", "ffn-dtype", "resident-dtype", "embedding-dtype"});
   for (const char* name : {"input", "output"}) if (st.ok()) st = f.Require(name);
-  const bool hf = std::filesystem::is_directory(f.Get("input"));
-  if (st.ok() && !hf) st = f.Require("tokenizer");
+  if (!st.ok()) return Fail(st);
+  auto format = DetectCheckpointFormat(f.Get("input"));
+  if (!format.ok()) return Fail(format.status());
+  if (*format == "llama2c") st = f.Require("tokenizer");
   if (!st.ok()) return Fail(st);
   ConvertOptions o;
   o.input = f.Get("input");
   o.tokenizer = f.Get("tokenizer");
   o.output = f.Get("output");
-  o.dtype = f.Get("dtype", "f32");
+  // GGUF keeps the file's own types unless told otherwise.
+  o.dtype = f.Get("dtype", *format == "gguf" ? "auto" : "f32");
   o.ffn_dtype = f.Get("ffn-dtype", "");
   o.resident_dtype = f.Get("resident-dtype", "");
   o.embedding_dtype = f.Get("embedding-dtype", "");
@@ -84,7 +88,7 @@ int Convert(const Flags& f) {
     std::fprintf(stderr, "\rconverting: %3.0f%% %-24s", 100 * x, what.c_str());
     if (x >= 1.0) std::fprintf(stderr, "\n");
   };
-  st = hf ? ConvertHuggingFace(o) : ConvertLlama2c(o);
+  st = Convert(o);
   if (!st.ok()) { std::fprintf(stderr, "\n"); return Fail(st); }
   std::cerr << "wrote " << o.output << "\n";
   return 0;
@@ -202,6 +206,7 @@ int Generate(const Flags& f) {
   if (!generate.ok()) return Fail(generate.status());
   GenerateOptions g = *generate;
   std::string dir = f.Get("model");
+  if (auto format = DetectCheckpointFormat(dir); format.ok() && *format == "gguf") return InspectGguf(dir);
   auto options = OptionsFromFlags(f, dir);
   if (!options.ok()) return Fail(options.status());
   auto model = Model::Open(dir, *options);
@@ -304,6 +309,7 @@ int Inspect(const Flags& f) {
   if (st.ok()) st = f.Require("model");
   if (!st.ok()) return Fail(st);
   std::string dir = f.Get("model");
+  if (auto format = DetectCheckpointFormat(dir); format.ok() && *format == "gguf") return InspectGguf(dir);
   auto options = OptionsFromFlags(f, dir);
   if (!options.ok()) return Fail(options.status());
   auto model = Model::Open(dir, *options);

@@ -5,6 +5,8 @@
 #include <sstream>
 
 #include "llmflash/llmflash.h"
+#include "format/gguf.h"
+#include "format/gguf_tokenizer.h"
 #include "model/hf_tokenizer.h"
 #include "tools/llmflash/commands.h"
 #include "util/file.h"
@@ -104,7 +106,20 @@ int TokenizeCommand(const Flags& f) {
     }
     return 0;
   }
-  auto tok = HfTokenizer::Load(f.Get("tokenizer"));
+  // A GGUF file's tokenizer comes from its metadata, with its own BOS.
+  const std::string path = f.Get("tokenizer");
+  int gguf_bos = -1;
+  StatusOr<HfTokenizer> tok = Status::Internal("no tokenizer");
+  if (LooksLikeGguf(path)) {
+    auto file = GgufFile::Open(path);
+    if (!file.ok()) return Fail(file.status());
+    auto g = TokenizerFromGguf(*file);
+    if (!g.ok()) return Fail(g.status());
+    gguf_bos = g->bos_id;
+    tok = HfTokenizer::FromJson(g->tokenizer_json, path);
+  } else {
+    tok = HfTokenizer::Load(path);
+  }
   if (!tok.ok()) return Fail(tok.status());
   if (f.Has("decode")) {
     auto ids = ParseIds(f.Get("decode"));
@@ -117,6 +132,7 @@ int TokenizeCommand(const Flags& f) {
   for (const std::string& text : texts) {
     std::vector<int> ids;
     if (*bos >= 0) ids.push_back(static_cast<int>(*bos));
+    if (f.Has("add-special") && gguf_bos >= 0) ids.push_back(gguf_bos);
     if (f.Has("add-special")) ids.insert(ids.end(), tok->prefix_ids().begin(), tok->prefix_ids().end());
     std::vector<int> body = tok->Encode(text, parse_special);
     ids.insert(ids.end(), body.begin(), body.end());

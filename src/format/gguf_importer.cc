@@ -236,9 +236,11 @@ Status Importer::Config() {
 }
 
 // Llama 3.1/3.2 GGUFs carry their RoPE scaling as per-frequency factors
-// (rope_freqs.weight) instead of parameters. They are accepted when they are
-// llama3 scaling with Meta's published parameters (low 1, high 4, original
-// context 8192, factor = the largest factor); anything else is refused.
+// (rope_freqs.weight: the divisor of each frequency) instead of parameters.
+// They are accepted when they are llama3 scaling with Meta's low and high
+// frequency factors (1, 4), the largest factor as the factor, and an
+// original context of rope.scaling.original_context_length, 8192, or a
+// power of two that reproduces every factor; anything else is refused.
 Status Importer::RopeFactors() {
   const GgufTensorInfo* t = f_.FindTensor("rope_freqs.weight");
   if (t == nullptr) return Status::OK();
@@ -249,27 +251,33 @@ Status Importer::RopeFactors() {
   used_.insert(t->name);
   ASSIGN_OR_RETURN(std::vector<float> factors, f_.ReadF32(*t));
   float largest = 1;
-  for (float x : factors) largest = std::max(largest, x);
-  ModelConfig plain = c_;
-  ModelConfig scaled = c_;
-  scaled.rope_scaling = "llama3";
-  scaled.rope_factor = largest;
-  scaled.rope_low_freq_factor = 1;
-  scaled.rope_high_freq_factor = 4;
-  scaled.rope_original_context = 8192;
-  std::vector<float> base = Transformer::RopeFrequencies(plain), got = Transformer::RopeFrequencies(scaled);
-  for (uint64_t i = 0; i < half; ++i) {
-    if (std::fabs(base[i] / factors[i] - got[i]) > 1e-4f * std::fabs(got[i])) {
-      return Status::Unsupported(f_.path() + ": rope_freqs.weight is not llama3 RoPE scaling with factor " +
-                                 std::to_string(largest) + ", low 1, high 4, original context 8192");
+  for (float x : factors) {
+    if (!(x >= 1 && x < 1e6f)) return Status::Corruption(f_.path() + ": rope_freqs.weight holds a factor below 1");
+    largest = std::max(largest, x);
+  }
+  std::vector<int64_t> contexts;
+  ASSIGN_OR_RETURN(int64_t meta, f_.GetIntOr(key_ + "rope.scaling.original_context_length", 0));
+  if (meta > 0 && meta <= (1 << 22)) contexts.push_back(meta);
+  contexts.push_back(8192);
+  for (int64_t p = 16; p <= (1 << 22); p *= 2) contexts.push_back(p);
+  const std::vector<float> base = Transformer::RopeFrequencies(c_);
+  for (int64_t orig : contexts) {
+    ModelConfig scaled = c_;
+    scaled.rope_scaling = "llama3";
+    scaled.rope_factor = largest;
+    scaled.rope_low_freq_factor = 1;
+    scaled.rope_high_freq_factor = 4;
+    scaled.rope_original_context = static_cast<int>(orig);
+    const std::vector<float> got = Transformer::RopeFrequencies(scaled);
+    bool same = true;
+    for (uint64_t i = 0; i < half && same; ++i) same = std::fabs(base[i] / factors[i] - got[i]) <= 1e-4f * got[i];
+    if (same) {
+      c_ = scaled;
+      return Status::OK();
     }
   }
-  c_.rope_scaling = "llama3";
-  c_.rope_factor = largest;
-  c_.rope_low_freq_factor = 1;
-  c_.rope_high_freq_factor = 4;
-  c_.rope_original_context = 8192;
-  return Status::OK();
+  return Status::Unsupported(f_.path() + ": rope_freqs.weight is not llama3 RoPE scaling (factor " +
+                             std::to_string(largest) + ", low 1, high 4) for any original context");
 }
 
 Status Importer::Types(StorageTypes* t) {

@@ -167,7 +167,9 @@ GgmlType GgmlTypeOf(DType t) {
 DType ClosestDType(GgmlType t) {
   if (auto same = SameBlocksAs(t)) return *same;
   switch (t) {
-    case GgmlType::kQ6_K: case GgmlType::kQ8_1: case GgmlType::kQ8_K: return DType::kQ8_0;
+    case GgmlType::kQ5_0: case GgmlType::kQ5_1: case GgmlType::kQ5_K: case GgmlType::kQ6_K: case GgmlType::kQ8_1:
+    case GgmlType::kQ8_K:
+      return DType::kQ8_0;
     case GgmlType::kI8: case GgmlType::kI16: case GgmlType::kI32: case GgmlType::kI64: case GgmlType::kF64:
       return DType::kF32;
     default: return DType::kQ4_0;

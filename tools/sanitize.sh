@@ -53,7 +53,7 @@ for step in "${steps[@]}"; do
       CXX=clang++ CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
         -DLLMFLASH_FUZZ=ON >/dev/null
       cmake --build build-fuzz -j"$jobs"
-      for target in manifest llama2c_tokenizer llama2c_header safetensors_header hf_tokenizer chat_template; do
+      for target in manifest llama2c_tokenizer llama2c_header safetensors_header hf_tokenizer chat_template gguf; do
         work=$(mktemp -d)
         cp tests/fuzz/corpus/"$target"/* "$work"/
         ./build-fuzz/tests/fuzz/fuzz_"$target" -runs="$fuzz_runs" -max_len=8192 -timeout=10 \

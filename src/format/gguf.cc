@@ -304,8 +304,8 @@ StatusOr<GgufFile> GgufFile::Parse(std::string_view prefix, uint64_t file_size, 
     for (uint32_t d = 0; d < n_dims; ++d) {
       RETURN_IF_ERROR(c.Read(&t.ne[d], what + " (shape)"));
       if (t.ne[d] == 0 || t.ne[d] > (1ull << 40)) {
-        return Status::Corruption(path + ": " + what + " has dimension " + std::to_string(d) + " of " +
-                                  std::to_string(t.ne[d]));
+        return Status::Corruption(path + ": " + what + ": dimension " + std::to_string(d) + " is " +
+                                  std::to_string(t.ne[d]) + " (1 to 2^40)");
       }
       if (!CheckedMul(elements, t.ne[d], &elements)) {
         return Status::Corruption(path + ": " + what + ": its shape's element count overflows");

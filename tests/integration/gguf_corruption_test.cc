@@ -31,7 +31,11 @@ void PrintTo(const GgufCase& c, std::ostream* os) { *os << c.name; }
 
 template <typename T>
 void PutAt(std::string* s, size_t at, T v) {
-  std::memcpy(s->data() + at, &v, sizeof v);
+  if (at > s->size() || s->size() - at < sizeof v) {
+    ADD_FAILURE() << "patch at " << at << " is outside the file";
+    return;
+  }
+  s->replace(at, sizeof v, reinterpret_cast<const char*>(&v), sizeof v);
 }
 
 // Offset of what follows a length-prefixed string `text` in the file.

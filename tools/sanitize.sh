@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The checks CI runs after the test suite:
-#   1. the whole suite built with AddressSanitizer + UndefinedBehaviorSanitizer;
+#   1. the whole suite built with AddressSanitizer + UndefinedBehaviorSanitizer
+#      (clang; the same tree builds the libFuzzer targets, so the library is
+#      compiled once for both);
 #   2. the concurrency tests built with ThreadSanitizer;
-#   3. each libFuzzer target (clang) for FUZZ_RUNS executions from tests/fuzz/corpus.
+#   3. each libFuzzer target for FUZZ_RUNS executions from tests/fuzz/corpus.
 # Usage: bash tools/sanitize.sh [asan|tsan|fuzz ...]   (default: all three)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,8 +36,8 @@ for step in "${steps[@]}"; do
   case "$step" in
     asan)
       echo "== ASan + UBSan: whole suite"
-      cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLLMFLASH_SANITIZE=ON \
-        -DLLMFLASH_BUILD_BENCHMARKS=OFF -DLLMFLASH_SHARED_DIR="$shared" >/dev/null
+      CXX=clang++ CC=clang cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLLMFLASH_SANITIZE=ON \
+        -DLLMFLASH_FUZZ=ON -DLLMFLASH_BUILD_BENCHMARKS=OFF -DLLMFLASH_SHARED_DIR="$shared" >/dev/null
       cmake --build build-asan -j"$jobs"
       export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
       run_ctest --test-dir build-asan --output-on-failure -j"$jobs"
@@ -50,13 +52,18 @@ for step in "${steps[@]}"; do
       ;;
     fuzz)
       echo "== libFuzzer: $fuzz_runs executions per target"
-      CXX=clang++ CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-        -DLLMFLASH_FUZZ=ON >/dev/null
-      cmake --build build-fuzz -j"$jobs"
+      # The asan step's tree has the fuzzers; alone, this step builds its own.
+      fuzz_dir=build-asan
+      if [ ! -x build-asan/tests/fuzz/fuzz_gguf ]; then
+        fuzz_dir=build-fuzz
+        CXX=clang++ CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+          -DLLMFLASH_FUZZ=ON >/dev/null
+        cmake --build build-fuzz -j"$jobs"
+      fi
       for target in manifest llama2c_tokenizer llama2c_header safetensors_header hf_tokenizer chat_template gguf; do
         work=$(mktemp -d)
         cp tests/fuzz/corpus/"$target"/* "$work"/
-        ./build-fuzz/tests/fuzz/fuzz_"$target" -runs="$fuzz_runs" -max_len=8192 -timeout=10 \
+        ./"$fuzz_dir"/tests/fuzz/fuzz_"$target" -runs="$fuzz_runs" -max_len=8192 -timeout=10 \
           -rss_limit_mb=2048 "$work" 2>&1 | tail -n 2
         rm -rf "$work"
       done

@@ -217,7 +217,25 @@ StatusOr<GgufTokenizer> TokenizerFromGguf(const GgufFile& f) {
     model["ignore_merges"] = ignore_merges;
   }
   j["model"] = std::move(model);
-  out.tokenizer_json = j.dump();
+  try {
+    out.tokenizer_json = j.dump();
+  } catch (const Json::exception&) {
+    // JSON text must be UTF-8; say which string is not.
+    auto bad = [](const std::string& t) {
+      try {
+        (void)Json(t).dump();
+        return false;
+      } catch (const Json::exception&) {
+        return true;
+      }
+    };
+    for (size_t i = 0; i < n; ++i) {
+      if (bad(tokens[i])) {
+        return Status::Corruption(path + ": tokenizer.ggml.tokens[" + std::to_string(i) + "] is not valid UTF-8");
+      }
+    }
+    return Status::Corruption(path + ": a tokenizer.ggml.merges entry is not valid UTF-8");
+  }
 
   out.bos_id = add_bos ? bos : -1;
   if (add_bos && bos < 0) return Status::Corruption(path + ": add_bos_token is true but bos_token_id is missing");

@@ -166,6 +166,10 @@ std::vector<GgufCase> Corpus() {
          PutAt<uint32_t>(&s, After(s, "tokenizer.ggml.eos_token_id") + 4, 99999);
          return s;
        }},
+      {"token not valid UTF-8", [](std::string s) {
+         s[After(s, "tokenizer.ggml.tokens") + 12 + 8] = '\xff';  // type, count, then token 0's length and text
+         return s;
+       }},
       {"unknown tokenizer model", [](std::string s) { return Replace(s, "gpt2", "bert"); }},
       {"unknown pre-tokenizer", [](std::string s) {
          s.replace(After(s, "tokenizer.ggml.pre") + 12, 5, "qwenX");

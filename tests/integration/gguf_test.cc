@@ -270,7 +270,11 @@ TEST(GgufImport, TokenizerAndChatTemplateReachTheModel) {
   ASSERT_THAT(testing::WriteHfFixture(tmp.File("hf"), c, 3), IsOk());
   std::vector<std::string> vocab;
   for (int i = 0; i < 32; ++i) vocab.push_back(std::string(1, static_cast<char>('A' + i)));
-  ASSERT_THAT(testing::WriteGgufFromHf(tmp.File("hf"), tmp.File("m.gguf"), testing::kGgmlF32, vocab), IsOk());
+  // Qwen2.5's template, shortened: the eos token's text comes from the vocabulary.
+  const std::string chat =
+      "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}{{ eos_token }}{% endfor %}"
+      "{% if add_generation_prompt %}<assistant>{% endif %}";
+  ASSERT_THAT(testing::WriteGgufFromHf(tmp.File("hf"), tmp.File("m.gguf"), testing::kGgmlF32, vocab, chat), IsOk());
   ASSERT_THAT(ConvertTo(tmp.File("m.gguf"), tmp.File("m"), "auto"), IsOk());
   auto model = Model::Open(tmp.File("m"), {});
   ASSERT_THAT(model.status(), IsOk());
@@ -279,6 +283,9 @@ TEST(GgufImport, TokenizerAndChatTemplateReachTheModel) {
   EXPECT_EQ(*ids, (std::vector<TokenId>{0, 1, 25}));  // qwen2: no BOS
   EXPECT_EQ((*model)->info().stop_ids, std::vector<TokenId>{0});
   EXPECT_THAT((*model)->info().source_architecture, HasSubstr("GGUF qwen2"));
+  auto text = (*model)->RenderChat({{"system", "S"}, {"user", "U"}}, true);
+  ASSERT_THAT(text.status(), IsOk());
+  EXPECT_EQ(*text, "<system>SA<user>UA<assistant>");  // token 0 is "A", the eos
 }
 
 TEST(GgufImport, RealMetadataIsReadWithTheRightTypes) {

@@ -100,7 +100,7 @@ Status GgufBuilder::Write(const std::string& path, uint32_t version, uint32_t al
 }
 
 Status WriteGgufFromHf(const std::string& hf_dir, const std::string& path, uint32_t matrix_type,
-                       const std::vector<std::string>& vocab) {
+                       const std::vector<std::string>& vocab, const std::string& chat_template) {
   ASSIGN_OR_RETURN(std::string text, ReadFileToString(JoinPath(hf_dir, "config.json"), 1 << 20));
   const nlohmann::json c = nlohmann::json::parse(text);
   const std::string cls = c["architectures"][0];
@@ -136,6 +136,7 @@ Status WriteGgufFromHf(const std::string& hf_dir, const std::string& path, uint3
     b.I32Array("tokenizer.ggml.token_type", std::vector<int32_t>(vocab.size(), 1));
     b.StrArray("tokenizer.ggml.merges", {});
     b.U32("tokenizer.ggml.eos_token_id", 0);
+    if (!chat_template.empty()) b.Str("tokenizer.chat_template", chat_template);
   }
   SafetensorsCheckpoint ck;
   RETURN_IF_ERROR(ck.Open(hf_dir));

@@ -54,9 +54,10 @@ inline constexpr uint32_t kGgmlF32 = 0, kGgmlF16 = 1, kGgmlQ4_0 = 2, kGgmlQ8_0 =
 // "llama", matrices in `matrix_type` (F32, F16, Q8_0 or Q4_0, quantized by
 // llmflash's reference quantizer), vectors F32. Llama 3 RoPE scaling goes
 // in rope_freqs.weight. With `vocab` non-empty, a gpt2-model tokenizer of
-// those tokens (no merges) goes in the metadata.
+// those tokens (no merges) goes in the metadata, with `chat_template` as
+// tokenizer.chat_template when non-empty.
 Status WriteGgufFromHf(const std::string& hf_dir, const std::string& path, uint32_t matrix_type,
-                       const std::vector<std::string>& vocab = {});
+                       const std::vector<std::string>& vocab = {}, const std::string& chat_template = "");
 
 }  // namespace llmflash::testing
 

@@ -118,6 +118,22 @@ struct GenerateOptions {
   // to top_p. 1 disables it. Must be in (0, 1]. Default: 0.9.
   float top_p = 0.9f;
 
+  // Keep only the k most probable tokens. 0 disables it. Default: 0.
+  int top_k = 0;
+
+  // Keep only tokens whose probability is at least min_p times the most
+  // probable one's (after top-k and top-p). 0 disables it; must be in
+  // [0, 1). Default: 0.
+  float min_p = 0.0f;
+
+  // Repetition penalty over the last `repetition_window` tokens of the
+  // context (prompt included): each distinct token's positive logit is
+  // divided by it, a negative one multiplied (as Hugging Face and llama.cpp
+  // do). 1 disables it; must be > 0. Applies before greedy selection too.
+  // Default: 1, window 64.
+  float repetition_penalty = 1.0f;
+  int repetition_window = 64;
+
   // Seed of the sampler's random generator; equal seeds give equal output.
   uint64_t seed = 42;
 

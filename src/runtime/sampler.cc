@@ -1,4 +1,4 @@
-// Greedy, temperature and top-p sampling.
+// Repetition penalty, greedy, temperature, top-k, top-p and min-p sampling.
 #include "runtime/sampler.h"
 
 #include <algorithm>
@@ -6,10 +6,17 @@
 
 namespace llmflash {
 
+void Sampler::Reset(const SamplerConfig& c) {
+  c_ = c;
+  state_ = c.seed == 0 ? 0x9E3779B97F4A7C15ull : c.seed;  // xorshift needs a non-zero state
+}
+
 void Sampler::Reset(float temperature, float top_p, uint64_t seed) {
-  temperature_ = temperature;
-  top_p_ = top_p;
-  state_ = seed == 0 ? 0x9E3779B97F4A7C15ull : seed;  // xorshift needs a non-zero state
+  SamplerConfig c;
+  c.temperature = temperature;
+  c.top_p = top_p;
+  c.seed = seed;
+  Reset(c);
 }
 
 float Sampler::RandomFloat() {
@@ -26,17 +33,26 @@ int Sampler::Argmax(const float* x, int n) {
   return best;
 }
 
-int Sampler::Sample(float* logits, int n) {
-  if (temperature_ == 0.0f) return Argmax(logits, n);
+int Sampler::Sample(float* logits, int n, const std::vector<int>& recent) {
+  if (c_.repetition_penalty != 1.0f && !recent.empty()) {
+    penalized_.assign(n, 0);
+    for (int t : recent) {
+      if (t < 0 || t >= n || penalized_[t]) continue;
+      penalized_[t] = 1;
+      logits[t] = logits[t] > 0 ? logits[t] / c_.repetition_penalty : logits[t] * c_.repetition_penalty;
+    }
+  }
+  if (c_.temperature == 0.0f) return Argmax(logits, n);
   float max = *std::max_element(logits, logits + n);
   double sum = 0;
   for (int i = 0; i < n; ++i) {
-    logits[i] = std::exp((logits[i] - max) / temperature_);
+    logits[i] = std::exp((logits[i] - max) / c_.temperature);
     sum += logits[i];
   }
   for (int i = 0; i < n; ++i) logits[i] = static_cast<float>(logits[i] / sum);
   float coin = RandomFloat();
-  if (top_p_ < 1.0f) return SampleTopP(logits, n, coin);
+  if (c_.top_k > 0 || c_.min_p > 0.0f) return SampleTruncated(logits, n, coin);
+  if (c_.top_p < 1.0f) return SampleTopP(logits, n, coin);
   float cdf = 0;
   for (int i = 0; i < n; ++i) {
     cdf += logits[i];
@@ -47,7 +63,7 @@ int Sampler::Sample(float* logits, int n) {
 
 int Sampler::SampleTopP(const float* probs, int n, float coin) {
   // Tokens below this probability cannot be in the nucleus (llama2.c's cut).
-  const float cutoff = n > 1 ? (1.0f - top_p_) / (n - 1) : 0.0f;
+  const float cutoff = n > 1 ? (1.0f - c_.top_p) / (n - 1) : 0.0f;
   candidates_.clear();
   for (int i = 0; i < n; ++i) if (probs[i] >= cutoff) candidates_.push_back({probs[i], i});
   if (candidates_.empty()) return Argmax(probs, n);
@@ -57,7 +73,7 @@ int Sampler::SampleTopP(const float* probs, int n, float coin) {
   size_t last = candidates_.size() - 1;
   for (size_t i = 0; i < candidates_.size(); ++i) {
     cumulative += candidates_[i].first;
-    if (cumulative > top_p_) { last = i; break; }
+    if (cumulative > c_.top_p) { last = i; break; }
   }
   float r = coin * cumulative, cdf = 0;
   for (size_t i = 0; i <= last; ++i) {
@@ -65,6 +81,42 @@ int Sampler::SampleTopP(const float* probs, int n, float coin) {
     if (r < cdf) return candidates_[i].second;
   }
   return candidates_[last].second;
+}
+
+// top-k, top-p and min-p over the sorted distribution; the draw is over
+// what is left, renormalized.
+int Sampler::SampleTruncated(const float* probs, int n, float coin) {
+  candidates_.resize(n);
+  for (int i = 0; i < n; ++i) candidates_[i] = {probs[i], i};
+  auto by_prob = [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); };
+  size_t keep = static_cast<size_t>(n);
+  if (c_.top_k > 0 && c_.top_k < n) {
+    keep = static_cast<size_t>(c_.top_k);
+    std::partial_sort(candidates_.begin(), candidates_.begin() + keep, candidates_.end(), by_prob);
+  } else {
+    std::sort(candidates_.begin(), candidates_.end(), by_prob);
+  }
+  if (c_.top_p < 1.0f) {
+    float cumulative = 0;
+    for (size_t i = 0; i < keep; ++i) {
+      cumulative += candidates_[i].first;
+      if (cumulative > c_.top_p) { keep = i + 1; break; }
+    }
+  }
+  if (c_.min_p > 0.0f) {
+    const float floor = c_.min_p * candidates_[0].first;
+    size_t i = 1;
+    while (i < keep && candidates_[i].first >= floor) ++i;
+    keep = i;
+  }
+  float total = 0;
+  for (size_t i = 0; i < keep; ++i) total += candidates_[i].first;
+  float r = coin * total, cdf = 0;
+  for (size_t i = 0; i < keep; ++i) {
+    cdf += candidates_[i].first;
+    if (r < cdf) return candidates_[i].second;
+  }
+  return candidates_[keep - 1].second;
 }
 
 }  // namespace llmflash

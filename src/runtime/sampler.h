@@ -1,7 +1,13 @@
-// Sampler: picks the next token from logits. Greedy at temperature 0;
-// otherwise softmax(logits / temperature) with optional nucleus (top-p)
-// truncation, driven by a seeded xorshift generator so that equal seeds give
-// equal text (the same scheme as llama2.c's sampler).
+// Sampler: picks the next token from logits, in this order:
+//   1. repetition penalty over the recent tokens (CTRL's rule, as Hugging
+//      Face and llama.cpp apply it: a positive logit is divided by the
+//      penalty, a negative one multiplied, once per distinct token);
+//   2. greedy (argmax) at temperature 0;
+//   3. softmax(logits / temperature);
+//   4. top-k, then top-p (nucleus), then min-p (keep p >= min_p * p_max);
+//   5. a draw from what is left, driven by a seeded xorshift generator so
+//      that equal seeds give equal text (llama2.c's scheme). With only top-p
+//      set, steps 4-5 are llama2.c's sampler exactly.
 //
 // Thread-safety: not thread-safe; one per Session.
 #ifndef LLMFLASH_RUNTIME_SAMPLER_H_
@@ -13,22 +19,34 @@
 
 namespace llmflash {
 
+struct SamplerConfig {
+  float temperature = 0;
+  float top_p = 1;              // 1: off
+  int top_k = 0;                // 0: off
+  float min_p = 0;              // 0: off
+  float repetition_penalty = 1; // 1: off
+  uint64_t seed = 1;
+};
+
 class Sampler {
  public:
+  void Reset(const SamplerConfig& c);
   void Reset(float temperature, float top_p, uint64_t seed);
-  // Samples from `logits` (modified in place).
-  int Sample(float* logits, int n);
+  // Samples from `logits` (modified in place); `recent` are the tokens the
+  // repetition penalty applies to.
+  int Sample(float* logits, int n, const std::vector<int>& recent = {});
 
   static int Argmax(const float* x, int n);
 
  private:
   float RandomFloat();  // uniform in [0, 1)
   int SampleTopP(const float* probs, int n, float coin);
+  int SampleTruncated(const float* probs, int n, float coin);
 
-  float temperature_ = 0;
-  float top_p_ = 1;
+  SamplerConfig c_;
   uint64_t state_ = 1;
   std::vector<std::pair<float, int>> candidates_;
+  std::vector<char> penalized_;
 };
 
 }  // namespace llmflash

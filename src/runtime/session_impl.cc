@@ -1,6 +1,7 @@
 // The generation loop (llama2.c's generate()) and teacher-forced logits.
 #include "runtime/session_impl.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -14,6 +15,12 @@ Status ValidateGenerate(const GenerateOptions& o) {
     return bad("temperature must be a finite number >= 0");
   }
   if (!(o.top_p > 0.0f && o.top_p <= 1.0f)) return bad("top_p must be in (0, 1]");
+  if (o.top_k < 0) return bad("top_k must be >= 0");
+  if (!(o.min_p >= 0.0f && o.min_p < 1.0f)) return bad("min_p must be in [0, 1)");
+  if (!(o.repetition_penalty > 0.0f) || !std::isfinite(o.repetition_penalty)) {
+    return bad("repetition_penalty must be a finite number > 0");
+  }
+  if (o.repetition_window < 0) return bad("repetition_window must be >= 0");
   return Status::OK();
 }
 
@@ -64,11 +71,20 @@ Status SessionImpl::Generate(std::string_view prompt, const GenerateOptions& opt
     return Status::InvalidArgument("the prompt is " + std::to_string(tokens.size()) +
                                    " tokens; the context holds " + std::to_string(context));
   }
-  sampler_.Reset(options.temperature, options.top_p, options.seed);
+  SamplerConfig sc;
+  sc.temperature = options.temperature;
+  sc.top_p = options.top_p;
+  sc.top_k = options.top_k;
+  sc.min_p = options.min_p;
+  sc.repetition_penalty = options.repetition_penalty;
+  sc.seed = options.seed;
+  sampler_.Reset(sc);
+  std::vector<int> recent;  // the last repetition_window tokens of the context
   const int vocab = model_->info().vocab_size;
   logits_.resize(vocab);
   const int n_prompt = static_cast<int>(tokens.size());
   int token = tokens[0], generated = 0;
+  std::vector<int> generated_tokens;
   for (int pos = 0; pos < context; ++pos) {
     auto logits = Step(token, pos);
     if (!logits.ok()) return logits.status();
@@ -79,7 +95,13 @@ Status SessionImpl::Generate(std::string_view prompt, const GenerateOptions& opt
     } else {
       if (generated >= options.max_tokens) break;
       std::memcpy(logits_.data(), *logits, vocab * sizeof(float));
-      next = sampler_.Sample(logits_.data(), vocab);
+      if (options.repetition_penalty != 1.0f) {
+        const int from = std::max(0, pos + 1 - options.repetition_window);
+        recent.clear();
+        for (int i = from; i <= pos; ++i) recent.push_back(i < n_prompt ? tokens[i] : generated_tokens[i - n_prompt]);
+      }
+      next = sampler_.Sample(logits_.data(), vocab, recent);
+      generated_tokens.push_back(next);
       ++generated;
       ++stats_.generated_tokens;
       if (tok.IsStop(next)) break;

@@ -3,6 +3,8 @@
 // layer's FFN; window behaviour and the session API.
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include <nlohmann/json.hpp>
 
 #include "llmflash/llmflash.h"
@@ -247,6 +249,14 @@ TEST(Session, OptionsAndLimitsAreChecked) {
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("temperature")));
   EXPECT_THAT((*session)->Generate("x", {.top_p = 0}, cb),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("top_p")));
+  EXPECT_THAT((*session)->Generate("x", {.top_k = -1}, cb),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("top_k")));
+  EXPECT_THAT((*session)->Generate("x", {.min_p = 1.0f}, cb),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("min_p")));
+  EXPECT_THAT((*session)->Generate("x", {.repetition_penalty = 0.0f}, cb),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("repetition_penalty")));
+  EXPECT_THAT((*session)->Generate("x", {.repetition_window = -1}, cb),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("repetition_window")));
   EXPECT_THAT((*session)->Generate("", {.add_bos = false}, cb),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("empty")));
   std::string long_prompt(5000, 'x');
@@ -293,6 +303,32 @@ TEST(Model, OpenReportsBadDirectoriesAndOptions) {
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("window")));
   EXPECT_THAT(Model::Open(testing::Stories260KModel(), {.dram_budget_bytes = 1000}).status(),
               StatusIs(StatusCode::kResourceExhausted, HasSubstr("DRAM budget")));
+}
+
+// A repetition penalty changes greedy text (stories260K repeats itself
+// greedily) and is reproducible; a window of 0 tokens turns it off.
+TEST(Session, RepetitionPenaltyChangesGreedyTextReproducibly) {
+  auto model = Open(0);
+  auto run = [&](GenerateOptions o) {
+    auto session = model->NewSession({});
+    EXPECT_THAT(session.status(), IsOk());
+    std::vector<TokenId> out;
+    EXPECT_THAT((*session)->Generate("Once upon a time", o, [&](TokenId t, std::string_view) {
+      out.push_back(t);
+      return true;
+    }), IsOk());
+    return out;
+  };
+  const std::vector<TokenId> greedy = run({.max_tokens = 48});
+  const std::vector<TokenId> penalized = run({.max_tokens = 48, .repetition_penalty = 1.5f});
+  EXPECT_NE(penalized, greedy);
+  EXPECT_EQ(run({.max_tokens = 48, .repetition_penalty = 1.5f}), penalized);
+  EXPECT_EQ(run({.max_tokens = 48, .repetition_penalty = 1.5f, .repetition_window = 0}), greedy);
+  // Penalized text repeats fewer of its tokens.
+  auto distinct = [](const std::vector<TokenId>& v) { return std::set<TokenId>(v.begin(), v.end()).size(); };
+  EXPECT_GT(distinct(penalized), distinct(greedy));
+  // top-k 1 at any temperature is greedy.
+  EXPECT_EQ(run({.max_tokens = 48, .temperature = 1.5f, .top_k = 1}), greedy);
 }
 
 }  // namespace

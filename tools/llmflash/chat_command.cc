@@ -55,7 +55,8 @@ int RenderChatCommand(const Flags& f) {
 }
 
 int ChatCommand(const Flags& f) {
-  Status st = f.Check({"model", "system", "max-tokens", "temperature", "top-p", "seed", "dram-budget", "window",
+  Status st = f.Check({"model", "system", "max-tokens", "temperature", "top-p", "seed", "top-k", "min-p",
+                       "repeat-penalty", "repeat-last-n", "dram-budget", "window",
                        "io-backend", "device-profile", "threads", "max-context", "kv-cache", "no-predictor"});
   if (st.ok()) st = f.Require("model");
   if (!st.ok()) return Fail(st);

@@ -38,7 +38,8 @@ constexpr char kUsage[] =
     "           where \\n and \\t are newline and tab)\n"
     "           or the text of ids\n"
     "  generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T]\n"
-    "           [--top-p P] [--seed S] [--dram-budget BYTES|N%] [--window K]\n"
+    "           [--top-p P] [--top-k K] [--min-p P] [--repeat-penalty R] [--repeat-last-n N]\n"
+    "           [--seed S] [--dram-budget BYTES|N%] [--window K]\n"
     "           [--io-backend auto|uring|pread] [--max-context N] [--kv-cache f16|f32] [--stats]\n"
     "           [--no-predictor] [--compute-window] [--chat [--system TEXT]]\n"
     "           (--chat: the prompt is a user message in the model's chat template)\n"
@@ -182,9 +183,20 @@ StatusOr<GenerateOptions> GenerateOptionsFromFlags(const Flags& f) {
   auto temperature = f.GetDouble("temperature", g.temperature);
   auto top_p = f.GetDouble("top-p", g.top_p);
   auto seed = f.GetInt("seed", static_cast<int64_t>(g.seed));
-  for (const Status* s : {&max_tokens.status(), &temperature.status(), &top_p.status(), &seed.status()}) {
+  auto top_k = f.GetInt("top-k", g.top_k);
+  auto min_p = f.GetDouble("min-p", g.min_p);
+  auto penalty = f.GetDouble("repeat-penalty", g.repetition_penalty);
+  auto last_n = f.GetInt("repeat-last-n", g.repetition_window);
+  for (const Status* s : {&max_tokens.status(), &temperature.status(), &top_p.status(), &seed.status(),
+                          &top_k.status(), &min_p.status(), &penalty.status(), &last_n.status()}) {
     if (!s->ok()) return *s;
   }
+  if (*top_k < 0 || *top_k > (1 << 24)) return Status::InvalidArgument("--top-k must be in [0, 2^24]");
+  if (*last_n < 0 || *last_n > (1 << 22)) return Status::InvalidArgument("--repeat-last-n must be in [0, 2^22]");
+  g.top_k = static_cast<int>(*top_k);
+  g.min_p = static_cast<float>(*min_p);
+  g.repetition_penalty = static_cast<float>(*penalty);
+  g.repetition_window = static_cast<int>(*last_n);
   if (*max_tokens < 0 || *max_tokens > (1 << 30)) return Status::InvalidArgument("--max-tokens must be in [0, 2^30]");
   g.max_tokens = static_cast<int>(*max_tokens);
   g.temperature = static_cast<float>(*temperature);
@@ -196,7 +208,8 @@ StatusOr<GenerateOptions> GenerateOptionsFromFlags(const Flags& f) {
 namespace {
 
 int Generate(const Flags& f) {
-  Status st = f.Check({"model", "prompt", "max-tokens", "temperature", "top-p", "seed",
+  Status st = f.Check({"model", "prompt", "max-tokens", "temperature", "top-p", "seed", "top-k", "min-p",
+                       "repeat-penalty", "repeat-last-n",
                        "dram-budget", "window", "io-backend", "device-profile", "threads", "stats", "no-predictor",
                        "compute-window", "max-context", "kv-cache", "chat", "system"});
   if (st.ok()) st = f.Require("model");

@@ -26,6 +26,7 @@ namespace {
 
 using ::testing::HasSubstr;
 using testing::IsOk;
+using testing::RelativeRms;
 using testing::StatusIs;
 
 std::string GgufDir() { return testing::SharedDir() + "/gguf"; }
@@ -56,15 +57,6 @@ double MaxDiff(const std::vector<float>& a, const std::vector<float>& b) {
   double m = a.size() == b.size() ? 0 : 1e9;
   for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) m = std::max(m, std::fabs(double(a[i]) - b[i]));
   return m;
-}
-
-double RelativeRms(const std::vector<float>& got, const std::vector<float>& want) {
-  double e = 0, r = 0;
-  for (size_t i = 0; i < std::min(got.size(), want.size()); ++i) {
-    e += (double(got[i]) - want[i]) * (double(got[i]) - want[i]);
-    r += double(want[i]) * want[i];
-  }
-  return got.size() == want.size() && r > 0 ? std::sqrt(e / r) : 1e9;
 }
 
 Status ConvertTo(const std::string& input, const std::string& output, const std::string& dtype) {

@@ -1,6 +1,8 @@
 // Test helpers.
 #include "testing/test_util.h"
 
+#include <cmath>
+
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -29,6 +31,16 @@ TempDir::~TempDir() {
 }
 
 std::string SharedDir() { return LLMFLASH_TEST_SHARED_DIR; }
+double RelativeRms(const std::vector<float>& got, const std::vector<float>& want) {
+  if (got.size() != want.size()) return 1e9;
+  double e = 0, r = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    e += (static_cast<double>(got[i]) - want[i]) * (static_cast<double>(got[i]) - want[i]);
+    r += static_cast<double>(want[i]) * want[i];
+  }
+  return r > 0 ? std::sqrt(e / r) : (e > 0 ? 1e9 : 0.0);
+}
+
 double MaxAbsDiff(const std::vector<float>& got, const nlohmann::json& want_rows) {
   double worst = 0;
   size_t i = 0;

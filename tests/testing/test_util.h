@@ -48,6 +48,8 @@ std::string SharedDir();
 // (one row of logits per position), all of them read in order; a size
 // mismatch is a test failure.
 double MaxAbsDiff(const std::vector<float>& got, const nlohmann::json& want_rows);
+// sqrt(sum (got - want)^2 / sum want^2); 1e9 when the sizes differ.
+double RelativeRms(const std::vector<float>& got, const std::vector<float>& want);
 // A tokenizer directory: shared/tokenizers/NAME, or for the gzip-stored
 // ones (llama3, qwen3, gemma3) their copy decompressed into the build tree.
 std::string TokenizerDir(const std::string& name);

@@ -14,18 +14,10 @@ namespace {
 
 using ::testing::HasSubstr;
 using testing::IsOk;
+using testing::RelativeRms;
 using testing::StatusIs;
 
 std::string GgufDir() { return testing::SharedDir() + "/gguf"; }
-
-double RelativeRms(const std::vector<float>& got, const std::vector<float>& want) {
-  double e = 0, r = 0;
-  for (size_t i = 0; i < std::min(got.size(), want.size()); ++i) {
-    e += (double(got[i]) - want[i]) * (double(got[i]) - want[i]);
-    r += double(want[i]) * want[i];
-  }
-  return got.size() == want.size() && r > 0 ? std::sqrt(e / r) : 1e9;
-}
 
 // Every GGUF value type, nested arrays, and the typed getters' refusals.
 TEST(GgufReader, ReadsEveryValueType) {

@@ -478,14 +478,17 @@ Status GgufFile::ReadRaw(const GgufTensorInfo& t, void* dst) const {
   return st;
 }
 
+Status GgufFile::CheckReadable(const GgufTensorInfo& t) const {
+  if (GgmlTraits(t.type).dequantizable) return Status::OK();
+  std::string type = t.type == GgmlType::kUnknown ? "ggml type " + std::to_string(t.type_id) : GgmlTypeName(t.type);
+  return Status::Unsupported(path_ + ": tensor \"" + t.name + "\" is " + type +
+                             ", which llmflash does not import (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, "
+                             "Q4_K, Q5_K, Q6_K)");
+}
+
 Status GgufFile::ReadRowsF32(const GgufTensorInfo& t, uint64_t row, uint64_t n, float* dst) const {
+  RETURN_IF_ERROR(CheckReadable(t));
   const GgmlTypeTraits tr = GgmlTraits(t.type);
-  if (!tr.dequantizable) {
-    std::string type = t.type == GgmlType::kUnknown ? "ggml type " + std::to_string(t.type_id) : tr.name;
-    return Status::Unsupported(path_ + ": tensor \"" + t.name + "\" is " + type +
-                               ", which llmflash does not import (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, "
-                               "Q5_1, Q4_K, Q5_K, Q6_K)");
-  }
   if (row > t.rows() || n > t.rows() - row) return Status::Internal(t.name + ": rows out of range");
   const uint64_t row_bytes = t.ne[0] / tr.block_elements * tr.block_bytes;
   std::string raw(row_bytes * n, '\0');

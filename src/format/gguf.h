@@ -99,6 +99,8 @@ class GgufFile {
   const std::vector<GgufTensorInfo>& tensors() const { return tensors_; }
   const GgufTensorInfo* FindTensor(const std::string& name) const;
 
+  // Unsupported naming the tensor and its type unless ReadRowsF32 can read it.
+  Status CheckReadable(const GgufTensorInfo& t) const;
   // The tensor's bytes as stored (its type must have a known size).
   Status ReadRaw(const GgufTensorInfo& t, void* dst) const;
   // Rows [row, row + n) of the tensor as f32 (see GgmlDequantizable).

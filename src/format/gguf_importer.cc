@@ -39,6 +39,23 @@ constexpr GgufArch kArchs[] = {
     {"phi3", "Phi3ForCausalLM", false},
 };
 
+// Undoes llama.cpp's permute of Q and K for its interleaved RoPE: within
+// each head of hd rows, row half * hd/2 + i went to 2i + half.
+void UnpermuteRows(void* data, uint64_t rows, uint64_t row_bytes, int heads) {
+  char* p = static_cast<char*>(data);
+  const uint64_t hd = rows / heads;
+  std::vector<char> out(rows * row_bytes);
+  for (uint64_t h = 0; h < static_cast<uint64_t>(heads); ++h) {
+    for (uint64_t i = 0; i < hd / 2; ++i) {
+      for (uint64_t half = 0; half < 2; ++half) {
+        std::memcpy(out.data() + (h * hd + half * (hd / 2) + i) * row_bytes, p + (h * hd + 2 * i + half) * row_bytes,
+                    row_bytes);
+      }
+    }
+  }
+  std::memcpy(p, out.data(), out.size());
+}
+
 std::string KnownGgufArchs() {
   std::string s;
   for (const GgufArch& a : kArchs) s += (s.empty() ? "" : ", ") + std::string(a.name);
@@ -89,13 +106,7 @@ StatusOr<const GgufTensorInfo*> Importer::Tensor(const std::string& name, const 
     return Status::Corruption(f_.path() + ": tensor \"" + name + "\" has shape " + str(t->ne) + " (ggml order), not " +
                               str(want) + " as the metadata implies");
   }
-  if (!GgmlTraits(t->type).dequantizable) {
-    std::string type = t->type == GgmlType::kUnknown ? "ggml type " + std::to_string(t->type_id)
-                                                     : std::string(GgmlTypeName(t->type));
-    return Status::Unsupported(f_.path() + ": tensor \"" + name + "\" is " + type +
-                               ", which llmflash does not import (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, "
-                               "Q4_K, Q5_K, Q6_K)");
-  }
+  RETURN_IF_ERROR(f_.CheckReadable(*t));
   used_.insert(name);
   return t;
 }
@@ -103,22 +114,7 @@ StatusOr<const GgufTensorInfo*> Importer::Tensor(const std::string& name, const 
 StatusOr<std::vector<char>> Importer::Raw(const GgufTensorInfo& t, int unpermute_heads) {
   std::vector<char> raw(t.bytes);
   RETURN_IF_ERROR(f_.ReadRaw(t, raw.data()));
-  if (unpermute_heads > 0) {
-    // llama.cpp's permute: within each head of hd rows, row half*hd/2 + i
-    // went to 2i + half. Put each back.
-    const uint64_t rows = t.rows(), row_bytes = GgmlRowBytes(t.type, t.ne[0]);
-    const uint64_t hd = rows / unpermute_heads;
-    std::vector<char> out(raw.size());
-    for (uint64_t h = 0; h < static_cast<uint64_t>(unpermute_heads); ++h) {
-      for (uint64_t i = 0; i < hd / 2; ++i) {
-        for (uint64_t half = 0; half < 2; ++half) {
-          std::memcpy(out.data() + (h * hd + half * (hd / 2) + i) * row_bytes,
-                      raw.data() + (h * hd + 2 * i + half) * row_bytes, row_bytes);
-        }
-      }
-    }
-    raw.swap(out);
-  }
+  if (unpermute_heads > 0) UnpermuteRows(raw.data(), t.rows(), GgmlRowBytes(t.type, t.ne[0]), unpermute_heads);
   if (o_.progress) o_.progress(static_cast<double>(++done_) / f_.tensors().size(), "tensors");
   return raw;
 }
@@ -132,19 +128,9 @@ Status Importer::Matrix(const std::string& from, const std::string& to, std::vec
 
 Status Importer::Vector(const std::string& from, const std::string& to, uint64_t n, int unpermute_heads) {
   ASSIGN_OR_RETURN(const GgufTensorInfo* t, Tensor(from, {n}));
-  // A vector is one row of n; un-permuting it moves elements: treat it as n
-  // rows of one element.
   ASSIGN_OR_RETURN(std::vector<float> v, f_.ReadF32(*t));
-  if (unpermute_heads > 0) {
-    std::vector<float> out(n);
-    const uint64_t hd = n / unpermute_heads;
-    for (uint64_t h = 0; h < static_cast<uint64_t>(unpermute_heads); ++h) {
-      for (uint64_t i = 0; i < hd / 2; ++i) {
-        for (uint64_t half = 0; half < 2; ++half) out[h * hd + half * (hd / 2) + i] = v[h * hd + 2 * i + half];
-      }
-    }
-    v.swap(out);
-  }
+  // A bias is permuted like its matrix's rows: as n rows of one element.
+  if (unpermute_heads > 0) UnpermuteRows(v.data(), n, sizeof(float), unpermute_heads);
   return w_.AddResidentTensor(to, {n}, v.data());
 }
 

@@ -84,11 +84,10 @@ Status ModelWriter::Begin(const std::string& dir, const ModelConfig& config, Sto
   return bundle_.Open(JoinPath(dir, kBundleFileName) + kTmpSuffix);
 }
 
-void ModelWriter::CountError(const std::string& key, const float* ref, const void* stored, DType type, uint64_t n,
-                             std::vector<float>* scratch) {
-  scratch->resize(2 * n);
-  float* back = scratch->data() + n;
-  DequantizeGgmlRow(GgmlTypeOf(type), stored, n, back);
+void ModelWriter::CountError(const std::string& key, const float* ref, const void* stored, DType type, uint64_t n) {
+  stored_f32_.resize(n);
+  const float* back = stored_f32_.data();
+  DequantizeGgmlRow(GgmlTypeOf(type), stored, n, stored_f32_.data());
   RequantError& e = errors_[key];
   for (uint64_t i = 0; i < n; ++i) {
     const double d = static_cast<double>(back[i]) - ref[i];
@@ -99,7 +98,7 @@ void ModelWriter::CountError(const std::string& key, const float* ref, const voi
 }
 
 void ModelWriter::StoreRow(const SourceRows& in, uint64_t row, uint64_t cols, DType type, const std::string& what,
-                           char* out, std::vector<float>* scratch) {
+                           char* out) {
   const uint64_t src_bytes = GgmlRowBytes(in.type, cols);
   const char* src = static_cast<const char*>(in.data) + row * src_bytes;
   if (SameBlocksAs(in.type) == type) {
@@ -107,12 +106,11 @@ void ModelWriter::StoreRow(const SourceRows& in, uint64_t row, uint64_t cols, DT
     if (in.source != nullptr) carried_bytes_ += src_bytes;
     return;
   }
-  thread_local std::vector<float> f;
-  f.resize(cols);
-  DequantizeGgmlRow(in.type, src, cols, f.data());
-  QuantizeRow(type, f.data(), static_cast<int64_t>(cols), out);
+  source_f32_.resize(cols);
+  DequantizeGgmlRow(in.type, src, cols, source_f32_.data());
+  QuantizeRow(type, source_f32_.data(), static_cast<int64_t>(cols), out);
   if (in.source != nullptr) {
-    CountError(what + ": " + in.source + " -> " + DTypeName(type), f.data(), out, type, cols, scratch);
+    CountError(what + ": " + in.source + " -> " + DTypeName(type), source_f32_.data(), out, type, cols);
   }
 }
 
@@ -136,10 +134,9 @@ Status ModelWriter::AddResidentTensor(const std::string& name, std::vector<uint6
   t.dtype = t.shape.size() < 2 ? DType::kF32 : Fit(embedding ? types_.embedding : types_.resident, cols, name);
   t.bytes = n_rows * RowBytes(t.dtype, cols);
   std::vector<char> row(RowBytes(t.dtype, cols));
-  std::vector<float> scratch;
   const std::string what = embedding ? name : (t.shape.size() < 2 ? "vectors" : "resident matrices");
   for (uint64_t r = 0; r < n_rows; ++r) {
-    StoreRow(rows, r, cols, t.dtype, what, row.data(), &scratch);
+    StoreRow(rows, r, cols, t.dtype, what, row.data());
     RETURN_IF_ERROR(resident_.Append(row.data(), row.size()));
   }
   manifest_.tensors.push_back(std::move(t));
@@ -159,18 +156,18 @@ Status ModelWriter::AddFfnLayer(int layer, SourceRows gate, SourceRows up, const
   if ((gate.data != nullptr) != c.ffn_gated) return Status::Internal("gate presence mismatch");
   const int d = c.dim, n = c.ffn_dim;
   const DType dt = manifest_.ffn_dtype;
-  std::vector<float> column(d), scratch;
+  std::vector<float> column(d);
   std::vector<char> bytes(layout_.record_stride, 0);
   const std::string down_key = std::string("ffn_down (columns rebuilt): ") + (down_source ? down_source : "") +
                                " -> " + DTypeName(dt);
   for (int i = 0; i < n; ++i) {
     // Gate row, up row and down column each stored as a row of its own.
-    if (gate.data) StoreRow(gate, i, d, dt, "ffn_gate", bytes.data() + layout_.gate_offset, &scratch);
-    StoreRow(up, i, d, dt, "ffn_up", bytes.data() + layout_.up_offset, &scratch);
+    if (gate.data) StoreRow(gate, i, d, dt, "ffn_gate", bytes.data() + layout_.gate_offset);
+    StoreRow(up, i, d, dt, "ffn_up", bytes.data() + layout_.up_offset);
     for (int j = 0; j < d; ++j) column[j] = down[static_cast<size_t>(j) * n + i];
     char* out = bytes.data() + layout_.down_offset;
     QuantizeRow(dt, column.data(), d, out);
-    if (down_source != nullptr) CountError(down_key, column.data(), out, dt, d, &scratch);
+    if (down_source != nullptr) CountError(down_key, column.data(), out, dt, d);
     RETURN_IF_ERROR(bundle_.Append(bytes.data(), layout_.record_stride));
   }
   RETURN_IF_ERROR(bundle_.PadTo(kLayerAlignment));

@@ -118,16 +118,16 @@ class ModelWriter {
   WritableFile bundle_;
   int layers_written_ = 0;
   std::map<std::string, RequantError> errors_;
+  uint64_t carried_bytes_ = 0;
+  std::vector<float> source_f32_, stored_f32_;  // one row, for StoreRow and CountError
+
   Status AddTokenizerBytes(const std::string& bytes, const std::string& type, int bos_id,
                            const std::vector<int>& stop_ids);
-  uint64_t carried_bytes_ = 0;
-
   // Stores one row of `cols` elements of `in` as `type` at `out`; counts
   // the error under `what` when it is not a verbatim copy.
-  void StoreRow(const SourceRows& in, uint64_t row, uint64_t cols, DType type, const std::string& what, char* out,
-                std::vector<float>* scratch);
-  void CountError(const std::string& key, const float* ref, const void* stored, DType type, uint64_t n,
-                  std::vector<float>* scratch);
+  void StoreRow(const SourceRows& in, uint64_t row, uint64_t cols, DType type, const std::string& what, char* out);
+  // Adds to errors_[key] the error of `stored` (n elements of `type`) against `ref`.
+  void CountError(const std::string& key, const float* ref, const void* stored, DType type, uint64_t n);
 };
 
 }  // namespace llmflash

@@ -6,17 +6,9 @@
 
 namespace llmflash {
 
-void Sampler::Reset(const SamplerConfig& c) {
-  c_ = c;
-  state_ = c.seed == 0 ? 0x9E3779B97F4A7C15ull : c.seed;  // xorshift needs a non-zero state
-}
-
-void Sampler::Reset(float temperature, float top_p, uint64_t seed) {
-  SamplerConfig c;
-  c.temperature = temperature;
-  c.top_p = top_p;
-  c.seed = seed;
-  Reset(c);
+void Sampler::Reset(const GenerateOptions& o) {
+  o_ = o;
+  state_ = o.seed == 0 ? 0x9E3779B97F4A7C15ull : o.seed;  // xorshift needs a non-zero state
 }
 
 float Sampler::RandomFloat() {
@@ -33,26 +25,26 @@ int Sampler::Argmax(const float* x, int n) {
   return best;
 }
 
-int Sampler::Sample(float* logits, int n, const std::vector<int>& recent) {
-  if (c_.repetition_penalty != 1.0f && !recent.empty()) {
+int Sampler::Sample(float* logits, int n, std::span<const int> recent) {
+  if (o_.repetition_penalty != 1.0f && !recent.empty()) {
     penalized_.assign(n, 0);
     for (int t : recent) {
       if (t < 0 || t >= n || penalized_[t]) continue;
       penalized_[t] = 1;
-      logits[t] = logits[t] > 0 ? logits[t] / c_.repetition_penalty : logits[t] * c_.repetition_penalty;
+      logits[t] = logits[t] > 0 ? logits[t] / o_.repetition_penalty : logits[t] * o_.repetition_penalty;
     }
   }
-  if (c_.temperature == 0.0f) return Argmax(logits, n);
+  if (o_.temperature == 0.0f) return Argmax(logits, n);
   float max = *std::max_element(logits, logits + n);
   double sum = 0;
   for (int i = 0; i < n; ++i) {
-    logits[i] = std::exp((logits[i] - max) / c_.temperature);
+    logits[i] = std::exp((logits[i] - max) / o_.temperature);
     sum += logits[i];
   }
   for (int i = 0; i < n; ++i) logits[i] = static_cast<float>(logits[i] / sum);
   float coin = RandomFloat();
-  if (c_.top_k > 0 || c_.min_p > 0.0f) return SampleTruncated(logits, n, coin);
-  if (c_.top_p < 1.0f) return SampleTopP(logits, n, coin);
+  if (o_.top_k > 0 || o_.min_p > 0.0f) return SampleTruncated(logits, n, coin);
+  if (o_.top_p < 1.0f) return SampleTopP(logits, n, coin);
   float cdf = 0;
   for (int i = 0; i < n; ++i) {
     cdf += logits[i];
@@ -63,7 +55,7 @@ int Sampler::Sample(float* logits, int n, const std::vector<int>& recent) {
 
 int Sampler::SampleTopP(const float* probs, int n, float coin) {
   // Tokens below this probability cannot be in the nucleus (llama2.c's cut).
-  const float cutoff = n > 1 ? (1.0f - c_.top_p) / (n - 1) : 0.0f;
+  const float cutoff = n > 1 ? (1.0f - o_.top_p) / (n - 1) : 0.0f;
   candidates_.clear();
   for (int i = 0; i < n; ++i) if (probs[i] >= cutoff) candidates_.push_back({probs[i], i});
   if (candidates_.empty()) return Argmax(probs, n);
@@ -73,7 +65,7 @@ int Sampler::SampleTopP(const float* probs, int n, float coin) {
   size_t last = candidates_.size() - 1;
   for (size_t i = 0; i < candidates_.size(); ++i) {
     cumulative += candidates_[i].first;
-    if (cumulative > c_.top_p) { last = i; break; }
+    if (cumulative > o_.top_p) { last = i; break; }
   }
   float r = coin * cumulative, cdf = 0;
   for (size_t i = 0; i <= last; ++i) {
@@ -90,21 +82,21 @@ int Sampler::SampleTruncated(const float* probs, int n, float coin) {
   for (int i = 0; i < n; ++i) candidates_[i] = {probs[i], i};
   auto by_prob = [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); };
   size_t keep = static_cast<size_t>(n);
-  if (c_.top_k > 0 && c_.top_k < n) {
-    keep = static_cast<size_t>(c_.top_k);
+  if (o_.top_k > 0 && o_.top_k < n) {
+    keep = static_cast<size_t>(o_.top_k);
     std::partial_sort(candidates_.begin(), candidates_.begin() + keep, candidates_.end(), by_prob);
   } else {
     std::sort(candidates_.begin(), candidates_.end(), by_prob);
   }
-  if (c_.top_p < 1.0f) {
+  if (o_.top_p < 1.0f) {
     float cumulative = 0;
     for (size_t i = 0; i < keep; ++i) {
       cumulative += candidates_[i].first;
-      if (cumulative > c_.top_p) { keep = i + 1; break; }
+      if (cumulative > o_.top_p) { keep = i + 1; break; }
     }
   }
-  if (c_.min_p > 0.0f) {
-    const float floor = c_.min_p * candidates_[0].first;
+  if (o_.min_p > 0.0f) {
+    const float floor = o_.min_p * candidates_[0].first;
     size_t i = 1;
     while (i < keep && candidates_[i].first >= floor) ++i;
     keep = i;

@@ -14,27 +14,22 @@
 #define LLMFLASH_RUNTIME_SAMPLER_H_
 
 #include <cstdint>
+#include <span>
 #include <utility>
 #include <vector>
 
-namespace llmflash {
+#include "llmflash/options.h"
 
-struct SamplerConfig {
-  float temperature = 0;
-  float top_p = 1;              // 1: off
-  int top_k = 0;                // 0: off
-  float min_p = 0;              // 0: off
-  float repetition_penalty = 1; // 1: off
-  uint64_t seed = 1;
-};
+namespace llmflash {
 
 class Sampler {
  public:
-  void Reset(const SamplerConfig& c);
-  void Reset(float temperature, float top_p, uint64_t seed);
+  // The sampling fields of `o`: temperature, top_p, top_k, min_p,
+  // repetition_penalty and seed (validated by the session).
+  void Reset(const GenerateOptions& o);
   // Samples from `logits` (modified in place); `recent` are the tokens the
   // repetition penalty applies to.
-  int Sample(float* logits, int n, const std::vector<int>& recent = {});
+  int Sample(float* logits, int n, std::span<const int> recent = {});
 
   static int Argmax(const float* x, int n);
 
@@ -43,7 +38,7 @@ class Sampler {
   int SampleTopP(const float* probs, int n, float coin);
   int SampleTruncated(const float* probs, int n, float coin);
 
-  SamplerConfig c_;
+  GenerateOptions o_;
   uint64_t state_ = 1;
   std::vector<std::pair<float, int>> candidates_;
   std::vector<char> penalized_;

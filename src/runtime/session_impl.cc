@@ -71,20 +71,11 @@ Status SessionImpl::Generate(std::string_view prompt, const GenerateOptions& opt
     return Status::InvalidArgument("the prompt is " + std::to_string(tokens.size()) +
                                    " tokens; the context holds " + std::to_string(context));
   }
-  SamplerConfig sc;
-  sc.temperature = options.temperature;
-  sc.top_p = options.top_p;
-  sc.top_k = options.top_k;
-  sc.min_p = options.min_p;
-  sc.repetition_penalty = options.repetition_penalty;
-  sc.seed = options.seed;
-  sampler_.Reset(sc);
-  std::vector<int> recent;  // the last repetition_window tokens of the context
+  sampler_.Reset(options);
   const int vocab = model_->info().vocab_size;
   logits_.resize(vocab);
   const int n_prompt = static_cast<int>(tokens.size());
   int token = tokens[0], generated = 0;
-  std::vector<int> generated_tokens;
   for (int pos = 0; pos < context; ++pos) {
     auto logits = Step(token, pos);
     if (!logits.ok()) return logits.status();
@@ -95,13 +86,10 @@ Status SessionImpl::Generate(std::string_view prompt, const GenerateOptions& opt
     } else {
       if (generated >= options.max_tokens) break;
       std::memcpy(logits_.data(), *logits, vocab * sizeof(float));
-      if (options.repetition_penalty != 1.0f) {
-        const int from = std::max(0, pos + 1 - options.repetition_window);
-        recent.clear();
-        for (int i = from; i <= pos; ++i) recent.push_back(i < n_prompt ? tokens[i] : generated_tokens[i - n_prompt]);
-      }
-      next = sampler_.Sample(logits_.data(), vocab, recent);
-      generated_tokens.push_back(next);
+      // tokens holds the context so far: the prompt, then what was sampled.
+      const int window = std::min(pos + 1, options.repetition_window);
+      next = sampler_.Sample(logits_.data(), vocab, std::span<const int>(tokens).subspan(pos + 1 - window, window));
+      tokens.push_back(next);
       ++generated;
       ++stats_.generated_tokens;
       if (tok.IsStop(next)) break;

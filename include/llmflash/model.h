@@ -50,6 +50,7 @@ struct ModelInfo {
   int ffn_dim = 0;           // neurons per FFN layer
   int vocab_size = 0;
   int max_context = 0;       // tokens a session can hold
+  int prefill_batch = 1;     // tokens a prompt's forward pass runs together
   uint64_t model_bytes = 0;     // resident file + FFN bundle file
   uint64_t resident_bytes = 0;  // weights always in DRAM (incl. predictors)
   uint64_t ffn_bytes = 0;       // FFN records on flash
@@ -120,24 +121,53 @@ class LLMFLASH_EXPORT Session {
  public:
   virtual ~Session();
 
-  // Encodes `prompt`, runs it through the model and samples up to
-  // options.max_tokens new tokens, calling `on_token` for each. Stops early at
-  // EOS/BOS, at the context limit, or when the callback returns false.
+  // A session is one context: a conversation that continues. Each call
+  // appends to it, and its tokens are processed once; Reset() starts over.
+
+  // Appends `prompt` to the context, runs it through the model
+  // (options.prefill: in batches by default), then samples up to
+  // options.max_tokens new tokens after it, calling `on_token` for each.
+  // Stops early at a stop token (EOS, <|eot_id|>, ...: not delivered and not
+  // kept in the context), at a stop string, at the end of the context, or
+  // when the callback returns false. Every delivered token is part of the
+  // context, so the next call continues after it. `prompt` may be empty when
+  // the context is not (generate more). A prompt that does not fit in what
+  // is left of the context is an InvalidArgument, and the context is as it was.
   virtual Status Generate(std::string_view prompt,
                           const GenerateOptions& options,
                           const TokenCallback& on_token) = 0;
 
-  // Runs `tokens` teacher-forced from position 0: each is one full decode
-  // step (predictor, window, reads, compute, logits), exactly as a generated
-  // token would be, recorded in stats(). `on_logits` (may be empty) sees the
-  // logits after each; returning false stops. Nothing is sampled.
+  // Appends `text` to the context and runs it through the model without
+  // sampling (a system prompt, a document, a turn to answer later). Uses
+  // options.add_bos, parse_special and prefill.
+  virtual Status Append(std::string_view text, const GenerateOptions& options) = 0;
+
+  // Appends `tokens` to the context, run in micro-batches (Prefill::kBatch)
+  // or one decode step each (kToken). `on_logits` (may be empty; with
+  // kBatch it makes every token's logits be computed) sees the logits after
+  // each token; returning false stops there, the tokens run so far staying
+  // in the context.
+  virtual Status AppendTokens(const std::vector<TokenId>& tokens, Prefill prefill,
+                              const LogitsCallback& on_logits) = 0;
+
+  // The tokens the context holds, in order (the KV cache's positions, plus
+  // the last sampled token, which the next call runs first).
+  virtual const std::vector<TokenId>& context() const = 0;
+
+  // Evaluates `tokens` on their own: starts a new context (keeping the
+  // window and the stats) and runs them teacher-forced from position 0, each
+  // one full decode step (predictor, window, reads, compute, logits) exactly
+  // as a generated token would be, recorded in stats(). `on_logits` (may be
+  // empty) sees the logits after each; returning false stops. Nothing is
+  // sampled. This is what the benchmark's text-driven decoding measures.
   virtual Status Run(const std::vector<TokenId>& tokens,
                      const LogitsCallback& on_logits) = 0;
 
-  // Runs `tokens` (teacher-forced) from position 0 and returns the logits at
-  // every position, vocab_size floats each, concatenated.
-  virtual StatusOr<std::vector<float>> Logits(
-      const std::vector<TokenId>& tokens) = 0;
+  // Evaluates `tokens` on their own (a new context, as Run) and returns the
+  // logits at every position, vocab_size floats each, concatenated; the
+  // tokens go through in micro-batches unless `prefill` is kToken.
+  virtual StatusOr<std::vector<float>> Logits(const std::vector<TokenId>& tokens,
+                                              Prefill prefill = Prefill::kBatch) = 0;
 
   // Forgets the context (KV cache) and the window.
   virtual void Reset() = 0;

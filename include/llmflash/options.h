@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace llmflash {
 
@@ -67,6 +68,13 @@ struct ModelOptions {
   // calibrates quickly on the model's FFN file and saves the result.
   std::string device_profile;
 
+  // Tokens of a prompt run through the model together in one forward pass
+  // (a micro-batch): every weight row read from DRAM or flash is used by all
+  // of them. 0: the planner picks it (64, smaller when the budget is tight;
+  // ModelInfo::prefill_batch says what it chose). 1: one token at a time.
+  // Default: 0.
+  int prefill_batch = 0;
+
   // Threads each session computes with (the caller's thread plus helpers).
   // 0 means one per CPU core. Results depend on the count only for products
   // big enough to be split. Default: 0.
@@ -106,6 +114,12 @@ struct SessionOptions {
   Lookahead lookahead = Lookahead::kAuto;
 };
 
+// How text appended to a session goes through the model.
+enum class Prefill {
+  kBatch,  // in micro-batches of ModelOptions::prefill_batch tokens (the default)
+  kToken,  // one token at a time, each a full decode step (predictor, window, reads)
+};
+
 struct GenerateOptions {
   // New tokens to generate after the prompt. 0 only evaluates the prompt.
   // Generation also stops at EOS/BOS or at the context limit. Default: 256.
@@ -134,10 +148,23 @@ struct GenerateOptions {
   float repetition_penalty = 1.0f;
   int repetition_window = 64;
 
+  // Generation stops when the text generated in this call contains one of
+  // these strings. Text that may be the start of a stop string is held back
+  // until it is not (so a callback may receive the text of several tokens
+  // at once, with the last token's id); the stop string and what follows it
+  // are never delivered. Default: none.
+  std::vector<std::string> stop;
+
+  // How the prompt goes through the model. Both give the same logits up to
+  // float rounding. Default: kBatch.
+  Prefill prefill = Prefill::kBatch;
+
   // Seed of the sampler's random generator; equal seeds give equal output.
   uint64_t seed = 42;
 
-  // Encode the prompt with a leading BOS token, as llama2.c does.
+  // Start the context with a BOS token, as llama2.c does. Only an empty
+  // context (a new or reset session) gets one: a continuing conversation
+  // never has BOS in its middle. Default: true.
   bool add_bos = true;
 
   // Special tokens written in the prompt ("<|eot_id|>") are those tokens,

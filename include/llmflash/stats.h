@@ -10,8 +10,11 @@
 
 namespace llmflash {
 
-// One forward pass (one token through every layer).
+// One forward pass: one token through every layer, or a batch of a
+// prompt's tokens together (`batch` > 1; its counters are the batch's).
 struct TokenStats {
+  int batch = 1;          // tokens this pass ran
+  bool prompt = false;    // it ran text appended to the context (prefill), not a sampled token
   double total_ms = 0;    // wall time of the whole forward pass
   double io_ms = 0;       // time spent waiting for flash reads to complete
   double memory_ms = 0;   // window bookkeeping and neuron-matrix updates
@@ -23,7 +26,8 @@ struct TokenStats {
                                // 4 KiB-aligned, so small records cost more)
   uint64_t read_ops = 0;     // read requests submitted to the backend
   uint64_t neurons_loaded = 0;    // neurons copied into neuron matrices
-  uint64_t neurons_computed = 0;  // neurons whose FFN contribution was computed
+  uint64_t neurons_computed = 0;  // neurons whose FFN contribution was computed (a batch:
+                                  // (neuron, token) products)
   uint64_t neurons_prefetched = 0;  // of neurons_loaded: read ahead by the lookahead
   uint64_t prefetch_unused = 0;     // of those: not among the layer's active neurons
   uint64_t rows_rebalanced = 0;     // neuron-matrix rows given to other layers before this token
@@ -32,9 +36,21 @@ struct TokenStats {
   bool lookahead = false;           // this token ran the lookahead (SessionOptions::lookahead)
 };
 
+// One call that appended to the context (Generate, Append, AppendTokens,
+// Run, Logits).
+struct TurnStats {
+  uint64_t prompt_tokens = 0;     // tokens it appended and ran before sampling
+  uint64_t generated_tokens = 0;  // tokens it sampled
+  uint64_t context_before = 0;    // tokens the context held when it started
+  double prefill_ms = 0;          // running its prompt tokens
+  double ttft_ms = 0;             // from the call to its first sampled token (0: none sampled)
+  double decode_ms = 0;           // from then to the end of the call
+};
+
 struct Stats {
   std::vector<TokenStats> tokens;  // one entry per forward pass, in order
-  uint64_t prompt_tokens = 0;      // forward passes spent on the prompt
+  std::vector<TurnStats> turns;    // one entry per call, in order
+  uint64_t prompt_tokens = 0;      // tokens run as prompt (appended text)
   uint64_t generated_tokens = 0;   // tokens sampled
   bool direct_io = true;           // false when O_DIRECT was refused
   const char* io_backend = "";     // "io_uring" or "pread"

@@ -51,6 +51,10 @@ class LayerCache {
     }
   }
 
+  // Records that `id` was last used by token t (a batch's neurons: the last
+  // of its tokens that used each).
+  void SetLastUsed(int32_t id, int64_t t) { window_.Set(id, t); }
+
   NeuronMatrix& matrix() { return matrix_; }
   const NeuronMatrix& matrix() const { return matrix_; }
   const Window& window() const { return window_; }

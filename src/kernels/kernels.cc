@@ -6,6 +6,7 @@
 
 #include <Eigen/Core>
 #include <cmath>
+#include <vector>
 
 namespace llmflash {
 
@@ -103,6 +104,76 @@ void FfnRows(const RecordLayout& l, const char* base, uint64_t row_bytes,
     if (h != 0.0f) add(h, row);
   }
   for (int j = 0; j < pending; ++j) AxpyTyped(pending_h[j], pending_row[j], l.dtype, d, out);
+}
+
+// The batch: per group of rows, every input takes its products while the
+// rows are in cache; each input keeps its own pending down rows, so its sum
+// is formed exactly as FfnRows forms it over the rows it computes.
+void FfnRowsBatch(const RecordLayout& l, const char* base, uint64_t row_bytes,
+                  std::span<const int32_t> slots, std::span<const int32_t> ids, const float* x,
+                  int n, float* out, const uint8_t* mask, int mask_stride, const float* up_bias) {
+  const int d = l.dim;
+  const bool gated = l.gate_offset >= 0;
+  thread_local std::vector<KernelInput> inputs;
+  thread_local std::vector<float> pending_h;
+  thread_local std::vector<const void*> pending_row;
+  thread_local std::vector<int> pending;
+  if (inputs.size() < static_cast<size_t>(n)) inputs.resize(n);
+  pending_h.resize(static_cast<size_t>(n) * kRowGroup);
+  pending_row.resize(static_cast<size_t>(n) * kRowGroup);
+  pending.assign(n, 0);
+  for (int b = 0; b < n; ++b) inputs[b].Prepare(l.dtype, x + static_cast<size_t>(b) * d, d);
+  auto add = [&](int b, float h, const char* row) {
+    float* ph = pending_h.data() + static_cast<size_t>(b) * kRowGroup;
+    const void** pr = pending_row.data() + static_cast<size_t>(b) * kRowGroup;
+    ph[pending[b]] = h;
+    pr[pending[b]++] = row + l.down_offset;
+    if (pending[b] == kRowGroup) {
+      AxpyRowsTyped(ph, pr, l.dtype, d, out + static_cast<size_t>(b) * d);
+      pending[b] = 0;
+    }
+  };
+  auto uses = [&](int b, size_t k) { return mask == nullptr || mask[static_cast<size_t>(b) * mask_stride + ids[k]] != 0; };
+  const size_t count = slots.size();
+  size_t k = 0;
+  for (; k + kRowGroup <= count; k += kRowGroup) {
+    const char* row[kRowGroup];
+    const void *up[kRowGroup], *gate[kRowGroup];
+    for (int j = 0; j < kRowGroup; ++j) {
+      row[j] = base + static_cast<uint64_t>(slots[k + j]) * row_bytes;
+      up[j] = row[j] + l.up_offset;
+      gate[j] = gated ? row[j] + l.gate_offset : nullptr;
+    }
+    for (int b = 0; b < n; ++b) {
+      bool any = mask == nullptr;
+      for (int j = 0; j < kRowGroup && !any; ++j) any = uses(b, k + j);
+      if (!any) continue;
+      float u[kRowGroup], g[kRowGroup] = {};
+      DotRowsPrepared(up, l.dtype, inputs[b], d, u);
+      if (gated) DotRowsPrepared(gate, l.dtype, inputs[b], d, g);
+      for (int j = 0; j < kRowGroup; ++j) {
+        if (!uses(b, k + j)) continue;
+        const float h = NeuronValue(l, u[j] + (up_bias != nullptr ? up_bias[k + j] : 0.0f), g[j]);
+        if (h != 0.0f) add(b, h, row[j]);
+      }
+    }
+  }
+  for (; k < count; ++k) {
+    const char* row = base + static_cast<uint64_t>(slots[k]) * row_bytes;
+    for (int b = 0; b < n; ++b) {
+      if (!uses(b, k)) continue;
+      const float u = DotPrepared(row + l.up_offset, l.dtype, inputs[b], d) + (up_bias != nullptr ? up_bias[k] : 0.0f);
+      const float g = gated ? DotPrepared(row + l.gate_offset, l.dtype, inputs[b], d) : 0.0f;
+      const float h = NeuronValue(l, u, g);
+      if (h != 0.0f) add(b, h, row);
+    }
+  }
+  for (int b = 0; b < n; ++b) {
+    for (int j = 0; j < pending[b]; ++j) {
+      AxpyTyped(pending_h[static_cast<size_t>(b) * kRowGroup + j], pending_row[static_cast<size_t>(b) * kRowGroup + j],
+                l.dtype, d, out + static_cast<size_t>(b) * d);
+    }
+  }
 }
 
 }  // namespace llmflash

@@ -44,6 +44,17 @@ void FfnRows(const RecordLayout& layout, const char* base, uint64_t row_bytes,
              std::span<const int32_t> slots, const float* x, float* out,
              float* h_out = nullptr, const float* up_bias = nullptr);
 
+// FfnRows for n inputs at once (a prompt's batch): x_b = x + b * dim adds
+// into out_b = out + b * dim, each row read once for all of them. `ids[k]` is
+// the neuron of slots[k]. With `mask`, input b computes neuron ids[k] only
+// when mask[b * mask_stride + ids[k]] is nonzero (its own active neurons);
+// without, every input computes every row. Each out_b is exactly what
+// FfnRows gives over the slots input b computes, in the same order.
+void FfnRowsBatch(const RecordLayout& layout, const char* base, uint64_t row_bytes,
+                  std::span<const int32_t> slots, std::span<const int32_t> ids, const float* x,
+                  int n, float* out, const uint8_t* mask, int mask_stride,
+                  const float* up_bias = nullptr);
+
 }  // namespace llmflash
 
 #endif  // LLMFLASH_KERNELS_KERNELS_H_

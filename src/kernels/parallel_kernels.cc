@@ -39,4 +39,48 @@ void FfnRows(ThreadPool* pool, const RecordLayout& layout, const char* base, uin
   for (int c = 1; c < parts; ++c) Axpy(1.0f, scratch->data() + static_cast<size_t>(c - 1) * d, d, out);
 }
 
+void MatMul(ThreadPool* pool, WeightRef w, const float* x, int n, int rows, int cols, float* out) {
+  if (n == 1) {
+    MatVec(pool, w, x, rows, cols, out);
+    return;
+  }
+  if (pool == nullptr || pool->size() == 1 || static_cast<int64_t>(rows) * cols < kMinParallelWork) {
+    MatMul(w, x, n, rows, cols, out, rows);
+    return;
+  }
+  pool->ParallelFor(rows, [&](int, int begin, int end) {
+    if (end > begin) {
+      MatMul(WeightRef{w.At(static_cast<size_t>(begin) * cols), w.dtype}, x, n, end - begin, cols,
+             out + begin, rows);
+    }
+  });
+}
+
+void FfnRowsBatch(ThreadPool* pool, const RecordLayout& layout, const char* base, uint64_t row_bytes,
+                  std::span<const int32_t> slots, std::span<const int32_t> ids, const float* x, int n,
+                  float* out, const uint8_t* mask, int mask_stride, const float* up_bias,
+                  std::vector<float>* scratch) {
+  const int count = static_cast<int>(slots.size());
+  const size_t d = layout.dim;
+  if (pool == nullptr || pool->size() == 1 ||
+      static_cast<int64_t>(count) * layout.dim * 2 < kMinParallelWork) {
+    FfnRowsBatch(layout, base, row_bytes, slots, ids, x, n, out, mask, mask_stride, up_bias);
+    return;
+  }
+  const int parts = pool->chunks();
+  const size_t part = static_cast<size_t>(n) * d;
+  scratch->assign(static_cast<size_t>(parts - 1) * part, 0.0f);
+  pool->ParallelFor(count, [&](int chunk, int begin, int end) {
+    if (end <= begin) return;
+    float* acc = chunk == 0 ? out : scratch->data() + static_cast<size_t>(chunk - 1) * part;
+    FfnRowsBatch(layout, base, row_bytes, slots.subspan(begin, end - begin), ids.subspan(begin, end - begin),
+                 x, n, acc, mask, mask_stride, up_bias != nullptr ? up_bias + begin : nullptr);
+  });
+  for (int c = 1; c < parts; ++c) {
+    for (int b = 0; b < n; ++b) {
+      Axpy(1.0f, scratch->data() + static_cast<size_t>(c - 1) * part + b * d, layout.dim, out + b * d);
+    }
+  }
+}
+
 }  // namespace llmflash

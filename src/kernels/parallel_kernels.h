@@ -23,6 +23,17 @@ inline constexpr int64_t kMinParallelWork = 1 << 18;
 // out[rows] = W * x; `pool` may be null.
 void MatVec(ThreadPool* pool, WeightRef w, const float* x, int rows, int cols, float* out);
 
+// out[b * rows + r] = W[r] . x_b for n inputs (MatMul), rows split over
+// `pool`; n = 1 is MatVec.
+void MatMul(ThreadPool* pool, WeightRef w, const float* x, int n, int rows, int cols, float* out);
+
+// FfnRowsBatch over `pool` (n = 1: FfnRows, h not reported), chunks summed
+// as FfnRows does.
+void FfnRowsBatch(ThreadPool* pool, const RecordLayout& layout, const char* base, uint64_t row_bytes,
+                  std::span<const int32_t> slots, std::span<const int32_t> ids, const float* x, int n,
+                  float* out, const uint8_t* mask, int mask_stride, const float* up_bias,
+                  std::vector<float>* scratch);
+
 // FfnRows over `pool`. `scratch` holds the per-chunk partial sums.
 void FfnRows(ThreadPool* pool, const RecordLayout& layout, const char* base, uint64_t row_bytes,
              std::span<const int32_t> slots, const float* x, float* out, float* h_out,

@@ -285,3 +285,38 @@ void MatVec(WeightRef w, const float* x, int rows, int cols, float* out) {
 }
 
 }  // namespace llmflash
+
+namespace llmflash {
+
+void MatMul(WeightRef w, const float* x, int n, int rows, int cols, float* out, int out_stride) {
+  if (n == 1 && out_stride >= rows) {
+    MatVec(w, x, rows, cols, out);
+    return;
+  }
+  if (w.dtype == DType::kF32) {
+    using Out = Eigen::Map<RowMat, 0, Eigen::OuterStride<>>;
+    Out(out, n, rows, Eigen::OuterStride<>(out_stride)).noalias() =
+        Eigen::Map<const RowMat>(x, n, cols) *
+        Eigen::Map<const RowMat>(static_cast<const float*>(w.data), rows, cols).transpose();
+    return;
+  }
+  const RowKernels& k = For(w.dtype);
+  thread_local std::vector<KernelInput> inputs;
+  if (inputs.size() < static_cast<size_t>(n)) inputs.resize(n);
+  for (int b = 0; b < n; ++b) inputs[b].Prepare(w.dtype, x + static_cast<size_t>(b) * cols, cols);
+  const uint64_t row_bytes = RowBytes(w.dtype, cols);
+  const char* p = static_cast<const char*>(w.data);
+  // A group of rows stays in cache while every input passes over it.
+  int r = 0;
+  for (; r + kRowGroup <= rows; r += kRowGroup) {
+    const void* group[kRowGroup];
+    for (int j = 0; j < kRowGroup; ++j) group[j] = p + static_cast<uint64_t>(r + j) * row_bytes;
+    for (int b = 0; b < n; ++b) k.dot_rows(group, inputs[b].data(), cols, out + static_cast<size_t>(b) * out_stride + r);
+  }
+  for (; r < rows; ++r) {
+    const void* row = p + static_cast<uint64_t>(r) * row_bytes;
+    for (int b = 0; b < n; ++b) out[static_cast<size_t>(b) * out_stride + r] = k.dot(row, inputs[b].data(), cols);
+  }
+}
+
+}  // namespace llmflash

@@ -63,6 +63,12 @@ void DotRowsPrepared(const void* const rows[kRowGroup], DType t, const KernelInp
 
 // out[rows] = W[rows x cols] * x
 void MatVec(WeightRef w, const float* x, int rows, int cols, float* out);
+// The same for n inputs at once, x_b = x + b * cols (row-major n x cols):
+// out[b * out_stride + r] = W[r] . x_b. Each weight row is read once for all
+// n inputs (a prompt's batch). For types other than f32 every product is
+// exactly what MatVec gives for that input; for f32 it is Eigen's matrix
+// product (the same sums, in another order).
+void MatMul(WeightRef w, const float* x, int n, int rows, int cols, float* out, int out_stride);
 // dot(row[0..n), x)
 float DotTyped(const void* row, DType t, const float* x, int n);
 // y += a * row[0..n)

@@ -196,7 +196,8 @@ Status FlashFfn::Compute(int l, int64_t t, std::span<const int32_t> active, cons
   up_bias_ = up_bias;
   RETURN_IF_ERROR(FinishPrefetch(l, active, stats));
   // What this layer has been needing lately: the rows' next share.
-  demand_[l] = demand_seen_ ? 0.7 * demand_[l] + 0.3 * active.size() : active.size();
+  const double demand = batch_.n > 1 ? batch_.mean_active : static_cast<double>(active.size());
+  demand_[l] = demand_seen_ ? 0.7 * demand_[l] + 0.3 * demand : demand;
   if (l + 1 == static_cast<int>(layers_.size())) demand_seen_ = true;
   LayerCache& cache = layers_[l];
   NeuronMatrix& mat = cache.matrix();
@@ -261,10 +262,42 @@ Status FlashFfn::ComputeWhileReading(int l, std::span<const int32_t> active, con
   return Status::OK();
 }
 
+Status FlashFfn::ComputeBatch(int l, int64_t t, std::span<const int32_t> active, const float* x, int n,
+                              const uint8_t* mask, float* out, TokenStats* stats, const float* up_bias) {
+  if (n < 1) return Status::InvalidArgument("FlashFfn::ComputeBatch: no inputs");
+  if (n > 1 && observer_ != nullptr) {
+    return Status::InvalidArgument("FlashFfn::ComputeBatch: an observer sees one token at a time");
+  }
+  const int ffn = m_->config.ffn_dim;
+  uint64_t pairs = static_cast<uint64_t>(n) * active.size();
+  if (mask != nullptr) {
+    pairs = 0;
+    for (int b = 0; b < n; ++b) {
+      for (int32_t id : active) pairs += mask[static_cast<size_t>(b) * ffn + id] != 0;
+    }
+  }
+  batch_ = Batch{n, mask, static_cast<double>(pairs) / n};
+  const uint64_t computed_before = stats->neurons_computed;
+  Status st = Compute(l, t, active, x, out, stats, up_bias);
+  batch_ = Batch{};
+  if (!st.ok() || n == 1) return st;
+  // Compute counted rows; a batch counts the (row, input) products it made.
+  stats->neurons_computed = computed_before + pairs;
+  if (reuse_ && mask != nullptr) {  // each neuron: the last input that used it
+    LayerCache& cache = layers_[l];
+    for (int32_t id : active) {
+      int b = n - 1;
+      while (b > 0 && mask[static_cast<size_t>(b) * ffn + id] == 0) --b;
+      if (b < n - 1) cache.SetLastUsed(id, t - (n - 1 - b));
+    }
+  }
+  return st;
+}
+
 void FlashFfn::ComputeSlots(int l, const float* x, float* out, TokenStats* stats) {
   NeuronMatrix& mat = layers_[l].matrix();
   observed_ids_.clear();
-  if (observer_ != nullptr || up_bias_ != nullptr) {
+  if (observer_ != nullptr || up_bias_ != nullptr || batch_.mask != nullptr) {
     for (int32_t s : slots_) observed_ids_.push_back(mat.IdAt(s));
   }
   ComputeRows(l, mat.Row(0), mat.row_bytes(), slots_, observed_ids_, x, out, stats);
@@ -286,7 +319,12 @@ void FlashFfn::ComputeRows(int l, const char* base, uint64_t row_bytes, std::spa
     for (size_t k = 0; k < slots.size(); ++k) bias_[k] = up_bias_[ids[k]];
     bias = bias_.data();
   }
-  FfnRows(pool_, record_, base, row_bytes, slots, x, out, h, bias, &scratch_);
+  if (batch_.n > 1) {
+    FfnRowsBatch(pool_, record_, base, row_bytes, slots, ids, x, batch_.n, out, batch_.mask,
+                 m_->config.ffn_dim, bias, &scratch_);
+  } else {
+    FfnRows(pool_, record_, base, row_bytes, slots, x, out, h, bias, &scratch_);
+  }
   stats->neurons_computed += slots.size();
   if (observer_ != nullptr) observer_->OnFfn(l, x, ids, h);
 }

@@ -57,6 +57,21 @@ class FlashFfn {
   Status Compute(int layer, int64_t t, std::span<const int32_t> active, const float* x,
                  float* out, TokenStats* stats, const float* up_bias = nullptr);
 
+  // The FFN of a batch of n inputs (x and out: n x dim, row-major), the
+  // tokens t - n + 1 .. t of a prompt. `active` (sorted, unique) is the union
+  // of their neurons: residency, reads and streaming are Compute's for one
+  // token needing `active`, each row read once for the whole batch. With
+  // `mask` (n x ffn_dim), input b computes only the neurons its row marks,
+  // so each output is what Compute over its own neurons gives (up to float
+  // rounding); without, every input computes every neuron of `active`.
+  // Afterwards each neuron counts as last used by the last input that
+  // computed it, so the window after a prompt is the one token-by-token
+  // decoding would leave. No observer may be installed (it sees one token).
+  Status ComputeBatch(int layer, int64_t t, std::span<const int32_t> active, const float* x, int n,
+                      const uint8_t* mask, float* out, TokenStats* stats,
+                      const float* up_bias = nullptr);
+  bool has_observer() const { return observer_ != nullptr; }
+
   // Call before token t's first layer. At tokens 1, 2, 4, 8, ... the rows may
   // be re-shared between layers in proportion to the active neurons each
   // layer has been seeing, when more than 5% of them would change layer:
@@ -128,6 +143,11 @@ class FlashFfn {
     double busy_ms = 0;
   } async_;
   const float* up_bias_ = nullptr;  // of the layer being computed
+  struct Batch {
+    int n = 1;                      // inputs of the current Compute
+    const uint8_t* mask = nullptr;  // n x ffn_dim, or none
+    double mean_active = 0;         // neurons per input, for the rows' split
+  } batch_;
   AlignedBuffer arena_;             // every layer's rows, layer after layer
   std::vector<double> demand_;      // per layer: recent active neurons per token
   bool demand_seen_ = false;

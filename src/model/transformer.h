@@ -8,6 +8,7 @@
 #ifndef LLMFLASH_MODEL_TRANSFORMER_H_
 #define LLMFLASH_MODEL_TRANSFORMER_H_
 
+#include <span>
 #include <vector>
 
 #include "format/manifest.h"
@@ -23,14 +24,18 @@ namespace llmflash {
 
 class Transformer {
  public:
-  // Bytes of DRAM Init allocates for a context of `max_context` tokens.
-  static uint64_t StateBytes(const ModelConfig& c, int max_context, DType kv_dtype);
+  // Bytes of DRAM Init allocates for a context of `max_context` tokens and
+  // forward passes of up to `max_batch` tokens (`threads`: the pool's, whose
+  // chunks each keep a partial FFN sum of a batch).
+  static uint64_t StateBytes(const ModelConfig& c, int max_context, DType kv_dtype, int max_batch = 1,
+                             int threads = 1);
 
   // `predictors` may be null or empty (dense model).
   // `pool` (may be null) splits the large products.
   void Init(const ModelConfig& c, const ResidentWeights* w, const Predictors* predictors,
             FlashFfn* ffn, int max_context, ThreadPool* pool = nullptr,
-            DType kv_dtype = DType::kF32);
+            DType kv_dtype = DType::kF32, int max_batch = 1);
+  int max_batch() const { return max_batch_; }
   void set_use_predictor(bool on) { use_predictor_ = on && predictors_ && !predictors_->empty(); }
   bool use_predictor() const { return use_predictor_; }
   // Lookahead (pre-norm models with a predictor): before a layer's attention,
@@ -40,17 +45,31 @@ class Transformer {
   // measurements (a new or reset session).
   void set_lookahead(Lookahead mode) { lookahead_.Reset(mode); }
 
-  // Runs `token` at position `pos` (< max_context) and returns the logits.
-  StatusOr<const float*> Forward(int token, int pos, TokenStats* stats);
+  // Runs `tokens` (1..max_batch of them) at positions pos, pos + 1, ...
+  // (< max_context) in one pass: every product is a matrix product whose
+  // weight rows are read once for all the tokens; each token attends
+  // causally to the cache and to the tokens before it. Returns the logits of
+  // the last token, or of every token (n x vocab) when `all_logits`.
+  // Decoding is the one-token case. The lookahead runs for one token only.
+  StatusOr<const float*> Forward(std::span<const int> tokens, int pos, TokenStats* stats,
+                                 bool all_logits = false);
+  StatusOr<const float*> Forward(int token, int pos, TokenStats* stats) {
+    return Forward(std::span<const int>(&token, 1), pos, stats);
+  }
 
   // RoPE's frequency per pair of a head, with the config's scaling.
   static std::vector<float> RopeFrequencies(const ModelConfig& c);
 
  private:
-  void Attention(int l, int pos);  // xb_ -> xb2_
-  Status Embed(int token, int pos, TokenStats* stats);  // -> x_
+  // n rows at positions pos..: xb_ (n x dim) -> xb2_ (n x dim).
+  void Attention(int l, int pos, int n);
+  // One head of row b (at position pos) against the cache; `att` holds
+  // max_context scores.
+  void AttendHead(int l, int h, int pos, const float* q, float* att, float* out) const;
+  Status Embed(int token, int pos, float* x, TokenStats* stats);  // -> x (dim)
   void Norm(const float* x, const float* weight, const float* bias, float* out) const;
-  Status Ffn(int l, const float* in, TokenStats* stats);  // -> xb2_
+  // n rows of `in` (n x dim) -> xb2_ (n x dim).
+  Status Ffn(int l, const float* in, int n, TokenStats* stats);
   Status Lookahead(int l, int pos, TokenStats* stats);  // starts layer l's reads; uses xb_, xb2_
   void Rope(float* vec, int n, int pos, const std::vector<float>& freq) const;
   // Whether layer l attends through the sliding window.
@@ -66,6 +85,10 @@ class Transformer {
   LookaheadPolicy lookahead_;
   ThreadPool* pool_ = nullptr;
   std::vector<int32_t> active_, lookahead_ids_;
+  int max_batch_ = 1;
+  // A batch's FFN: which neurons each row computes (n x ffn_dim), their union.
+  std::vector<uint8_t> batch_mask_;
+  std::vector<int32_t> batch_union_;
   std::vector<float> pred_scores_, pred_scratch_;
   int max_context_ = 0;
   int64_t step_ = 0;  // forward passes so far: the window's clock

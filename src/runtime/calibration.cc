@@ -35,7 +35,8 @@ Status RunTeacherForced(SessionImpl* session, int vocab, const std::vector<int>&
   for (size_t start = 0; start + 1 < tokens.size(); start += context) {
     size_t end = std::min(tokens.size(), start + context);
     std::vector<TokenId> window(tokens.begin() + start, tokens.begin() + end);
-    ASSIGN_OR_RETURN(std::vector<float> logits, session->Logits(window));
+    ASSIGN_OR_RETURN(std::vector<float> logits, session->Logits(
+        window, session->state()->ffn.has_observer() ? Prefill::kToken : Prefill::kBatch));  // an observer sees one token at a time
     // The last position's target starts the next window: it has no logits here.
     for (size_t p = 0; p + 1 < window.size(); ++p) {
       if (on_logits) on_logits(start + p, logits.data() + p * vocab);
@@ -54,6 +55,7 @@ StatusOr<std::vector<int>> SelfGenerate(ModelImpl* model, int count, uint64_t se
   ASSIGN_OR_RETURN(std::unique_ptr<Session> s, model->NewSession({.use_predictor = false}));
   std::vector<int> tokens;
   for (uint64_t round = 0; static_cast<int>(tokens.size()) < count; ++round) {
+    s->Reset();  // each round a new text from BOS
     tokens.push_back(model->tokenizer().bos_id());
     GenerateOptions g;
     g.temperature = 1.0f;

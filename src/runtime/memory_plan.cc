@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <thread>
 
 #include "cache/row_split.h"
 #include "model/transformer.h"
@@ -29,6 +30,10 @@ std::vector<int> PlanLayerRows(const Manifest& m, uint64_t total_rows) {
   return SplitRows(total_rows, want, c.ffn_dim);
 }
 
+int SessionThreads(const ModelOptions& o) {
+  return o.threads > 0 ? o.threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+}
+
 DType KvDType(const ModelOptions& o) {
   switch (o.kv_cache) {
     case KvCacheType::kF16: return DType::kF16;
@@ -45,7 +50,24 @@ StatusOr<MemoryPlan> PlanMemory(const Manifest& m, uint64_t resident_bytes,
   p.max_context = o.max_context == 0 ? std::min(c.max_seq_len, kDefaultContextCap)
                                      : std::min(o.max_context, c.max_seq_len);
   p.resident_bytes = resident_bytes;
-  p.state_bytes = Transformer::StateBytes(c, p.max_context, KvDType(o));
+  p.threads = SessionThreads(o);
+  // The prompt's micro-batch: 64 tokens reuse each weight row 64 times
+  // (docs/cost-model.md, "Prefill"), unless its activations and logits
+  // would take more than an eighth of what the budget leaves for neurons.
+  constexpr int kDefaultPrefillBatch = 64;
+  p.prefill_batch = std::max(1, std::min(o.prefill_batch > 0 ? o.prefill_batch : kDefaultPrefillBatch, p.max_context));
+  auto state_for = [&](int ctx, int batch) {
+    return Transformer::StateBytes(c, ctx, KvDType(o), batch, p.threads);
+  };
+  if (o.prefill_batch == 0 && o.dram_budget_bytes > 0) {
+    const uint64_t one = resident_bytes + o.max_sessions * state_for(p.max_context, 1);
+    const uint64_t room = o.dram_budget_bytes > one ? o.dram_budget_bytes - one : 0;
+    while (p.prefill_batch > 1 &&
+           o.max_sessions * (state_for(p.max_context, p.prefill_batch) - state_for(p.max_context, 1)) > room / 8) {
+      p.prefill_batch /= 2;
+    }
+  }
+  p.state_bytes = state_for(p.max_context, p.prefill_batch);
   p.bookkeeping_bytes = static_cast<uint64_t>(c.n_layers) * c.ffn_dim * (8 + 4 + 4 + 4 + 4);
   const uint64_t stride = m.bundle.record_stride;
   const uint64_t full_layer = stride * c.ffn_dim;
@@ -74,7 +96,7 @@ StatusOr<MemoryPlan> PlanMemory(const Manifest& m, uint64_t resident_bytes,
   } else {
     // The smallest budget that opens with a context of `ctx` tokens.
     auto need_for = [&](int ctx) {
-      const uint64_t state = Transformer::StateBytes(c, ctx, KvDType(o));
+      const uint64_t state = state_for(ctx, p.prefill_batch);
       const uint64_t io = stage(p.io, roomy(state)).MemoryBytes();
       return resident_bytes + o.max_sessions * (state + p.bookkeeping_bytes + io + stride * c.n_layers);
     };

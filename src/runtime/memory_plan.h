@@ -27,6 +27,8 @@ struct MemoryPlan {
   std::vector<int> capacities;  // neuron-matrix rows of each layer
   int capacity = 0;             // rows per layer on average (total / layers)
   int max_context = 0;
+  int prefill_batch = 1;        // tokens a prompt's forward pass runs together
+  int threads = 1;              // each session's pool
   bool streams = false;         // capacity < ffn_dim
   IoOptions io;
 
@@ -37,6 +39,9 @@ struct MemoryPlan {
 // layer's expected active neurons (the predictor's per-layer fraction;
 // uniform without one). Sessions then follow what they observe (FlashFfn).
 std::vector<int> PlanLayerRows(const Manifest& m, uint64_t total_rows);
+
+// Threads each session computes with (ModelOptions::threads, 0: the cores).
+int SessionThreads(const ModelOptions& o);
 
 // The KV cache's storage type for these options.
 DType KvDType(const ModelOptions& o);

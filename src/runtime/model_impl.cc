@@ -20,6 +20,7 @@ Status ValidateOptions(const ModelOptions& o) {
   if (o.window < 0 || o.window > 1 << 20) return bad("window must be in [0, 2^20] tokens (0: planned)");
   if (o.queue_depth < 1 || o.queue_depth > 4096) return bad("queue_depth must be in [1, 4096]");
   if (o.threads < 0 || o.threads > 256) return bad("threads must be in [0, 256]");
+  if (o.prefill_batch < 0 || o.prefill_batch > 4096) return bad("prefill_batch must be in [0, 4096] (0: planned)");
   return Status::OK();
 }
 
@@ -118,15 +119,13 @@ Status ModelImpl::Load(const std::string& dir, const ModelOptions& options,
   ffn.backend = options.io_backend;
   ffn.io = plan_.io;
   ffn.io.faults = faults;
-  const int threads = options.threads > 0
-                          ? options.threads
-                          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  const int threads = plan_.threads;
   for (int i = 0; i < options.max_sessions; ++i) {
     auto state = std::make_unique<SessionState>(threads);
     ffn.pool = &state->pool;
     RETURN_IF_ERROR(state->ffn.Init(manifest_, dir, ffn));
     state->transformer.Init(c, &weights_, &predictors_, &state->ffn, plan_.max_context,
-                            &state->pool, KvDType(options));
+                            &state->pool, KvDType(options), plan_.prefill_batch);
     states_.push_back(std::move(state));
   }
 
@@ -155,6 +154,7 @@ Status ModelImpl::Load(const std::string& dir, const ModelOptions& options,
   info_.ffn_dim = c.ffn_dim;
   info_.vocab_size = c.vocab_size;
   info_.max_context = plan_.max_context;
+  info_.prefill_batch = plan_.prefill_batch;
   info_.resident_bytes = resident_bytes + predictor_bytes;
   info_.embeddings_on_flash = embeddings_on_flash;
   info_.has_predictor = !predictors_.empty();

@@ -5,6 +5,10 @@
 #include <cmath>
 #include <cstring>
 
+#include "runtime/stop_strings.h"
+#include "util/macros.h"
+#include "util/timer.h"
+
 namespace llmflash {
 namespace {
 
@@ -36,9 +40,16 @@ SessionImpl::SessionImpl(ModelImpl* model, SessionState* state, const SessionOpt
   state_->transformer.set_lookahead(options.lookahead);
   stats_.io_backend = state_->ffn.io().name();
   stats_.direct_io = state_->ffn.io().direct_io();
+  logits_.resize(model_->info().vocab_size);
 }
 
 SessionImpl::~SessionImpl() { model_->Release(state_); }
+
+void SessionImpl::NewContext() {
+  context_.clear();
+  kv_len_ = 0;
+  have_logits_ = false;
+}
 
 void SessionImpl::Reset() {
   state_->ffn.Reset();
@@ -46,79 +57,154 @@ void SessionImpl::Reset() {
   stats_.Clear();
   stats_.io_backend = state_->ffn.io().name();
   stats_.direct_io = state_->ffn.io().direct_io();
+  NewContext();
 }
 
-StatusOr<const float*> SessionImpl::Step(int token, int pos) {
+StatusOr<std::vector<int>> SessionImpl::EncodeForContext(std::string_view text, const GenerateOptions& o) {
+  RETURN_IF_ERROR(model_->NeedTokenizer());
+  return model_->tokenizer().Encode(text, o.add_bos && context_.empty(), o.parse_special);
+}
+
+Status SessionImpl::RunPending(bool prompt) {
   TokenStats ts;
-  auto logits = state_->transformer.Forward(token, pos, &ts);
-  if (logits.ok()) stats_.tokens.push_back(ts);
-  return logits;
+  ts.prompt = prompt;
+  auto logits = state_->transformer.Forward(context_[kv_len_], kv_len_, &ts);
+  if (!logits.ok()) return logits.status();
+  stats_.tokens.push_back(ts);
+  std::memcpy(logits_.data(), *logits, logits_.size() * sizeof(float));
+  ++kv_len_;
+  have_logits_ = true;
+  return Status::OK();
+}
+
+Status SessionImpl::Prefill(std::span<const int> tokens, llmflash::Prefill mode, const LogitsCallback& on_logits,
+                            TurnStats* turn) {
+  const int context = model_->info().max_context;
+  const int pending = static_cast<int>(context_.size()) - kv_len_;
+  if (kv_len_ + pending + static_cast<int64_t>(tokens.size()) > context) {
+    return Status::InvalidArgument(
+        std::to_string(tokens.size()) + " more tokens do not fit: the context holds " +
+        std::to_string(context_.size()) + " of its " + std::to_string(context) +
+        " (Session::Reset() starts over; ModelOptions::max_context, --max-context, makes it longer)");
+  }
+  Timer timer;
+  context_.insert(context_.end(), tokens.begin(), tokens.end());
+  const size_t vocab = logits_.size();
+  const int batch = mode == Prefill::kToken ? 1 : state_->transformer.max_batch();
+  Status st;
+  while (kv_len_ < static_cast<int>(context_.size())) {
+    const int n = std::min<int>(batch, static_cast<int>(context_.size()) - kv_len_);
+    TokenStats ts;
+    ts.prompt = true;
+    const bool all = on_logits && n > 1;
+    auto logits = state_->transformer.Forward(std::span<const int>(context_.data() + kv_len_, n), kv_len_, &ts, all);
+    if (!logits.ok()) {
+      st = logits.status();
+      break;
+    }
+    stats_.tokens.push_back(ts);
+    const int first = kv_len_;
+    kv_len_ += n;
+    turn->prompt_tokens += n;
+    stats_.prompt_tokens += n;
+    std::memcpy(logits_.data(), *logits + (all ? (n - 1) * vocab : 0), vocab * sizeof(float));
+    have_logits_ = true;
+    bool go_on = true;
+    for (int b = 0; b < n && on_logits && go_on; ++b) {
+      go_on = on_logits(first + b, *logits + (all ? b * vocab : 0));
+    }
+    if (!go_on) break;
+  }
+  context_.resize(kv_len_);  // what did not run is not in the context
+  turn->prefill_ms += timer.ElapsedMs();
+  return st;
+}
+
+Status SessionImpl::Append(std::string_view text, const GenerateOptions& options) {
+  RETURN_IF_ERROR(ValidateGenerate(options));
+  ASSIGN_OR_RETURN(std::vector<int> tokens, EncodeForContext(text, options));
+  TurnStats turn;
+  turn.context_before = context_.size();
+  Status st = Prefill(tokens, options.prefill, nullptr, &turn);
+  stats_.turns.push_back(turn);
+  return st;
+}
+
+Status SessionImpl::AppendTokens(const std::vector<TokenId>& tokens, llmflash::Prefill prefill,
+                                 const LogitsCallback& on_logits) {
+  TurnStats turn;
+  turn.context_before = context_.size();
+  Status st = Prefill(tokens, prefill, on_logits, &turn);
+  stats_.turns.push_back(turn);
+  return st;
 }
 
 Status SessionImpl::Generate(std::string_view prompt, const GenerateOptions& options,
                              const TokenCallback& on_token) {
-  Status st = ValidateGenerate(options);
-  if (!st.ok()) return st;
-  st = model_->NeedTokenizer();
-  if (!st.ok()) return st;
-  const TextTokenizer& tok = model_->tokenizer();
-  std::vector<int> tokens = tok.Encode(prompt, options.add_bos, options.parse_special);
-  if (tokens.empty()) {
+  RETURN_IF_ERROR(ValidateGenerate(options));
+  Timer call;
+  ASSIGN_OR_RETURN(std::vector<int> tokens, EncodeForContext(prompt, options));
+  if (tokens.empty() && context_.empty()) {
     return Status::InvalidArgument("the prompt is empty and GenerateOptions.add_bos is false: nothing to run");
   }
+  TurnStats turn;
+  turn.context_before = context_.size();
+  Status st = Prefill(tokens, options.prefill, nullptr, &turn);
+  if (!st.ok()) {
+    stats_.turns.push_back(turn);
+    return st;
+  }
+  const TextTokenizer& tok = model_->tokenizer();
   const int context = model_->info().max_context;
-  if (static_cast<int>(tokens.size()) > context) {
-    return Status::InvalidArgument("the prompt is " + std::to_string(tokens.size()) +
-                                   " tokens; the context holds " + std::to_string(context));
-  }
   sampler_.Reset(options);
-  const int vocab = model_->info().vocab_size;
-  logits_.resize(vocab);
-  const int n_prompt = static_cast<int>(tokens.size());
-  int token = tokens[0], generated = 0;
-  for (int pos = 0; pos < context; ++pos) {
-    auto logits = Step(token, pos);
-    if (!logits.ok()) return logits.status();
-    int next;
-    if (pos + 1 < n_prompt) {
-      next = tokens[pos + 1];
-      ++stats_.prompt_tokens;
-    } else {
-      if (generated >= options.max_tokens) break;
-      std::memcpy(logits_.data(), *logits, vocab * sizeof(float));
-      // tokens holds the context so far: the prompt, then what was sampled.
-      const int window = std::min(pos + 1, options.repetition_window);
-      next = sampler_.Sample(logits_.data(), vocab, std::span<const int>(tokens).subspan(pos + 1 - window, window));
-      tokens.push_back(next);
-      ++generated;
-      ++stats_.generated_tokens;
-      if (tok.IsStop(next)) break;
-      if (on_token && !on_token(next, tok.Decode(token, next))) break;
+  StopStrings stops(options.stop);
+  double first_at = -1;
+  int last = -1;  // the last token delivered, for the final flush
+  bool go_on = true;
+  while (go_on && turn.generated_tokens < static_cast<uint64_t>(options.max_tokens)) {
+    if (kv_len_ < static_cast<int>(context_.size())) {  // the last sampled token
+      if (kv_len_ >= context) break;  // the context is full
+      st = RunPending(false);
+      if (!st.ok()) break;
     }
-    token = next;
+    // A token sampled now could never run: the context ends here.
+    if (!have_logits_ || kv_len_ >= context) break;
+    const int window = std::min<int>(kv_len_, options.repetition_window);
+    sample_.assign(logits_.begin(), logits_.end());  // Sample changes them; a later call may need them
+    const int next = sampler_.Sample(sample_.data(), static_cast<int>(sample_.size()),
+                                     std::span<const int>(context_).subspan(kv_len_ - window, window));
+    if (first_at < 0) first_at = call.ElapsedMs();
+    ++turn.generated_tokens;
+    ++stats_.generated_tokens;
+    if (tok.IsStop(next)) break;
+    const int prev = context_.empty() ? -1 : context_.back();
+    context_.push_back(next);  // pending: the next step runs it
+    const std::string text = stops.Feed(tok.Decode(prev, next));
+    last = next;
+    if (!text.empty() && on_token) go_on = on_token(next, text);
+    if (stops.stopped()) break;
   }
-  return Status::OK();
+  if (go_on && !stops.stopped() && last >= 0 && on_token) {
+    const std::string rest = stops.Flush();
+    if (!rest.empty()) on_token(last, rest);
+  }
+  turn.ttft_ms = first_at < 0 ? 0 : first_at;
+  turn.decode_ms = first_at < 0 ? 0 : call.ElapsedMs() - first_at;
+  stats_.turns.push_back(turn);
+  return st;
 }
 
 Status SessionImpl::Run(const std::vector<TokenId>& tokens, const LogitsCallback& on_logits) {
-  if (static_cast<int>(tokens.size()) > model_->info().max_context) {
-    return Status::InvalidArgument(std::to_string(tokens.size()) + " tokens exceed the context of " +
-                                   std::to_string(model_->info().max_context));
-  }
-  for (size_t pos = 0; pos < tokens.size(); ++pos) {
-    auto logits = Step(tokens[pos], static_cast<int>(pos));
-    if (!logits.ok()) return logits.status();
-    ++stats_.prompt_tokens;
-    if (on_logits && !on_logits(static_cast<int>(pos), *logits)) break;
-  }
-  return Status::OK();
+  NewContext();
+  return AppendTokens(tokens, Prefill::kToken, on_logits);
 }
 
-StatusOr<std::vector<float>> SessionImpl::Logits(const std::vector<TokenId>& tokens) {
+StatusOr<std::vector<float>> SessionImpl::Logits(const std::vector<TokenId>& tokens, llmflash::Prefill prefill) {
   const size_t vocab = model_->info().vocab_size;
   std::vector<float> out;
   out.reserve(tokens.size() * vocab);
-  Status st = Run(tokens, [&](int, const float* logits) {
+  NewContext();
+  Status st = AppendTokens(tokens, prefill, [&](int, const float* logits) {
     out.insert(out.end(), logits, logits + vocab);
     return true;
   });

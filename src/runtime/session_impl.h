@@ -1,9 +1,13 @@
-// SessionImpl: generation over one preallocated SessionState.
+// SessionImpl: one context over one preallocated SessionState: text appended
+// in micro-batches, generation continuing after what the context holds.
 //
 // Thread-safety: one thread at a time; distinct sessions of one model may run
 // on different threads.
 #ifndef LLMFLASH_RUNTIME_SESSION_IMPL_H_
 #define LLMFLASH_RUNTIME_SESSION_IMPL_H_
+
+#include <string>
+#include <vector>
 
 #include "llmflash/model.h"
 #include "runtime/model_impl.h"
@@ -18,8 +22,13 @@ class SessionImpl final : public Session {
 
   Status Generate(std::string_view prompt, const GenerateOptions& options,
                   const TokenCallback& on_token) override;
+  Status Append(std::string_view text, const GenerateOptions& options) override;
+  Status AppendTokens(const std::vector<TokenId>& tokens, Prefill prefill,
+                      const LogitsCallback& on_logits) override;
+  const std::vector<TokenId>& context() const override { return context_; }
   Status Run(const std::vector<TokenId>& tokens, const LogitsCallback& on_logits) override;
-  StatusOr<std::vector<float>> Logits(const std::vector<TokenId>& tokens) override;
+  StatusOr<std::vector<float>> Logits(const std::vector<TokenId>& tokens,
+                                      Prefill prefill = Prefill::kBatch) override;
   void Reset() override;
   const Stats& stats() const override { return stats_; }
 
@@ -27,15 +36,27 @@ class SessionImpl final : public Session {
   SessionState* state() { return state_; }
 
  private:
-  // Runs one token at `pos`, appends its TokenStats.
-  StatusOr<const float*> Step(int token, int pos);
+  // Encodes text for this context (BOS only at its start).
+  StatusOr<std::vector<int>> EncodeForContext(std::string_view text, const GenerateOptions& o);
+  // Runs the pending token (if any) and then `tokens` at the end of the
+  // context; logits_ ends as the logits after the last. Fails, changing
+  // nothing, when they do not fit.
+  Status Prefill(std::span<const int> tokens, llmflash::Prefill mode, const LogitsCallback& on_logits,
+                 TurnStats* turn);
+  // Runs the pending token: logits_ becomes the logits after it.
+  Status RunPending(bool prompt);
+  // Forgets the context, keeping the window and the stats.
+  void NewContext();
 
   ModelImpl* model_;
   SessionState* state_;
   const Lookahead lookahead_;
   Sampler sampler_;
   Stats stats_;
-  std::vector<float> logits_;
+  std::vector<TokenId> context_;  // every token of the context, the pending one last
+  int kv_len_ = 0;                // of them, those in the KV cache
+  bool have_logits_ = false;      // logits_ holds the logits after position kv_len_ - 1
+  std::vector<float> logits_, sample_;
 };
 
 }  // namespace llmflash

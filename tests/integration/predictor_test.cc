@@ -30,11 +30,12 @@ std::string CalibrationText(int n, int seed) {
 }
 
 std::vector<float> LogitsOf(const std::string& dir, bool use_predictor,
-                            const std::vector<TokenId>& ids, uint64_t budget = 0) {
+                            const std::vector<TokenId>& ids, uint64_t budget = 0,
+                            Prefill prefill = Prefill::kBatch) {
   auto model = Model::Open(dir, {.dram_budget_bytes = budget});
   EXPECT_THAT(model.status(), IsOk());
   auto session = (*model)->NewSession({.use_predictor = use_predictor});
-  auto logits = (*session)->Logits(ids);
+  auto logits = (*session)->Logits(ids, prefill);
   EXPECT_THAT(logits.status(), IsOk());
   return *logits;
 }
@@ -127,7 +128,7 @@ TEST_F(TinyReluPredictor, LookaheadChangesReadsNotResults) {
   ids->resize(std::min<size_t>(ids->size(), 60));
   auto run = [&](Lookahead lookahead, uint64_t* prefetched) {
     auto s = (*model)->NewSession({.lookahead = lookahead});
-    auto logits = (*s)->Logits(*ids);
+    auto logits = (*s)->Logits(*ids, Prefill::kToken);  // the lookahead is a decode step's
     EXPECT_THAT(logits.status(), IsOk());
     *prefetched = 0;
     for (const TokenStats& t : (*s)->stats().tokens) *prefetched += t.neurons_prefetched;
@@ -140,7 +141,7 @@ TEST_F(TinyReluPredictor, LookaheadChangesReadsNotResults) {
   uint64_t automatic = 0;  // whichever tokens kAuto gives it to
   EXPECT_EQ(run(Lookahead::kAuto, &automatic), b);
   // Nor does the budget: rows re-shared between layers, streamed parts.
-  EXPECT_EQ(a, LogitsOf(dir, true, *ids));
+  EXPECT_EQ(a, LogitsOf(dir, true, *ids, 0, Prefill::kToken));
   EXPECT_GT(with, 0u);
   EXPECT_EQ(without, 0u);
 }

@@ -37,7 +37,9 @@ std::vector<Golden> LoadGolden() {
   return out;
 }
 
+// Each prompt in a new context.
 StatusOr<std::string> GenerateText(Session& s, const Golden& g) {
+  s.Reset();
   std::string text;
   Status st = s.Generate(g.prompt, {.max_tokens = g.n},
                          [&](TokenId, std::string_view p) { text += p; return true; });

@@ -13,6 +13,8 @@
 #include <numeric>
 #include <sstream>
 
+#include "util/timer.h"
+
 namespace llmflash::tools {
 namespace {
 
@@ -67,6 +69,17 @@ ModeResult FromJson(const nlohmann::json& j) {
   r.peak_rss = j.value("peak_rss_bytes", uint64_t{0});
   r.tokens = j.value("tokens", size_t{0});
   r.per_token = j.value("per_token_ms", std::vector<double>{});
+  if (j.contains("prefill") && j["prefill"].is_object()) {
+    const nlohmann::json& p = j["prefill"];
+    r.prefill.tokens = p.value("tokens", size_t{0});
+    r.prefill.passes = p.value("passes", 0);
+    r.prefill.ms = p.value("ms", 0.0);
+    r.prefill.ttft_ms = p.value("ttft_ms", 0.0);
+    r.prefill.bytes_read = p.value("bytes_read", 0.0);
+    r.prefill.peak_rss = p.value("peak_rss_bytes", uint64_t{0});
+    r.prefill.token_path_tokens = p.value("token_path_tokens", size_t{0});
+    r.prefill.token_path_ms = p.value("token_path_ms", 0.0);
+  }
   return r;
 }
 
@@ -81,12 +94,56 @@ double ReadRate(const ModeResult& r) {
   return ms > 0 ? r.device / (ms / 1e3) / 1e6 : 0;
 }
 
+namespace {
+
+// The prompt in micro-batches from a cold page cache, then the first token
+// sampled; for llmflash also a prefix of it one decode step per token.
+Status RunPrefill(Model& model, const std::string& mode, const RunSpec& spec, const SessionOptions& so,
+                  ModeResult::Prefill* p) {
+  DropCaches();
+  ResetPeakRss();
+  auto session = model.NewSession(so);
+  if (!session.ok()) return session.status();
+  Timer timer;
+  Status st = (*session)->AppendTokens(spec.prompt_ids, Prefill::kBatch, nullptr);
+  if (!st.ok()) return st;
+  p->ms = timer.ElapsedMs();
+  st = (*session)->Generate("", {.max_tokens = 1}, nullptr);
+  if (!st.ok()) return st;
+  p->ttft_ms = timer.ElapsedMs();
+  p->tokens = spec.prompt_ids.size();
+  for (const TokenStats& t : (*session)->stats().tokens) {
+    if (!t.prompt) continue;
+    ++p->passes;
+    p->bytes_read += t.bytes_read;
+  }
+  p->peak_rss = PeakRss();
+  const size_t m = std::min<size_t>(spec.token_path_tokens, spec.prompt_ids.size());
+  if (mode != "llmflash" || m == 0) return Status::OK();
+  (*session)->Reset();
+  DropCaches();
+  std::vector<TokenId> prefix(spec.prompt_ids.begin(), spec.prompt_ids.begin() + m);
+  Timer token_timer;
+  st = (*session)->AppendTokens(prefix, Prefill::kToken, nullptr);
+  if (!st.ok()) return st;
+  p->token_path_ms = token_timer.ElapsedMs();
+  p->token_path_tokens = m;
+  return Status::OK();
+}
+
+}  // namespace
+
 StatusOr<ModeResult> RunMode(Model& model, const std::string& mode, const RunSpec& spec,
                              Lookahead lookahead) {
   SessionOptions so;
   so.lookahead = lookahead;
   so.use_predictor = mode == "llmflash";
   so.reuse_resident_neurons = mode != "naive" && mode != "mmap";
+  ModeResult::Prefill prefill;
+  if (!spec.prompt_ids.empty()) {
+    Status st = RunPrefill(model, mode, spec, so, &prefill);
+    if (!st.ok()) return st;
+  }
   DropCaches();
   ResetPeakRss();
   auto session = model.NewSession(so);
@@ -97,7 +154,7 @@ StatusOr<ModeResult> RunMode(Model& model, const std::string& mode, const RunSpe
     g.max_tokens = spec.tokens;
     Status st = (*session)->Generate(spec.prompt, g, nullptr);
     if (!st.ok()) return st;
-    skip = (*session)->stats().prompt_tokens;
+    for (const TokenStats& t : (*session)->stats().tokens) skip += t.prompt;  // the prompt's passes
   } else {
     Status st = (*session)->Run(spec.workload->tokens, nullptr);
     if (!st.ok()) return st;
@@ -107,6 +164,7 @@ StatusOr<ModeResult> RunMode(Model& model, const std::string& mode, const RunSpe
   ModeResult r;
   r.mode = mode;
   r.peak_rss = PeakRss();
+  r.prefill = prefill;
   std::vector<double> total;
   for (size_t i = std::min(skip, s.tokens.size()); i < s.tokens.size(); ++i) {
     const TokenStats& t = s.tokens[i];
@@ -188,7 +246,16 @@ nlohmann::json ToJson(const ModeResult& r) {
           {"bytes_per_token", r.bytes}, {"device_bytes_per_token", r.device},
           {"reads_per_token", r.reads}, {"neurons_computed_per_token", r.computed},
           {"bytes_moved_per_token", r.moved}, {"peak_rss_bytes", r.peak_rss}, {"tokens", r.tokens},
-          {"per_token_ms", r.per_token}};
+          {"per_token_ms", r.per_token},
+          {"prefill_tokens_per_s", r.prefill.tokens > 0 ? nlohmann::json(r.prefill.tokens_per_s()) : nlohmann::json(nullptr)},
+          {"ttft_ms", r.prefill.tokens > 0 ? nlohmann::json(r.prefill.ttft_ms) : nlohmann::json(nullptr)},
+          {"prefill_token_by_token_tokens_per_s", r.prefill.token_path_tokens > 0
+                                                      ? nlohmann::json(r.prefill.token_path_tokens_per_s())
+                                                      : nlohmann::json(nullptr)},
+          {"prefill", {{"tokens", r.prefill.tokens}, {"passes", r.prefill.passes}, {"ms", r.prefill.ms},
+                       {"ttft_ms", r.prefill.ttft_ms}, {"bytes_read", r.prefill.bytes_read},
+                       {"peak_rss_bytes", r.prefill.peak_rss}, {"token_path_tokens", r.prefill.token_path_tokens},
+                       {"token_path_ms", r.prefill.token_path_ms}}}};
 }
 
 // The mmap mode runs in a child process inside a memory cgroup (v1) limited

@@ -27,6 +27,19 @@ struct ModeResult {
   uint64_t peak_rss = 0;
   size_t tokens = 0;
   std::vector<double> per_token;
+  // The prompt (--prompt-tokens), in its own session before the decode run.
+  struct Prefill {
+    size_t tokens = 0;          // 0: not measured
+    int passes = 0;             // forward passes (micro-batches) it took
+    double ms = 0;              // all of it
+    double ttft_ms = 0;         // it and the first sampled token
+    double bytes_read = 0;      // FFN bytes it read
+    uint64_t peak_rss = 0;
+    size_t token_path_tokens = 0;  // the same one decode step per token (llmflash), on a prefix
+    double token_path_ms = 0;
+    double tokens_per_s() const { return ms > 0 ? tokens * 1e3 / ms : 0; }
+    double token_path_tokens_per_s() const { return token_path_ms > 0 ? token_path_tokens * 1e3 / token_path_ms : 0; }
+  } prefill;
 };
 
 // MB/s while reads were in flight: the wait plus the read time hidden
@@ -40,6 +53,10 @@ struct RunSpec {
   bool generate = false;
   std::string prompt;
   int tokens = 0;
+  // Prompt processing: these tokens appended in micro-batches, and for
+  // llmflash the first `token_path_tokens` of them one decode step each.
+  std::vector<TokenId> prompt_ids;
+  int token_path_tokens = 0;
 };
 
 // Runs `mode` ("naive", "hybrid", "llmflash"; "mmap" inside its child) on a

@@ -48,9 +48,13 @@ constexpr char kUsage[] =
     "                      [--max-context N (2048)] [--no-predictor]\n"
     "                      [--lookahead auto|on|off (auto)] [--threads N] [--device-profile FILE]\n"
     "                      [--remeasure full|quick|off (full)] [--json FILE] [--plot FILE.svg]\n"
+    "                      [--prompt-tokens N (0)] [--prefill-token-tokens M (16)] [--prefill-batch B]\n"
     "Each mode teacher-forces --warmup + --tokens tokens of --text (default: the\n"
     "compiled-in corpus, bench/corpus/workload.txt) and averages the last --tokens.\n"
     "--generate: greedy decoding from --prompt instead (a random model repeats itself).\n"
+    "--prompt-tokens: first, each mode runs the corpus's first N tokens as a prompt\n"
+    "in micro-batches (prompt tokens/s, time to first token; llmflash also one decode\n"
+    "step per token on the first M, the ratio measured in the same run).\n"
     "--remeasure: calibrate the device just before and just after the llmflash mode\n"
     "(full: ~10 s each, quick: ~0.5 s); the floor takes the better figure of the two,\n"
     "the prediction their mean. off: both from the stored profile.\n";
@@ -66,6 +70,7 @@ struct BenchConfig {
   ModelOptions options;
   std::vector<std::string> modes;
   int tokens = 64, warmup = 8;
+  int prompt_tokens = 0, token_path_tokens = 16;
   bool generate = false;
   std::string prompt, text, text_source;
   Lookahead lookahead = Lookahead::kAuto;
@@ -88,10 +93,19 @@ StatusOr<BenchConfig> ParseConfig(const Flags& f) {
   auto window = f.GetInt("window", o.window);
   auto context = f.GetInt("max-context", 2048);
   auto threads = f.GetInt("threads", 0);
+  auto prompt_tokens = f.GetInt("prompt-tokens", 0);
+  auto token_path = f.GetInt("prefill-token-tokens", 16);
+  auto batch = f.GetInt("prefill-batch", 0);
   for (const Status* s : {&tokens.status(), &warmup.status(), &window.status(), &context.status(),
-                          &threads.status()}) {
+                          &threads.status(), &prompt_tokens.status(), &token_path.status(), &batch.status()}) {
     if (!s->ok()) return *s;
   }
+  if (*prompt_tokens < 0 || *prompt_tokens > (1 << 20) || *token_path < 0 || *batch < 0 || *batch > 4096) {
+    return Status::InvalidArgument("--prompt-tokens and --prefill-token-tokens must be >= 0, --prefill-batch in [0, 4096]");
+  }
+  c.prompt_tokens = static_cast<int>(*prompt_tokens);
+  c.token_path_tokens = static_cast<int>(*token_path);
+  o.prefill_batch = static_cast<int>(*batch);
   if (*tokens < 1 || *warmup < 0 || *window < 0 || *context < 1 || *threads < 0) {
     return Status::InvalidArgument("--tokens and --max-context must be >= 1; --warmup, --window and --threads >= 0");
   }
@@ -196,6 +210,25 @@ void PrintTable(const std::vector<ModeResult>& results, const ModeResult* naive,
   }
 }
 
+// Prompt processing per mode, apart from decoding: llama-bench's "pp" figure.
+void PrintPrefill(const std::vector<ModeResult>& results, const ModelInfo& info) {
+  std::printf("\n| mode     | prompt tokens | passes | prompt tokens/s | TTFT ms  | MiB read | peak RSS MiB | one token per step: tokens/s (of) | batch / token |\n");
+  std::printf("|----------|---------------|--------|-----------------|----------|----------|--------------|-----------------------------------|---------------|\n");
+  for (const auto& r : results) {
+    const ModeResult::Prefill& p = r.prefill;
+    if (p.tokens == 0) continue;
+    char token_path[64] = "-", ratio[32] = "-";
+    if (p.token_path_tokens > 0) {
+      std::snprintf(token_path, sizeof(token_path), "%.3f (%zu)", p.token_path_tokens_per_s(), p.token_path_tokens);
+      std::snprintf(ratio, sizeof(ratio), "%.1fx", p.tokens_per_s() / std::max(1e-9, p.token_path_tokens_per_s()));
+    }
+    std::printf("| %-8s | %13zu | %6d | %15.3f | %8.0f | %8.1f | %12.1f | %33s | %13s |\n", r.mode.c_str(), p.tokens,
+                p.passes, p.tokens_per_s(), p.ttft_ms, p.bytes_read / 1048576.0, p.peak_rss / 1048576.0, token_path,
+                ratio);
+  }
+  std::printf("micro-batch %d tokens (ModelOptions::prefill_batch, --prefill-batch)\n", info.prefill_batch);
+}
+
 void PrintNotes(const std::vector<ModeResult>& results, const BenchConfig& c, bool has_predictor) {
   for (const auto& r : results) {
     if (r.hidden > 0) {
@@ -221,7 +254,8 @@ int Main(int argc, char** argv) {
   }
   Status st = f.Check({"model", "modes", "tokens", "warmup", "text", "generate", "prompt", "dram-budget",
                        "window", "json", "no-predictor", "lookahead", "max-context", "kv-cache", "threads",
-                       "plot", "device-profile", "remeasure", "mmap-child", "child-budget", "child-json"});
+                       "plot", "device-profile", "remeasure", "mmap-child", "child-budget", "child-json",
+                       "prompt-tokens", "prefill-token-tokens", "prefill-batch"});
   if (st.ok()) st = f.Require("model");
   if (!st.ok()) {
     std::fputs(kUsage, stderr);
@@ -268,7 +302,21 @@ int Main(int argc, char** argv) {
     std::printf("workload: greedy decoding from \"%s\" (--generate): not a realistic workload\n\n",
                 c.prompt.c_str());
   }
-  const RunSpec spec{&workload, c.generate, c.prompt, c.tokens};
+  RunSpec spec{&workload, c.generate, c.prompt, c.tokens};
+  if (c.prompt_tokens > 0) {
+    auto ids = (*model)->Encode(c.text, info.bos_id >= 0);
+    if (!ids.ok()) return Fail(ids.status());
+    if (static_cast<int>(ids->size()) < c.prompt_tokens) {
+      return Fail(Status::InvalidArgument("--prompt-tokens " + std::to_string(c.prompt_tokens) + ": " +
+                                          c.text_source + " has only " + std::to_string(ids->size()) + " tokens"));
+    }
+    ids->resize(c.prompt_tokens);
+    spec.prompt_ids = *ids;
+    spec.token_path_tokens = c.token_path_tokens;
+    std::printf("prompt: the first %d tokens of %s, in micro-batches of %d (each mode in its own session, "
+                "cold page cache); llmflash also one decode step per token on the first %d\n\n",
+                c.prompt_tokens, c.text_source.c_str(), info.prefill_batch, std::min(c.prompt_tokens, c.token_path_tokens));
+  }
 
   std::vector<ModeResult> results;
   std::vector<DeviceProfile> around;  // the device measured before and after the llmflash mode
@@ -346,6 +394,7 @@ int Main(int argc, char** argv) {
     std::printf("; post-hoc %.1f (%+.0f%%)\n", post.ms, 100.0 * (post.ms - m) / m);
   }
   PrintNotes(results, c, info.has_predictor);
+  if (c.prompt_tokens > 0) PrintPrefill(results, info);
   if (f.Has("plot")) {
     Status ps = WritePlot(f.Get("plot"), results);
     if (!ps.ok()) return Fail(ps);

@@ -1,5 +1,6 @@
 // `llmflash render-chat` (a conversation through a chat template, printed)
 // and `llmflash chat` (a conversation with a model on stdin).
+#include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -57,7 +58,8 @@ int RenderChatCommand(const Flags& f) {
 int ChatCommand(const Flags& f) {
   Status st = f.Check({"model", "system", "max-tokens", "temperature", "top-p", "seed", "top-k", "min-p",
                        "repeat-penalty", "repeat-last-n", "dram-budget", "window",
-                       "io-backend", "device-profile", "threads", "max-context", "kv-cache", "no-predictor"});
+                       "io-backend", "device-profile", "threads", "max-context", "kv-cache", "no-predictor",
+                       "stats", "prefill", "prefill-batch", "stop"});
   if (st.ok()) st = f.Require("model");
   if (!st.ok()) return Fail(st);
   auto generate = GenerateOptionsFromFlags(f);
@@ -74,21 +76,43 @@ int ChatCommand(const Flags& f) {
   if (!session.ok()) return Fail(session.status());
   std::vector<ChatMessage> messages;
   if (f.Has("system")) messages.push_back({"system", f.Get("system")});
+  // The text the session's context holds: each turn appends what the
+  // template renders after it, so only the new turn runs.
+  std::string held;
   std::string line;
   while (std::getline(std::cin, line)) {
     if (line == "/exit") break;
     messages.push_back({"user", line});
     auto prompt = (*model)->RenderChat(messages, /*add_generation_prompt=*/true);
     if (!prompt.ok()) return Fail(prompt.status());
-    (*session)->Reset();  // the whole conversation runs again (sessions that keep it: issue 15)
+    std::string_view fresh = *prompt;
+    if (!held.empty() && fresh.substr(0, held.size()) == held) {
+      fresh.remove_prefix(held.size());
+    } else if (!held.empty()) {
+      // The template rewrote an earlier turn (some drop old reasoning, trim
+      // replies): the conversation runs again from its start.
+      std::cerr << "(the chat template changed earlier turns: the conversation runs again)\n";
+      (*session)->Reset();
+    }
     std::string reply;
-    st = (*session)->Generate(*prompt, g, [&](TokenId, std::string_view piece) {
+    const size_t turn = (*session)->stats().turns.size();
+    st = (*session)->Generate(fresh, g, [&](TokenId, std::string_view piece) {
       reply += piece;
       std::cout << piece << std::flush;
       return true;
     });
     std::cout << "\n" << std::flush;
     if (!st.ok()) return Fail(st);
+    if (f.Has("stats") && turn < (*session)->stats().turns.size()) {
+      const TurnStats& t = (*session)->stats().turns[turn];
+      std::fprintf(stderr,
+                   "[turn: %llu new prompt tokens in %.1f ms (%.1f tokens/s), first token after %.1f ms, "
+                   "%llu generated in %.1f ms; context %zu tokens]\n",
+                   (unsigned long long)t.prompt_tokens, t.prefill_ms,
+                   t.prefill_ms > 0 ? t.prompt_tokens * 1000.0 / t.prefill_ms : 0.0, t.ttft_ms,
+                   (unsigned long long)t.generated_tokens, t.decode_ms, (*session)->context().size());
+    }
+    held = *prompt + reply;
     messages.push_back({"assistant", reply});
   }
   return 0;

@@ -41,10 +41,13 @@ constexpr char kUsage[] =
     "           [--top-p P] [--top-k K] [--min-p P] [--repeat-penalty R] [--repeat-last-n N]\n"
     "           [--seed S] [--dram-budget BYTES|N%] [--window K]\n"
     "           [--io-backend auto|uring|pread] [--max-context N] [--kv-cache f16|f32] [--stats]\n"
-    "           [--no-predictor] [--compute-window] [--chat [--system TEXT]]\n"
-    "           (--chat: the prompt is a user message in the model's chat template)\n"
+    "           [--no-predictor] [--compute-window] [--chat [--system TEXT]] [--stop TEXT]\n"
+    "           [--prefill batch|token] [--prefill-batch N]\n"
+    "           (--chat: the prompt is a user message in the model's chat template;\n"
+    "           the prompt runs in micro-batches of N tokens, --prefill token: one at a time)\n"
     "  chat     --model DIR [--system TEXT] [generate's options]\n"
-    "           a conversation on stdin, a line per user turn (each turn re-runs the history)\n"
+    "           a conversation on stdin, a line per user turn, in one session: each turn\n"
+    "           runs only its new tokens (--stats: what each turn ran)\n"
     "  render-chat (--template FILE.jinja | --model DIR) --messages FILE.json\n"
     "           [--add-generation-prompt] [--bos-token S] [--eos-token S]\n"
     "           print a conversation as the chat template renders it, and nothing else\n"
@@ -130,6 +133,10 @@ StatusOr<ModelOptions> OptionsFromFlags(const Flags& f, const std::string& dir) 
   if (!window.ok()) return window.status();
   if (*window < 0 || *window > 1 << 20) return Status::InvalidArgument("--window must be in [0, 2^20] (0: planned)");
   o.window = static_cast<int>(*window);
+  auto batch = f.GetInt("prefill-batch", 0);
+  if (!batch.ok()) return batch.status();
+  if (*batch < 0 || *batch > 4096) return Status::InvalidArgument("--prefill-batch must be in [0, 4096] (0: planned)");
+  o.prefill_batch = static_cast<int>(*batch);
   auto threads = f.GetInt("threads", 0);
   if (!threads.ok()) return threads.status();
   if (*threads < 0 || *threads > 256) return Status::InvalidArgument("--threads must be in [0, 256]");
@@ -150,15 +157,15 @@ StatusOr<ModelOptions> OptionsFromFlags(const Flags& f, const std::string& dir) 
 namespace {
 
 void PrintStats(const Stats& s) {
-  std::fprintf(stderr, "\n%-6s %9s %9s %9s %9s %9s %11s %11s %7s %9s\n", "token", "total_ms",
+  std::fprintf(stderr, "\n%-6s %6s %9s %9s %9s %9s %9s %11s %11s %7s %9s\n", "pass", "tokens", "total_ms",
                "io_ms", "mem_ms", "pred_ms", "comp_ms", "bytes_read", "device_b", "reads",
                "loaded");
   double total = 0;
   uint64_t bytes = 0, computed = 0;
   for (size_t i = 0; i < s.tokens.size(); ++i) {
     const TokenStats& t = s.tokens[i];
-    std::fprintf(stderr, "%-6zu %9.3f %9.3f %9.3f %9.3f %9.3f %11llu %11llu %7llu %9llu\n", i,
-                 t.total_ms, t.io_ms, t.memory_ms, t.predictor_ms, t.compute_ms,
+    std::fprintf(stderr, "%-6zu %5d%s %9.3f %9.3f %9.3f %9.3f %9.3f %11llu %11llu %7llu %9llu\n", i, t.batch,
+                 t.prompt ? "p" : " ", t.total_ms, t.io_ms, t.memory_ms, t.predictor_ms, t.compute_ms,
                  (unsigned long long)t.bytes_read, (unsigned long long)t.device_bytes,
                  (unsigned long long)t.read_ops, (unsigned long long)t.neurons_loaded);
     total += t.total_ms;
@@ -166,13 +173,42 @@ void PrintStats(const Stats& s) {
     computed += t.neurons_computed;
   }
   size_t n = s.tokens.size();
+  // Prompt passes (batches) and decode steps apart: they are different work.
+  double prompt_ms = 0, decode_ms = 0;
+  uint64_t prompt_run = 0, decode_steps = 0, decode_bytes = 0, decode_computed = 0;
+  for (const TokenStats& t : s.tokens) {
+    if (t.prompt) {
+      prompt_ms += t.total_ms;
+      prompt_run += t.batch;
+    } else {
+      decode_ms += t.total_ms;
+      ++decode_steps;
+      decode_bytes += t.bytes_read;
+      decode_computed += t.neurons_computed;
+    }
+  }
   std::fprintf(stderr,
-               "%zu forward passes (%llu prompt, %llu generated), %.3f ms/token, %.1f KiB of FFN "
-               "records read and %.0f neurons computed per token, backend %s%s\n",
-               n, (unsigned long long)s.prompt_tokens, (unsigned long long)s.generated_tokens,
-               n ? total / n : 0.0, n ? bytes / 1024.0 / n : 0.0,
-               n ? static_cast<double>(computed) / n : 0.0, s.io_backend,
-               s.direct_io ? " (O_DIRECT)" : " (buffered: O_DIRECT refused)");
+               "%zu forward passes (%llu prompt tokens, %llu generated), backend %s%s\n"
+               "prompt: %llu tokens in %.1f ms, %.2f tokens/s\n"
+               "decode: %llu steps, %.3f ms/token, %.1f KiB of FFN records read and %.0f neurons computed per token\n",
+               n, (unsigned long long)s.prompt_tokens, (unsigned long long)s.generated_tokens, s.io_backend,
+               s.direct_io ? " (O_DIRECT)" : " (buffered: O_DIRECT refused)", (unsigned long long)prompt_run,
+               prompt_ms, prompt_ms > 0 ? prompt_run * 1000.0 / prompt_ms : 0.0, (unsigned long long)decode_steps,
+               decode_steps ? decode_ms / decode_steps : 0.0, decode_steps ? decode_bytes / 1024.0 / decode_steps : 0.0,
+               decode_steps ? static_cast<double>(decode_computed) / decode_steps : 0.0);
+  for (size_t i = 0; i < s.turns.size(); ++i) {
+    const TurnStats& t = s.turns[i];
+    std::fprintf(stderr,
+                 "turn %zu: context %llu -> %llu tokens; %llu prompt tokens in %.1f ms; first token after %.1f ms; "
+                 "%llu generated in %.1f ms\n",
+                 i, (unsigned long long)t.context_before,
+                 (unsigned long long)(t.context_before + t.prompt_tokens + t.generated_tokens),
+                 (unsigned long long)t.prompt_tokens, t.prefill_ms, t.ttft_ms, (unsigned long long)t.generated_tokens,
+                 t.decode_ms);
+  }
+  (void)total;
+  (void)bytes;
+  (void)computed;
 }
 
 }  // namespace
@@ -202,6 +238,15 @@ StatusOr<GenerateOptions> GenerateOptionsFromFlags(const Flags& f) {
   g.temperature = static_cast<float>(*temperature);
   g.top_p = static_cast<float>(*top_p);
   g.seed = static_cast<uint64_t>(*seed);
+  const std::string prefill = f.Get("prefill", "batch");
+  if (prefill == "batch") {
+    g.prefill = Prefill::kBatch;
+  } else if (prefill == "token") {
+    g.prefill = Prefill::kToken;
+  } else {
+    return Status::InvalidArgument("--prefill must be batch or token, not \"" + prefill + "\"");
+  }
+  if (f.Has("stop")) g.stop.push_back(f.Get("stop"));
   return g;
 }
 
@@ -211,7 +256,8 @@ int Generate(const Flags& f) {
   Status st = f.Check({"model", "prompt", "max-tokens", "temperature", "top-p", "seed", "top-k", "min-p",
                        "repeat-penalty", "repeat-last-n",
                        "dram-budget", "window", "io-backend", "device-profile", "threads", "stats", "no-predictor",
-                       "compute-window", "max-context", "kv-cache", "chat", "system"});
+                       "compute-window", "max-context", "kv-cache", "chat", "system", "prefill", "prefill-batch",
+                       "stop"});
   if (st.ok()) st = f.Require("model");
   if (st.ok() && f.Has("system") && !f.Has("chat")) st = Status::InvalidArgument("--system needs --chat");
   if (!st.ok()) return Fail(st);

@@ -51,6 +51,8 @@ struct ModelInfo {
   int vocab_size = 0;
   int max_context = 0;       // tokens a session can hold
   int prefill_batch = 1;     // tokens a prompt's forward pass runs together
+  uint64_t kv_cache_bytes = 0;  // of session_bytes: the KV cache for max_context tokens
+  uint64_t batch_bytes = 0;     // of session_bytes: activations and logits of a prompt's micro-batch
   uint64_t model_bytes = 0;     // resident file + FFN bundle file
   uint64_t resident_bytes = 0;  // weights always in DRAM (incl. predictors)
   uint64_t ffn_bytes = 0;       // FFN records on flash

@@ -40,8 +40,10 @@ struct ModelOptions {
 
   // Context length each session can hold, in tokens. 0 means the model's
   // maximum, capped at 4096 so that a model advertising a huge context does
-  // not claim gigabytes of KV cache unasked. Smaller values shrink the KV
-  // cache. Default: 0.
+  // not claim gigabytes of KV cache unasked, and with a DRAM budget capped
+  // so that the KV cache takes at most a quarter of what the budget leaves
+  // beside the resident weights (at least 256 tokens; ModelInfo::max_context
+  // says what was chosen). Smaller values shrink the KV cache. Default: 0.
   int max_context = 0;
 
   // Storage of each session's KV cache, counted in the budget.

@@ -49,6 +49,18 @@ StatusOr<MemoryPlan> PlanMemory(const Manifest& m, uint64_t resident_bytes,
   constexpr int kDefaultContextCap = 4096;
   p.max_context = o.max_context == 0 ? std::min(c.max_seq_len, kDefaultContextCap)
                                      : std::min(o.max_context, c.max_seq_len);
+  if (o.max_context == 0 && o.dram_budget_bytes > resident_bytes) {
+    // Unasked, the KV cache takes at most a quarter of what the budget
+    // leaves beside the resident weights (at least 256 tokens, whole 256s):
+    // the rest holds neurons.
+    const uint64_t per_token =
+        RowBytes(KvDType(o), 2ull * c.n_layers * static_cast<uint64_t>(c.n_kv_heads) * c.head_dim);
+    const uint64_t fits = (o.dram_budget_bytes - resident_bytes) / 4 / std::max<uint64_t>(1, per_token);
+    const int budgeted = static_cast<int>(std::max<uint64_t>(256, fits / 256 * 256));
+    p.max_context = std::min(p.max_context, budgeted);
+  }
+  p.kv_cache_bytes = RowBytes(KvDType(o), 2ull * c.n_layers * p.max_context *
+                                              static_cast<uint64_t>(c.n_kv_heads) * c.head_dim);
   p.resident_bytes = resident_bytes;
   p.threads = SessionThreads(o);
   // The prompt's micro-batch: 64 tokens reuse each weight row 64 times
@@ -68,6 +80,7 @@ StatusOr<MemoryPlan> PlanMemory(const Manifest& m, uint64_t resident_bytes,
     }
   }
   p.state_bytes = state_for(p.max_context, p.prefill_batch);
+  p.batch_bytes = p.state_bytes - state_for(p.max_context, 1);
   p.bookkeeping_bytes = static_cast<uint64_t>(c.n_layers) * c.ffn_dim * (8 + 4 + 4 + 4 + 4);
   const uint64_t stride = m.bundle.record_stride;
   const uint64_t full_layer = stride * c.ffn_dim;

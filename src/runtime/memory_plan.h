@@ -28,6 +28,8 @@ struct MemoryPlan {
   int capacity = 0;             // rows per layer on average (total / layers)
   int max_context = 0;
   int prefill_batch = 1;        // tokens a prompt's forward pass runs together
+  uint64_t kv_cache_bytes = 0;  // of state_bytes: the KV cache
+  uint64_t batch_bytes = 0;     // of state_bytes: what batches of prefill_batch add to one token's
   int threads = 1;              // each session's pool
   bool streams = false;         // capacity < ffn_dim
   IoOptions io;

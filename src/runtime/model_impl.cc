@@ -155,6 +155,8 @@ Status ModelImpl::Load(const std::string& dir, const ModelOptions& options,
   info_.vocab_size = c.vocab_size;
   info_.max_context = plan_.max_context;
   info_.prefill_batch = plan_.prefill_batch;
+  info_.kv_cache_bytes = plan_.kv_cache_bytes;
+  info_.batch_bytes = plan_.batch_bytes;
   info_.resident_bytes = resident_bytes + predictor_bytes;
   info_.embeddings_on_flash = embeddings_on_flash;
   info_.has_predictor = !predictors_.empty();

@@ -364,7 +364,7 @@ int CalibrateCommand(const Flags& f) {
 }
 
 int Inspect(const Flags& f) {
-  Status st = f.Check({"model", "dram-budget", "window", "io-backend", "device-profile", "threads", "max-context", "kv-cache"});
+  Status st = f.Check({"model", "dram-budget", "window", "io-backend", "device-profile", "threads", "max-context", "kv-cache", "prefill-batch"});
   if (st.ok()) st = f.Require("model");
   if (!st.ok()) return Fail(st);
   std::string dir = f.Get("model");
@@ -391,6 +391,10 @@ int Inspect(const Flags& f) {
   if (auto storage = ReadModelStorage(dir); storage.ok()) std::printf("%s\n", StorageLine(*storage).c_str());
   std::printf("DRAM budget      %.3f MiB: resident %.3f MiB + session %.3f MiB\n",
               mib(i.budget_bytes), mib(i.resident_bytes), mib(i.session_bytes));
+  std::printf("                 the session's KV cache: %d tokens, %.3f MiB (%.1f KiB per token; --max-context N"
+              " sets it); a prompt's micro-batch of %d tokens: %.3f MiB (--prefill-batch)\n",
+              i.max_context, mib(i.kv_cache_bytes), i.max_context > 0 ? i.kv_cache_bytes / 1024.0 / i.max_context : 0.0,
+              i.prefill_batch, mib(i.batch_bytes));
   if (i.embeddings_on_flash) {
     std::printf("                 the token embeddings stay on flash (a row read per token)\n");
   }

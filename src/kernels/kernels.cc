@@ -2,9 +2,11 @@
 // cannot (without -ffast-math).
 #include "kernels/kernels.h"
 
+#include "kernels/tile_kernels.h"
 #include "kernels/typed_kernels.h"
 
 #include <Eigen/Core>
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -109,9 +111,81 @@ void FfnRows(const RecordLayout& l, const char* base, uint64_t row_bytes,
 // The batch: per group of rows, every input takes its products while the
 // rows are in cache; each input keeps its own pending down rows, so its sum
 // is formed exactly as FfnRows forms it over the rows it computes.
+namespace {
+
+// Float records in panels of kPanelRows neurons: H = act(X G^T) * (X U^T)
+// (masked) by DotTile, then out += H D by AxpyTile.
+void FfnRowsBatchPanels(const RecordLayout& l, const char* base, uint64_t row_bytes,
+                        std::span<const int32_t> slots, std::span<const int32_t> ids, const float* x,
+                        int n, float* out, const uint8_t* mask, int mask_stride, const float* up_bias) {
+  const int d = l.dim;
+  const bool gated = l.gate_offset >= 0;
+  constexpr int P = kPanelRows;
+  thread_local std::vector<float> hg, hu;
+  thread_local std::vector<const float*> xs, xk;
+  thread_local std::vector<float*> ys, yk;
+  constexpr int kDownStretch = 128;  // 64 rows x 128 f32: 32 KiB, in L1
+  alignas(64) static thread_local float wide_down[P * kDownStretch];
+  const size_t elem = RowBytes(l.dtype, 1);
+  hu.resize(static_cast<size_t>(n) * P);
+  hg.resize(static_cast<size_t>(n) * P);
+  xs.resize(n);
+  xk.resize(n);
+  ys.resize(n);
+  yk.resize(n);
+  for (int b = 0; b < n; ++b) {
+    xs[b] = x + static_cast<size_t>(b) * d;
+    ys[b] = out + static_cast<size_t>(b) * d;
+  }
+  const void *up[P], *gate[P], *down[P];
+  const int count = static_cast<int>(slots.size());
+  for (int k0 = 0; k0 < count; k0 += P) {
+    const int m = std::min(P, count - k0);
+    for (int j = 0; j < m; ++j) {
+      const char* row = base + static_cast<uint64_t>(slots[k0 + j]) * row_bytes;
+      up[j] = row + l.up_offset;
+      gate[j] = gated ? row + l.gate_offset : nullptr;
+      down[j] = row + l.down_offset;
+    }
+    GemmRows(l.dtype, up, m, x, n, d, hu.data(), P);
+    if (gated) GemmRows(l.dtype, gate, m, x, n, d, hg.data(), P);
+    for (int b = 0; b < n; ++b) {
+      float* h = hu.data() + static_cast<size_t>(b) * P;
+      const float* g = hg.data() + static_cast<size_t>(b) * P;
+      for (int j = 0; j < m; ++j) {
+        if (mask != nullptr && mask[static_cast<size_t>(b) * mask_stride + ids[k0 + j]] == 0) {
+          h[j] = 0.0f;  // not this input's neuron
+          continue;
+        }
+        h[j] = NeuronValue(l, h[j] + (up_bias != nullptr ? up_bias[k0 + j] : 0.0f), gated ? g[j] : 0.0f);
+      }
+    }
+    // The down rows a stretch at a time, widened to f32 once for every output.
+    for (int i = 0; i < d; i += kDownStretch) {
+      const int len = std::min(kDownStretch, d - i);
+      const void* dk[P];
+      for (int j = 0; j < m; ++j) {
+        WidenRow(l.dtype, static_cast<const char*>(down[j]) + i * elem, len, wide_down + j * kDownStretch);
+        dk[j] = wide_down + j * kDownStretch;
+      }
+      for (int b = 0; b < n; ++b) yk[b] = ys[b] + i;
+      for (int b = 0; b < n; b += kTileInputs) {
+        AxpyTile(DType::kF32, hu.data() + static_cast<size_t>(b) * P, P, dk, m, len, yk.data() + b,
+                 std::min(kTileInputs, n - b));
+      }
+    }
+  }
+}
+
+}  // namespace
+
 void FfnRowsBatch(const RecordLayout& l, const char* base, uint64_t row_bytes,
                   std::span<const int32_t> slots, std::span<const int32_t> ids, const float* x,
                   int n, float* out, const uint8_t* mask, int mask_stride, const float* up_bias) {
+  if (HasTiles(l.dtype) && n >= kPanelMinBatch) {
+    FfnRowsBatchPanels(l, base, row_bytes, slots, ids, x, n, out, mask, mask_stride, up_bias);
+    return;
+  }
   const int d = l.dim;
   const bool gated = l.gate_offset >= 0;
   thread_local std::vector<KernelInput> inputs;

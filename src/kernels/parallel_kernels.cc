@@ -67,14 +67,22 @@ void FfnRowsBatch(ThreadPool* pool, const RecordLayout& layout, const char* base
     FfnRowsBatch(layout, base, row_bytes, slots, ids, x, n, out, mask, mask_stride, up_bias);
     return;
   }
-  const int parts = pool->chunks();
+  // One part per thread (not the pool's finer chunks): each part keeps an
+  // n x dim partial sum, which costs as much to clear and add as a few
+  // neurons cost to compute. Part p always takes the same neurons, so the
+  // result does not depend on which thread ran it.
+  const int parts = pool->size();
   const size_t part = static_cast<size_t>(n) * d;
   scratch->assign(static_cast<size_t>(parts - 1) * part, 0.0f);
-  pool->ParallelFor(count, [&](int chunk, int begin, int end) {
-    if (end <= begin) return;
-    float* acc = chunk == 0 ? out : scratch->data() + static_cast<size_t>(chunk - 1) * part;
-    FfnRowsBatch(layout, base, row_bytes, slots.subspan(begin, end - begin), ids.subspan(begin, end - begin),
-                 x, n, acc, mask, mask_stride, up_bias != nullptr ? up_bias + begin : nullptr);
+  pool->ParallelFor(parts, [&](int, int first, int last) {
+    for (int p = first; p < last; ++p) {
+      const int begin = static_cast<int>(static_cast<int64_t>(count) * p / parts);
+      const int end = static_cast<int>(static_cast<int64_t>(count) * (p + 1) / parts);
+      if (end <= begin) continue;
+      float* acc = p == 0 ? out : scratch->data() + static_cast<size_t>(p - 1) * part;
+      FfnRowsBatch(layout, base, row_bytes, slots.subspan(begin, end - begin), ids.subspan(begin, end - begin),
+                   x, n, acc, mask, mask_stride, up_bias != nullptr ? up_bias + begin : nullptr);
+    }
   });
   for (int c = 1; c < parts; ++c) {
     for (int b = 0; b < n; ++b) {

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "kernels/tile_kernels.h"
 #include "kernels/typed_kernels_impl.h"
 #include "util/half.h"
 
@@ -291,6 +292,20 @@ namespace llmflash {
 void MatMul(WeightRef w, const float* x, int n, int rows, int cols, float* out, int out_stride) {
   if (n == 1 && out_stride >= rows) {
     MatVec(w, x, rows, cols, out);
+    return;
+  }
+  if (HasTiles(w.dtype) && n >= kPanelMinBatch) {
+    // A matrix product whose loaded row elements serve many inputs (the FMA
+    // units' rate, not the rows' streaming rate), in blocks of rows.
+    const uint64_t row_bytes = RowBytes(w.dtype, cols);
+    const char* p = static_cast<const char*>(w.data);
+    constexpr int kBlock = 256;
+    const void* rp[kBlock];
+    for (int r = 0; r < rows; r += kBlock) {
+      const int m = std::min(kBlock, rows - r);
+      for (int j = 0; j < m; ++j) rp[j] = p + static_cast<uint64_t>(r + j) * row_bytes;
+      GemmRows(w.dtype, rp, m, x, n, cols, out + r, out_stride);
+    }
     return;
   }
   if (w.dtype == DType::kF32) {

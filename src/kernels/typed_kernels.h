@@ -65,9 +65,13 @@ void DotRowsPrepared(const void* const rows[kRowGroup], DType t, const KernelInp
 void MatVec(WeightRef w, const float* x, int rows, int cols, float* out);
 // The same for n inputs at once, x_b = x + b * cols (row-major n x cols):
 // out[b * out_stride + r] = W[r] . x_b. Each weight row is read once for all
-// n inputs (a prompt's batch). For types other than f32 every product is
-// exactly what MatVec gives for that input; for f32 it is Eigen's matrix
-// product (the same sums, in another order).
+// n inputs (a prompt's batch). q8_0 and q4_0 products are exactly what
+// MatVec gives for that input (int8 inputs, as decoding uses). f32, f16 and
+// bf16 batches of kPanelMinBatch or more go through tiles of rows x inputs
+// (kernels/tile_kernels.h), smaller f32 ones through Eigen: the same sums as
+// MatVec's in another order (f32 rounding).
+inline constexpr int kPanelRows = 64;  // neurons FfnRowsBatch takes together
+inline constexpr int kPanelMinBatch = 8;
 void MatMul(WeightRef w, const float* x, int n, int rows, int cols, float* out, int out_stride);
 // dot(row[0..n), x)
 float DotTyped(const void* row, DType t, const float* x, int n);

@@ -46,7 +46,7 @@ void FfnRows(const RecordLayout& layout, const char* base, uint64_t row_bytes,
 
 // FfnRows for n inputs at once (a prompt's batch): x_b = x + b * dim adds
 // into out_b = out + b * dim, each row read once for all of them. `ids[k]` is
-// the neuron of slots[k]. With `mask`, input b computes neuron ids[k] only
+// the neuron of slots[k] (may be empty without a mask). With `mask`, input b computes neuron ids[k] only
 // when mask[b * mask_stride + ids[k]] is nonzero (its own active neurons);
 // without, every input computes every row. For q8_0/q4_0 records each out_b
 // is exactly what FfnRows gives over the slots input b computes; float

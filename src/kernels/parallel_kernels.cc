@@ -80,8 +80,10 @@ void FfnRowsBatch(ThreadPool* pool, const RecordLayout& layout, const char* base
       const int end = static_cast<int>(static_cast<int64_t>(count) * (p + 1) / parts);
       if (end <= begin) continue;
       float* acc = p == 0 ? out : scratch->data() + static_cast<size_t>(p - 1) * part;
-      FfnRowsBatch(layout, base, row_bytes, slots.subspan(begin, end - begin), ids.subspan(begin, end - begin),
-                   x, n, acc, mask, mask_stride, up_bias != nullptr ? up_bias + begin : nullptr);
+      // ids may be empty (no mask, no bias: nothing asks which neuron a slot holds).
+      FfnRowsBatch(layout, base, row_bytes, slots.subspan(begin, end - begin),
+                   ids.empty() ? ids : ids.subspan(begin, end - begin), x, n, acc, mask, mask_stride,
+                   up_bias != nullptr ? up_bias + begin : nullptr);
     }
   });
   for (int c = 1; c < parts; ++c) {

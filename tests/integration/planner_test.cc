@@ -33,6 +33,7 @@ TEST(Planner, APrioriReadsAndComputeMatchAMeasuredRun) {
   ModelOptions o;
   o.max_context = 256;
   o.window = 4;
+  o.prefill_batch = 1;  // a decode run: every byte above the state to neurons, as the loop counts them
   for (;; budget += budget / 16) {
     o.dram_budget_bytes = budget;
     auto m = Model::Open(tmp.File("m"), o);

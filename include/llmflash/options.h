@@ -72,7 +72,7 @@ struct ModelOptions {
 
   // Tokens of a prompt run through the model together in one forward pass
   // (a micro-batch): every weight row read from DRAM or flash is used by all
-  // of them. 0: the planner picks it (64; 256 when the FFN does not fit the
+  // of them. 0: the planner picks it (64; 128 when the FFN does not fit the
   // budget, as each pass reads what is not resident; smaller when tight;
   // ModelInfo::prefill_batch says what it chose). 1: one token at a time.
   // Default: 0.

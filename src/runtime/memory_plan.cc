@@ -68,14 +68,14 @@ StatusOr<MemoryPlan> PlanMemory(const Manifest& m, uint64_t resident_bytes,
   };
   // The prompt's micro-batch (docs/cost-model.md, "Prefill"): 64 tokens
   // reuse each weight row 64 times; when the FFN does not fit, every pass
-  // reads what is not resident again, so 256 (measured on a 7B shape at 50%:
-  // 128 tokens per pass took 0.66x the time per token of 64). Halved while
+  // reads what is not resident again, so 128 (measured on a 7B shape at 50%,
+  // per token: 64 tokens per pass 312 ms, 128 234 ms, 256 300 ms). Halved while
   // its activations and logits would take more than an eighth of what the
   // budget leaves for neurons.
   const bool ffn_fits = o.dram_budget_bytes == 0 ||
                         o.dram_budget_bytes >= resident_bytes + o.max_sessions * (state_for(p.max_context, 1) +
                                                                                 m.bundle.record_stride * c.ffn_dim * c.n_layers);
-  const int planned_batch = ffn_fits ? 64 : 256;
+  const int planned_batch = ffn_fits ? 64 : 128;
   p.prefill_batch = std::max(1, std::min(o.prefill_batch > 0 ? o.prefill_batch : planned_batch, p.max_context));
   if (o.prefill_batch == 0 && o.dram_budget_bytes > 0) {
     const uint64_t one = resident_bytes + o.max_sessions * state_for(p.max_context, 1);

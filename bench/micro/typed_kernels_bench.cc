@@ -14,21 +14,29 @@
 namespace llmflash {
 namespace {
 
+// A rows x cols matrix of normal values stored as `t`, and n inputs of cols.
+std::vector<char> RandomMatrix(DType t, int rows, int cols, int n, std::vector<float>* x) {
+  std::mt19937 rng(1);
+  std::normal_distribution<float> d;
+  x->resize(static_cast<size_t>(n) * cols);
+  for (auto& v : *x) v = d(rng);
+  std::vector<float> row(cols);
+  std::vector<char> w(static_cast<size_t>(rows) * RowBytes(t, cols));
+  for (int r = 0; r < rows; ++r) {
+    for (auto& v : row) v = d(rng);
+    QuantizeRow(t, row.data(), cols, w.data() + static_cast<size_t>(r) * RowBytes(t, cols));
+  }
+  return w;
+}
+
 void BM_MatVec(benchmark::State& state, DType t, KernelPath path) {
   if (!UseKernelPath(path)) {
     state.SkipWithError("path not available on this CPU");
     return;
   }
   const int cols = 4096, rows = static_cast<int>(state.range(0));
-  std::mt19937 rng(1);
-  std::normal_distribution<float> d;
-  std::vector<float> row(cols), x(cols), out(rows);
-  for (auto& v : x) v = d(rng);
-  std::vector<char> w(static_cast<size_t>(rows) * RowBytes(t, cols));
-  for (int r = 0; r < rows; ++r) {
-    for (auto& v : row) v = d(rng);
-    QuantizeRow(t, row.data(), cols, w.data() + static_cast<size_t>(r) * RowBytes(t, cols));
-  }
+  std::vector<float> x, out(rows);
+  std::vector<char> w = RandomMatrix(t, rows, cols, 1, &x);
   for (auto _ : state) {
     MatVec(WeightRef{w.data(), t}, x.data(), rows, cols, out.data());
     benchmark::DoNotOptimize(out.data());
@@ -63,15 +71,8 @@ LLMFLASH_MATVEC(Q4_0, Neon);
 // 1024 x 4096 matrix: multiply-adds per second, the prefill's compute rate.
 void BM_MatMul(benchmark::State& state, DType t) {
   const int cols = 4096, rows = 1024, n = static_cast<int>(state.range(0));
-  std::mt19937 rng(1);
-  std::normal_distribution<float> d;
-  std::vector<float> row(cols), x(static_cast<size_t>(n) * cols), out(static_cast<size_t>(n) * rows);
-  for (auto& v : x) v = d(rng);
-  std::vector<char> w(static_cast<size_t>(rows) * RowBytes(t, cols));
-  for (int r = 0; r < rows; ++r) {
-    for (auto& v : row) v = d(rng);
-    QuantizeRow(t, row.data(), cols, w.data() + static_cast<size_t>(r) * RowBytes(t, cols));
-  }
+  std::vector<float> x, out(static_cast<size_t>(n) * rows);
+  std::vector<char> w = RandomMatrix(t, rows, cols, n, &x);
   for (auto _ : state) {
     MatMul(WeightRef{w.data(), t}, x.data(), n, rows, cols, out.data(), rows);
     benchmark::DoNotOptimize(out.data());

@@ -52,6 +52,16 @@ float NeuronValue(const RecordLayout& l, float u, float g) {
   return l.gate_offset >= 0 ? l.act(g) * u : l.act(u);
 }
 
+// The records of slots[k..k + kRowGroup): each row, its up and gate rows.
+void GroupRows(const RecordLayout& l, const char* base, uint64_t row_bytes, std::span<const int32_t> slots,
+               size_t k, const char* row[kRowGroup], const void* up[kRowGroup], const void* gate[kRowGroup]) {
+  for (int j = 0; j < kRowGroup; ++j) {
+    row[j] = base + static_cast<uint64_t>(slots[k + j]) * row_bytes;
+    up[j] = row[j] + l.up_offset;
+    gate[j] = l.gate_offset >= 0 ? row[j] + l.gate_offset : nullptr;
+  }
+}
+
 }  // namespace
 
 // Rows go kRowGroup at a time through the grouped kernels (more loads in
@@ -83,11 +93,7 @@ void FfnRows(const RecordLayout& l, const char* base, uint64_t row_bytes,
   for (; k + kRowGroup <= n; k += kRowGroup) {
     const char* row[kRowGroup];
     const void *up[kRowGroup], *gate[kRowGroup];
-    for (int j = 0; j < kRowGroup; ++j) {
-      row[j] = base + static_cast<uint64_t>(slots[k + j]) * row_bytes;
-      up[j] = row[j] + l.up_offset;
-      gate[j] = gated ? row[j] + l.gate_offset : nullptr;
-    }
+    GroupRows(l, base, row_bytes, slots, k, row, up, gate);
     float u[kRowGroup], g[kRowGroup] = {};
     DotRowsPrepared(up, l.dtype, in, d, u);
     if (gated) DotRowsPrepared(gate, l.dtype, in, d, g);
@@ -213,11 +219,7 @@ void FfnRowsBatch(const RecordLayout& l, const char* base, uint64_t row_bytes,
   for (; k + kRowGroup <= count; k += kRowGroup) {
     const char* row[kRowGroup];
     const void *up[kRowGroup], *gate[kRowGroup];
-    for (int j = 0; j < kRowGroup; ++j) {
-      row[j] = base + static_cast<uint64_t>(slots[k + j]) * row_bytes;
-      up[j] = row[j] + l.up_offset;
-      gate[j] = gated ? row[j] + l.gate_offset : nullptr;
-    }
+    GroupRows(l, base, row_bytes, slots, k, row, up, gate);
     for (int b = 0; b < n; ++b) {
       bool any = mask == nullptr;
       for (int j = 0; j < kRowGroup && !any; ++j) any = uses(b, k + j);

@@ -263,6 +263,29 @@ void ToFloat(const void* row, DType t, int n, float* out) {
   }
 }
 
+namespace {
+
+// out[b * out_stride + r] = W[r] . inputs[b] with the row kernels, a group of
+// rows staying in cache while every input passes over it: each product is
+// what one row and one input give alone.
+void RowsTimesInputs(WeightRef w, const KernelInput* inputs, int n, int rows, int cols, float* out, int out_stride) {
+  const RowKernels& k = For(w.dtype);
+  const uint64_t row_bytes = RowBytes(w.dtype, cols);
+  const char* p = static_cast<const char*>(w.data);
+  int r = 0;
+  for (; r + kRowGroup <= rows; r += kRowGroup) {
+    const void* group[kRowGroup];
+    for (int j = 0; j < kRowGroup; ++j) group[j] = p + static_cast<uint64_t>(r + j) * row_bytes;
+    for (int b = 0; b < n; ++b) k.dot_rows(group, inputs[b].data(), cols, out + static_cast<size_t>(b) * out_stride + r);
+  }
+  for (; r < rows; ++r) {
+    const void* row = p + static_cast<uint64_t>(r) * row_bytes;
+    for (int b = 0; b < n; ++b) out[static_cast<size_t>(b) * out_stride + r] = k.dot(row, inputs[b].data(), cols);
+  }
+}
+
+}  // namespace
+
 void MatVec(WeightRef w, const float* x, int rows, int cols, float* out) {
   if (w.dtype == DType::kF32) {  // Eigen's blocked product beats row groups for f32
     Eigen::Map<Eigen::VectorXf>(out, rows).noalias() =
@@ -270,19 +293,9 @@ void MatVec(WeightRef w, const float* x, int rows, int cols, float* out) {
         Eigen::Map<const Eigen::VectorXf>(x, cols);
     return;
   }
-  const RowKernels& k = For(w.dtype);
   KernelInput& in = ScratchInput();
   in.Prepare(w.dtype, x, cols);
-  const void* xin = in.data();
-  const uint64_t row_bytes = RowBytes(w.dtype, cols);
-  const char* p = static_cast<const char*>(w.data);
-  int r = 0;
-  for (; r + kRowGroup <= rows; r += kRowGroup) {
-    const void* group[kRowGroup];
-    for (int j = 0; j < kRowGroup; ++j) group[j] = p + static_cast<uint64_t>(r + j) * row_bytes;
-    k.dot_rows(group, xin, cols, out + r);
-  }
-  for (; r < rows; ++r) out[r] = k.dot(p + static_cast<uint64_t>(r) * row_bytes, xin, cols);
+  RowsTimesInputs(w, &in, 1, rows, cols, out, rows);
 }
 
 }  // namespace llmflash
@@ -315,23 +328,10 @@ void MatMul(WeightRef w, const float* x, int n, int rows, int cols, float* out, 
         Eigen::Map<const RowMat>(static_cast<const float*>(w.data), rows, cols).transpose();
     return;
   }
-  const RowKernels& k = For(w.dtype);
   thread_local std::vector<KernelInput> inputs;
   if (inputs.size() < static_cast<size_t>(n)) inputs.resize(n);
   for (int b = 0; b < n; ++b) inputs[b].Prepare(w.dtype, x + static_cast<size_t>(b) * cols, cols);
-  const uint64_t row_bytes = RowBytes(w.dtype, cols);
-  const char* p = static_cast<const char*>(w.data);
-  // A group of rows stays in cache while every input passes over it.
-  int r = 0;
-  for (; r + kRowGroup <= rows; r += kRowGroup) {
-    const void* group[kRowGroup];
-    for (int j = 0; j < kRowGroup; ++j) group[j] = p + static_cast<uint64_t>(r + j) * row_bytes;
-    for (int b = 0; b < n; ++b) k.dot_rows(group, inputs[b].data(), cols, out + static_cast<size_t>(b) * out_stride + r);
-  }
-  for (; r < rows; ++r) {
-    const void* row = p + static_cast<uint64_t>(r) * row_bytes;
-    for (int b = 0; b < n; ++b) out[static_cast<size_t>(b) * out_stride + r] = k.dot(row, inputs[b].data(), cols);
-  }
+  RowsTimesInputs(w, inputs.data(), n, rows, cols, out, out_stride);
 }
 
 }  // namespace llmflash

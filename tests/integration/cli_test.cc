@@ -62,6 +62,30 @@ TEST(Cli, StatsGoToStderr) {
   EXPECT_EQ(r.out.find("io_ms"), std::string::npos);
 }
 
+// The prompt in micro-batches or one step per token prints the same text;
+// --stats says what the prompt and each turn ran; --stop ends it early.
+TEST(Cli, PrefillModesAgreeAndStatsShowThePrompt) {
+  testing::TempDir tmp;
+  const std::string base = "generate --model " + testing::Stories260KModel() +
+                           " --prompt 'Once upon a time, there was a little girl named Lily. She' --max-tokens 30";
+  Result batch = RunCli(base + " --prefill batch --prefill-batch 8 --stats", tmp.File("err"));
+  ASSERT_EQ(batch.exit_code, 0);
+  const std::string err = testing::ReadFile(tmp.File("err"));
+  EXPECT_NE(err.find("prompt: 1"), std::string::npos) << err;  // "prompt: N tokens in ..."
+  EXPECT_NE(err.find("turn 0: context 0 -> "), std::string::npos) << err;
+  EXPECT_NE(err.find("first token after"), std::string::npos) << err;
+  Result token = RunCli(base + " --prefill token");
+  ASSERT_EQ(token.exit_code, 0);
+  EXPECT_EQ(batch.out, token.out);
+  const size_t cut = batch.out.find(" She", 10) + 4;  // the first word generated after the prompt
+  const std::string word = batch.out.substr(cut, batch.out.find(' ', cut + 1) - cut);
+  Result stopped = RunCli(base + " --stop '" + word + "'");
+  ASSERT_EQ(stopped.exit_code, 0);
+  EXPECT_EQ(stopped.out, batch.out.substr(0, cut) + "\n") << "stop at \"" << word << "\"";
+  EXPECT_EQ(RunCli(base + " --prefill sometimes").exit_code, 1);
+  EXPECT_EQ(RunCli(base + " --prefill-batch -1").exit_code, 1);
+}
+
 TEST(Cli, ErrorsAreOneClearLineAndNonZero) {
   testing::TempDir tmp;
   Result r = RunCli("generate --model /nonexistent --prompt x", tmp.File("err"));

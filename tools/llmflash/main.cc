@@ -160,17 +160,12 @@ void PrintStats(const Stats& s) {
   std::fprintf(stderr, "\n%-6s %6s %9s %9s %9s %9s %9s %11s %11s %7s %9s\n", "pass", "tokens", "total_ms",
                "io_ms", "mem_ms", "pred_ms", "comp_ms", "bytes_read", "device_b", "reads",
                "loaded");
-  double total = 0;
-  uint64_t bytes = 0, computed = 0;
   for (size_t i = 0; i < s.tokens.size(); ++i) {
     const TokenStats& t = s.tokens[i];
     std::fprintf(stderr, "%-6zu %5d%s %9.3f %9.3f %9.3f %9.3f %9.3f %11llu %11llu %7llu %9llu\n", i, t.batch,
                  t.prompt ? "p" : " ", t.total_ms, t.io_ms, t.memory_ms, t.predictor_ms, t.compute_ms,
                  (unsigned long long)t.bytes_read, (unsigned long long)t.device_bytes,
                  (unsigned long long)t.read_ops, (unsigned long long)t.neurons_loaded);
-    total += t.total_ms;
-    bytes += t.bytes_read;
-    computed += t.neurons_computed;
   }
   size_t n = s.tokens.size();
   // Prompt passes (batches) and decode steps apart: they are different work.
@@ -206,9 +201,6 @@ void PrintStats(const Stats& s) {
                  (unsigned long long)t.prompt_tokens, t.prefill_ms, t.ttft_ms, (unsigned long long)t.generated_tokens,
                  t.decode_ms);
   }
-  (void)total;
-  (void)bytes;
-  (void)computed;
 }
 
 }  // namespace

@@ -114,13 +114,10 @@ void FfnRows(const RecordLayout& l, const char* base, uint64_t row_bytes,
   for (int j = 0; j < pending; ++j) AxpyTyped(pending_h[j], pending_row[j], l.dtype, d, out);
 }
 
-// The batch: per group of rows, every input takes its products while the
-// rows are in cache; each input keeps its own pending down rows, so its sum
-// is formed exactly as FfnRows forms it over the rows it computes.
 namespace {
 
 // Float records in panels of kPanelRows neurons: H = act(X G^T) * (X U^T)
-// (masked) by DotTile, then out += H D by AxpyTile.
+// (masked) by GemmRows, then out += H D by AxpyTile.
 void FfnRowsBatchPanels(const RecordLayout& l, const char* base, uint64_t row_bytes,
                         std::span<const int32_t> slots, std::span<const int32_t> ids, const float* x,
                         int n, float* out, const uint8_t* mask, int mask_stride, const float* up_bias) {
@@ -128,21 +125,15 @@ void FfnRowsBatchPanels(const RecordLayout& l, const char* base, uint64_t row_by
   const bool gated = l.gate_offset >= 0;
   constexpr int P = kPanelRows;
   thread_local std::vector<float> hg, hu;
-  thread_local std::vector<const float*> xs, xk;
   thread_local std::vector<float*> ys, yk;
   constexpr int kDownStretch = 128;  // 64 rows x 128 f32: 32 KiB, in L1
   alignas(64) static thread_local float wide_down[P * kDownStretch];
   const size_t elem = RowBytes(l.dtype, 1);
   hu.resize(static_cast<size_t>(n) * P);
   hg.resize(static_cast<size_t>(n) * P);
-  xs.resize(n);
-  xk.resize(n);
   ys.resize(n);
   yk.resize(n);
-  for (int b = 0; b < n; ++b) {
-    xs[b] = x + static_cast<size_t>(b) * d;
-    ys[b] = out + static_cast<size_t>(b) * d;
-  }
+  for (int b = 0; b < n; ++b) ys[b] = out + static_cast<size_t>(b) * d;
   const void *up[P], *gate[P], *down[P];
   const int count = static_cast<int>(slots.size());
   for (int k0 = 0; k0 < count; k0 += P) {
@@ -171,7 +162,7 @@ void FfnRowsBatchPanels(const RecordLayout& l, const char* base, uint64_t row_by
       const int len = std::min(kDownStretch, d - i);
       const void* dk[P];
       for (int j = 0; j < m; ++j) {
-        WidenRow(l.dtype, static_cast<const char*>(down[j]) + i * elem, len, wide_down + j * kDownStretch);
+        ToFloat(static_cast<const char*>(down[j]) + i * elem, l.dtype, len, wide_down + j * kDownStretch);
         dk[j] = wide_down + j * kDownStretch;
       }
       for (int b = 0; b < n; ++b) yk[b] = ys[b] + i;
@@ -185,6 +176,10 @@ void FfnRowsBatchPanels(const RecordLayout& l, const char* base, uint64_t row_by
 
 }  // namespace
 
+// Quantized records (or small batches): per group of rows, every input takes
+// its products while the rows are in cache; each input keeps its own pending
+// down rows, so its sum is formed exactly as FfnRows forms it over the rows it
+// computes.
 void FfnRowsBatch(const RecordLayout& l, const char* base, uint64_t row_bytes,
                   std::span<const int32_t> slots, std::span<const int32_t> ids, const float* x,
                   int n, float* out, const uint8_t* mask, int mask_stride, const float* up_bias) {

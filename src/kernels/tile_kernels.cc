@@ -176,32 +176,6 @@ void AxpyTileAvx512Any(const float* a, int a_stride, const void* const rows[], i
 #undef LLMFLASH_AVX512
 #endif
 
-#if defined(__x86_64__)
-template <DType T>
-__attribute__((target("avx512f,avx512bw,avx512vl,f16c,fma"))) void WidenAvx512(const void* src, int n, float* dst) {
-  const auto* p = static_cast<const uint16_t*>(src);
-  int i = 0;
-  for (; i + 16 <= n; i += 16) {
-    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i));
-    const __m512 v = T == DType::kF16 ? _mm512_cvtph_ps(h) : _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-    _mm512_storeu_ps(dst + i, v);
-  }
-  for (; i < n; ++i) dst[i] = T == DType::kF16 ? F16ToFloat(p[i]) : Bf16ToFloat(p[i]);
-}
-#endif
-
-template <DType T>
-void WidenFor(const void* src, int n, float* dst) {
-  if constexpr (T == DType::kF32) {
-    std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
-  } else {
-#if defined(__x86_64__)
-    if (CurrentKernelPath() == KernelPath::kAvx512) return WidenAvx512<T>(src, n, dst);
-#endif
-    ToFloat(src, T, n, dst);
-  }
-}
-
 template <DType T>
 void DotTileFor(const void* const rows[], int nr, const float* const xs[], int ni, int n, float* out, int stride) {
 #if defined(__x86_64__)
@@ -229,17 +203,6 @@ void DotTile(DType t, const void* const rows[], int n_rows, const float* const x
     case DType::kQ8_0:
     case DType::kQ4_0:
       return;  // no tiles: HasTiles() is false, callers use the row kernels
-  }
-}
-
-void WidenRow(DType t, const void* src, int n, float* dst) {
-  switch (t) {
-    case DType::kF32: return WidenFor<DType::kF32>(src, n, dst);
-    case DType::kF16: return WidenFor<DType::kF16>(src, n, dst);
-    case DType::kBF16: return WidenFor<DType::kBF16>(src, n, dst);
-    case DType::kQ8_0:
-    case DType::kQ4_0:
-      return ToFloat(src, t, n, dst);
   }
 }
 

@@ -43,9 +43,6 @@ void AxpyTile(DType t, const float* a, int a_stride, const void* const rows[], i
 void GemmRows(DType t, const void* const rows[], int nrows, const float* x, int n, int cols, float* out,
               int out_stride);
 
-// dst[0..n) = the row as f32 (ToFloat, vectorized where the path has it).
-void WidenRow(DType t, const void* src, int n, float* dst);
-
 }  // namespace llmflash
 
 #endif  // LLMFLASH_KERNELS_TILE_KERNELS_H_

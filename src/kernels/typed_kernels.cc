@@ -241,6 +241,9 @@ void ToFloat(const void* row, DType t, int n, float* out) {
     case DType::kF16:
     case DType::kBF16: {
       const auto* p = static_cast<const uint16_t*>(row);
+      if (CurrentKernelPath() == KernelPath::kAvx512 && internal::WidenHalfAvx512(p, n, out, t == DType::kF16)) {
+        return;
+      }
       for (int i = 0; i < n; ++i) out[i] = t == DType::kF16 ? F16ToFloat(p[i]) : Bf16ToFloat(p[i]);
       return;
     }

@@ -38,6 +38,9 @@ const PathKernels& PortableKernels();
 const PathKernels* Avx2Kernels();
 const PathKernels* Avx512Kernels();
 const PathKernels* NeonKernels();
+// f16 (or bf16) to f32 with AVX-512 (exact, as the scalar conversion);
+// false, doing nothing, when the CPU lacks it.
+bool WidenHalfAvx512(const uint16_t* p, int n, float* out, bool f16);
 
 // One-row entry points built on the grouped code, so that a row is summed
 // the same way alone or in a group.

@@ -299,10 +299,28 @@ const PathKernels kAvx512 = {LLMFLASH_TABLE(DotRowsAvx512, AxpyRowsAvx512, true)
 const PathKernels* Avx2Kernels() { return Features().avx2 ? &kAvx2 : nullptr; }
 const PathKernels* Avx512Kernels() { return Features().avx512 ? &kAvx512 : nullptr; }
 
+namespace {
+LLMFLASH_AVX512 void WidenHalf(const uint16_t* p, int n, float* out, bool f16) {
+  int i = 0;
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(out + i, Load16(p + i, f16));
+  if (i < n) {
+    const __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1);
+    _mm512_mask_storeu_ps(out + i, m, Load16(p + i, m, f16));
+  }
+}
+}  // namespace
+
+bool WidenHalfAvx512(const uint16_t* p, int n, float* out, bool f16) {
+  if (!Features().avx512) return false;
+  WidenHalf(p, n, out, f16);
+  return true;
+}
+
 #pragma GCC diagnostic pop
 #else
 const PathKernels* Avx2Kernels() { return nullptr; }
 const PathKernels* Avx512Kernels() { return nullptr; }
+bool WidenHalfAvx512(const uint16_t*, int, float*, bool) { return false; }
 #endif
 
 }  // namespace llmflash::internal

@@ -14,11 +14,14 @@
 
 namespace llmflash {
 
+uint64_t Transformer::KvCacheBytes(const ModelConfig& c, int max_context, DType kv_dtype) {
+  return RowBytes(kv_dtype, 2ull * c.n_layers * max_context * static_cast<uint64_t>(c.n_kv_heads) * c.head_dim);
+}
+
 uint64_t Transformer::StateBytes(const ModelConfig& c, int max_context, DType kv_dtype, int max_batch,
                                  int threads) {
   const uint64_t kv = static_cast<uint64_t>(c.n_kv_heads) * c.head_dim;
   const uint64_t q = static_cast<uint64_t>(c.n_heads) * c.head_dim;
-  const uint64_t cache = 2ull * c.n_layers * max_context * kv;
   const uint64_t wide = std::max<uint64_t>({static_cast<uint64_t>(c.dim), q, static_cast<uint64_t>(c.EmbedDim())});
   const uint64_t nb = std::max(1, max_batch);
   const uint64_t chunks = threads > 1 ? static_cast<uint64_t>(threads) * ThreadPool::kChunksPerThread : 1;
@@ -39,7 +42,7 @@ uint64_t Transformer::StateBytes(const ModelConfig& c, int max_context, DType kv
   // Plus room to read one embedding row from flash (AlignedBuffer rounds it
   // up to a whole block).
   const uint64_t embedding_read = ResidentWeights::EmbeddingScratchBytes(c) + kDirectIoAlignment;
-  return RowBytes(kv_dtype, cache) + (scratch + prev_attn) * sizeof(float) + bytes + embedding_read;
+  return KvCacheBytes(c, max_context, kv_dtype) + (scratch + prev_attn) * sizeof(float) + bytes + embedding_read;
 }
 
 void Transformer::Init(const ModelConfig& c, const ResidentWeights* w,

@@ -27,6 +27,8 @@ class Transformer {
   // Bytes of DRAM Init allocates for a context of `max_context` tokens and
   // forward passes of up to `max_batch` tokens (`threads`: the pool's, whose
   // chunks each keep a partial FFN sum of a batch).
+  // Bytes of the KV cache for `max_context` tokens (of StateBytes).
+  static uint64_t KvCacheBytes(const ModelConfig& c, int max_context, DType kv_dtype);
   static uint64_t StateBytes(const ModelConfig& c, int max_context, DType kv_dtype, int max_batch = 1,
                              int threads = 1);
 

@@ -53,14 +53,12 @@ StatusOr<MemoryPlan> PlanMemory(const Manifest& m, uint64_t resident_bytes,
     // Unasked, the KV cache takes at most a quarter of what the budget
     // leaves beside the resident weights (at least 256 tokens, whole 256s):
     // the rest holds neurons.
-    const uint64_t per_token =
-        RowBytes(KvDType(o), 2ull * c.n_layers * static_cast<uint64_t>(c.n_kv_heads) * c.head_dim);
+    const uint64_t per_token = Transformer::KvCacheBytes(c, 1, KvDType(o));
     const uint64_t fits = (o.dram_budget_bytes - resident_bytes) / 4 / std::max<uint64_t>(1, per_token);
     const int budgeted = static_cast<int>(std::max<uint64_t>(256, fits / 256 * 256));
     p.max_context = std::min(p.max_context, budgeted);
   }
-  p.kv_cache_bytes = RowBytes(KvDType(o), 2ull * c.n_layers * p.max_context *
-                                              static_cast<uint64_t>(c.n_kv_heads) * c.head_dim);
+  p.kv_cache_bytes = Transformer::KvCacheBytes(c, p.max_context, KvDType(o));
   p.resident_bytes = resident_bytes;
   p.threads = SessionThreads(o);
   auto state_for = [&](int ctx, int batch) {

@@ -65,16 +65,18 @@ StatusOr<std::vector<int>> SessionImpl::EncodeForContext(std::string_view text, 
   return model_->tokenizer().Encode(text, o.add_bos && context_.empty(), o.parse_special);
 }
 
-Status SessionImpl::RunPending(bool prompt) {
+StatusOr<const float*> SessionImpl::RunNext(int n, bool prompt, bool all_logits) {
   TokenStats ts;
   ts.prompt = prompt;
-  auto logits = state_->transformer.Forward(context_[kv_len_], kv_len_, &ts);
-  if (!logits.ok()) return logits.status();
+  ASSIGN_OR_RETURN(const float* logits,
+                   state_->transformer.Forward(std::span<const int>(context_.data() + kv_len_, n), kv_len_, &ts,
+                                               all_logits));
   stats_.tokens.push_back(ts);
-  std::memcpy(logits_.data(), *logits, logits_.size() * sizeof(float));
-  ++kv_len_;
+  kv_len_ += n;
+  const size_t vocab = logits_.size();
+  std::memcpy(logits_.data(), logits + (all_logits ? (n - 1) * vocab : 0), vocab * sizeof(float));
   have_logits_ = true;
-  return Status::OK();
+  return logits;
 }
 
 Status SessionImpl::Prefill(std::span<const int> tokens, llmflash::Prefill mode, const LogitsCallback& on_logits,
@@ -94,21 +96,15 @@ Status SessionImpl::Prefill(std::span<const int> tokens, llmflash::Prefill mode,
   Status st;
   while (kv_len_ < static_cast<int>(context_.size())) {
     const int n = std::min<int>(batch, static_cast<int>(context_.size()) - kv_len_);
-    TokenStats ts;
-    ts.prompt = true;
     const bool all = on_logits && n > 1;
-    auto logits = state_->transformer.Forward(std::span<const int>(context_.data() + kv_len_, n), kv_len_, &ts, all);
+    const int first = kv_len_;
+    auto logits = RunNext(n, /*prompt=*/true, all);
     if (!logits.ok()) {
       st = logits.status();
       break;
     }
-    stats_.tokens.push_back(ts);
-    const int first = kv_len_;
-    kv_len_ += n;
     turn->prompt_tokens += n;
     stats_.prompt_tokens += n;
-    std::memcpy(logits_.data(), *logits + (all ? (n - 1) * vocab : 0), vocab * sizeof(float));
-    have_logits_ = true;
     bool go_on = true;
     for (int b = 0; b < n && on_logits && go_on; ++b) {
       go_on = on_logits(first + b, *logits + (all ? b * vocab : 0));
@@ -123,11 +119,7 @@ Status SessionImpl::Prefill(std::span<const int> tokens, llmflash::Prefill mode,
 Status SessionImpl::Append(std::string_view text, const GenerateOptions& options) {
   RETURN_IF_ERROR(ValidateGenerate(options));
   ASSIGN_OR_RETURN(std::vector<int> tokens, EncodeForContext(text, options));
-  TurnStats turn;
-  turn.context_before = context_.size();
-  Status st = Prefill(tokens, options.prefill, nullptr, &turn);
-  stats_.turns.push_back(turn);
-  return st;
+  return AppendTokens(tokens, options.prefill, nullptr);
 }
 
 Status SessionImpl::AppendTokens(const std::vector<TokenId>& tokens, llmflash::Prefill prefill,
@@ -164,7 +156,7 @@ Status SessionImpl::Generate(std::string_view prompt, const GenerateOptions& opt
   while (go_on && turn.generated_tokens < static_cast<uint64_t>(options.max_tokens)) {
     if (kv_len_ < static_cast<int>(context_.size())) {  // the last sampled token
       if (kv_len_ >= context) break;  // the context is full
-      st = RunPending(false);
+      st = RunNext(1, /*prompt=*/false, false).status();
       if (!st.ok()) break;
     }
     // A token sampled now could never run: the context ends here.

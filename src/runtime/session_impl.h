@@ -43,8 +43,10 @@ class SessionImpl final : public Session {
   // nothing, when they do not fit.
   Status Prefill(std::span<const int> tokens, llmflash::Prefill mode, const LogitsCallback& on_logits,
                  TurnStats* turn);
-  // Runs the pending token: logits_ becomes the logits after it.
-  Status RunPending(bool prompt);
+  // Runs the next n tokens of the context (after the KV cache's) in one
+  // pass; logits_ becomes the logits after the last. Returns the pass's
+  // logits (every token's when `all_logits`).
+  StatusOr<const float*> RunNext(int n, bool prompt, bool all_logits);
   // Forgets the context, keeping the window and the stats.
   void NewContext();
 

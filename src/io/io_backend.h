@@ -5,8 +5,11 @@
 // flight) and returns when every byte has landed. Backends are the seam for
 // fault injection in tests: wrap one and alter its results.
 //
+// Reads are synchronous (ReadBatch) or asynchronous (Submit, then Wait): the
+// loader starts a batch, computes while it lands, and waits for it.
+//
 // Thread-safety: an IoBackend is used by one thread at a time (each Session
-// opens its own).
+// opens its own); an asynchronous batch runs on the backend's own I/O thread.
 #ifndef LLMFLASH_IO_IO_BACKEND_H_
 #define LLMFLASH_IO_IO_BACKEND_H_
 
@@ -20,6 +23,8 @@
 
 namespace llmflash {
 
+class Worker;
+
 struct ReadRequest {
   uint64_t offset = 0;  // byte offset in the file; any alignment
   uint64_t length = 0;  // bytes; any alignment
@@ -32,9 +37,21 @@ struct IoCounters {
   uint64_t ops = 0;    // read operations submitted
 };
 
+// What an asynchronous batch did.
+struct IoCompletion {
+  Status status;        // as ReadBatch would have returned
+  IoCounters counters;  // the batch's reads
+  double busy_ms = 0;   // the read's duration on the I/O thread
+  double waited_ms = 0; // how long Wait blocked the caller
+  bool read = false;    // a batch was submitted (false: nothing was in flight)
+};
+
 class IoBackend {
  public:
-  virtual ~IoBackend() = default;
+  IoBackend();
+  // Waits for a batch still in flight. Backends whose ReadBatch touches
+  // their own members call WaitIdle() first in their destructor.
+  virtual ~IoBackend();
   // Reads every request completely or returns an error naming the file and
   // offset. Requests must not overlap in `dst`.
   virtual Status ReadBatch(std::span<const ReadRequest> requests,
@@ -45,6 +62,25 @@ class IoBackend {
   // The whole file mapped into memory (the mmap backend), for computing on
   // the mapped pages without copying them; nullptr for backends that read.
   virtual const char* mapping() const { return nullptr; }
+
+  // Starts ReadBatch(requests) on the backend's I/O thread and returns at
+  // once. One batch at a time: Wait() before the next Submit(). `requests`
+  // and the memory they point to must stay valid until Wait() returns.
+  void Submit(std::span<const ReadRequest> requests);
+  // Blocks until the submitted batch has landed (or failed); returns at once,
+  // with read == false, when none is in flight.
+  IoCompletion Wait();
+  bool in_flight() const { return in_flight_; }
+
+ protected:
+  void WaitIdle();
+
+ private:
+  std::unique_ptr<Worker> worker_;  // started by the first Submit
+  std::span<const ReadRequest> pending_;
+  IoCounters async_counters_;
+  double async_busy_ms_ = 0;
+  bool in_flight_ = false;
 };
 
 // Test seam (leveldb's ErrorEnv in spirit): sees the result of every device

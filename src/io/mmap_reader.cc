@@ -18,6 +18,7 @@ namespace {
 class MmapReader final : public IoBackend {
  public:
   ~MmapReader() override {
+    WaitIdle();
     if (map_ != MAP_FAILED) ::munmap(map_, size_);
     if (fd_ >= 0) ::close(fd_);
   }

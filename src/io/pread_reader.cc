@@ -20,6 +20,7 @@ namespace {
 class PreadReader final : public IoBackend {
  public:
   ~PreadReader() override {
+    WaitIdle();  // a batch on the I/O thread uses the threads below
     {
       std::lock_guard<std::mutex> lock(mu_);
       stop_ = true;

@@ -18,6 +18,7 @@ namespace {
 class UringReader final : public IoBackend {
  public:
   ~UringReader() override {
+    WaitIdle();  // a batch on the I/O thread uses the ring
     if (ring_ok_) io_uring_queue_exit(&ring_);
   }
 

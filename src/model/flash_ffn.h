@@ -1,12 +1,11 @@
 // FlashFfn: the FFN of every layer computed from neuron matrices whose rows
 // are read from the bundle file on demand (the paper's whole Section 3).
 //
-// For each layer and token: the window decides what stays resident, active
-// neurons already in the matrix are computed at once, missing ones are read
-// (runs of consecutive neurons coalesced into one request, many requests in
-// flight) into newly appended rows and computed. When a layer's active
-// neurons exceed the matrix capacity the layer is streamed: read a chunk,
-// compute it, reuse the rows for the next chunk.
+// The math over resident rows lives here; where the rows live and how they
+// are read (window, evictions, reads, prefetch, streaming, rollback, I/O
+// accounting) is the NeuronLoader's (cache/neuron_loader.h). For each layer
+// and token the loader hands over the active neurons part by part as their
+// rows land, and each part is added to the output.
 //
 // Thread-safety: not thread-safe; one per Session.
 #ifndef LLMFLASH_MODEL_FLASH_FFN_H_
@@ -17,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "cache/layer_cache.h"
+#include "cache/neuron_loader.h"
 #include "format/manifest.h"
 #include "io/io_backend.h"
 #include "llmflash/stats.h"
@@ -72,114 +71,52 @@ class FlashFfn {
                       const float* up_bias = nullptr);
   bool has_observer() const { return observer_ != nullptr; }
 
-  // Call before token t's first layer. At tokens 1, 2, 4, 8, ... the rows may
-  // be re-shared between layers in proportion to the active neurons each
-  // layer has been seeing, when more than 5% of them would change layer:
-  // layers that shrink drop their least recently used
-  // neurons, and the layers' rows are moved within the session's arena
-  // (nothing is allocated). Time goes to stats->memory_ms.
-  // The schedule counts tokens since Init or Reset; Reset also restores the
-  // planned split and forgets what the layers needed.
-  void BeginToken(TokenStats* stats);
+  // Call before token t's first layer: may re-share rows between layers
+  // (NeuronLoader::BeginToken).
+  void BeginToken(TokenStats* stats) { loader_.BeginToken(stats); }
   // Rows of each layer now.
-  std::vector<int> capacities() const;
+  std::vector<int> capacities() const { return loader_.capacities(); }
   // Neuron-matrix bytes copied in DRAM since Init (deletions, rebalancing).
-  uint64_t bytes_moved() const;
+  uint64_t bytes_moved() const { return loader_.bytes_moved(); }
 
-  // Starts reading, on a background thread, the neurons of `ids` (sorted,
-  // unique) that layer l does not hold, for token t; they count as used by t.
-  // Compute(l, t, ...) waits for them and reads only what is still missing.
-  // Rows are taken only from neurons token t does not use.
-  Status Prefetch(int layer, int64_t t, std::span<const int32_t> ids, TokenStats* stats);
-  bool can_prefetch() const { return reuse_; }
+  // Starts reading layer l's guessed neurons `ids` for token t on the I/O
+  // thread (NeuronLoader::Prefetch); Compute(l, t, ...) waits for them.
+  Status Prefetch(int layer, int64_t t, std::span<const int32_t> ids, TokenStats* stats) {
+    return loader_.Prefetch(layer, t, ids, stats);
+  }
+  bool can_prefetch() const { return loader_.can_prefetch(); }
 
-  const std::vector<int32_t>& all_ids() const { return all_ids_; }
-  void Reset();
+  const std::vector<int32_t>& all_ids() const { return loader_.all_ids(); }
+  void Reset() { loader_.Reset(); }
   void set_observer(FfnObserver* o) { observer_ = o; }
   // Compute over every resident row (the whole window) rather than only the
   // active neurons: more neurons computed, no extra reads.
   void set_compute_window(bool on) { compute_window_ = on; }
   // false: every layer starts each token with an empty matrix (naive mode).
-  void set_reuse(bool on) { reuse_ = on; }
-  const IoBackend& io() const { return *io_; }
-  const LayerCache& layer(int l) const { return layers_[l]; }
+  void set_reuse(bool on) { loader_.set_reuse(on); }
+  const IoBackend& io() const { return loader_.io(); }
+  const LayerCache& layer(int l) const { return loader_.layer(l); }
   // Test seam: replaces the backend (e.g. with a fault-injecting wrapper).
-  void set_io(std::unique_ptr<IoBackend> io) {
-    Drain();
-    io_ = std::move(io);
-  }
-  std::unique_ptr<IoBackend> release_io() {
-    Drain();
-    return std::move(io_);
-  }
-  ~FlashFfn() { Drain(); }
+  void set_io(std::unique_ptr<IoBackend> io) { loader_.set_io(std::move(io)); }
+  std::unique_ptr<IoBackend> release_io() { return loader_.release_io(); }
 
  private:
-  // Waits for layer l's prefetch, if one is in flight, and accounts for it.
-  Status FinishPrefetch(int layer, std::span<const int32_t> active, TokenStats* stats);
-  // Waits for any prefetch and drops its rows if it failed.
-  void Drain();
-  void BuildRequests(int layer, std::span<const int32_t> ids, int first_slot,
-                     std::vector<ReadRequest>* requests);
-  Status ReadRows(int layer, std::span<const int32_t> ids, int first_slot, TokenStats* stats);
-  Status ComputeWhileReading(int layer, std::span<const int32_t> active, const float* x,
-                             float* out, TokenStats* stats);
-  Status Stream(int layer, int64_t t, std::span<const int32_t> active, const float* x,
-                float* out, TokenStats* stats);
-  Status StreamDense(int layer, std::span<const int32_t> active, const float* x, float* out,
-                     TokenStats* stats);
-  void ComputeRows(int layer, const char* base, uint64_t row_bytes, std::span<const int32_t> slots,
-                   std::span<const int32_t> ids, const float* x, float* out, TokenStats* stats);
-  // Appends `ids` to layer l's matrix and reads them into the new rows; on
-  // an I/O error the rows are dropped again, so the matrix stays consistent.
-  Status LoadRows(int layer, std::span<const int32_t> ids, TokenStats* stats);
-  Status ComputeMapped(int layer, const float* x, float* out, TokenStats* stats);
-  // requests_ read on the I/O worker while the caller computes; the wait
-  // counts as I/O time, the rest of the read's duration as hidden.
-  void StartAsyncRead();
-  Status WaitAsyncRead(TokenStats* stats);
-  struct AsyncRead {
-    IoCounters counters;
-    double busy_ms = 0;
-  } async_;
+  // out += the FFN over `rows`, reporting them to the observer.
+  void ComputeRows(int layer, const ReadyRows& rows, const float* x, float* out, TokenStats* stats);
+
+  NeuronLoader loader_;
+  const Manifest* m_ = nullptr;
+  RecordLayout record_;
+  ThreadPool* pool_ = nullptr;
   const float* up_bias_ = nullptr;  // of the layer being computed
   struct Batch {
     int n = 1;                      // inputs of the current Compute
     const uint8_t* mask = nullptr;  // n x ffn_dim, or none
     double mean_active = 0;         // neurons per input, for the rows' split
   } batch_;
-  AlignedBuffer arena_;             // every layer's rows, layer after layer
-  std::vector<double> demand_;      // per layer: recent active neurons per token
-  bool demand_seen_ = false;
-  std::vector<int> planned_;        // each layer's rows as Init gave them
-  int64_t tokens_ = 0;              // BeginToken calls since Init or Reset
-  uint64_t rebalance_moved_ = 0;    // bytes ResizeLayers moved
-  // Computes rows `slots_` of layer l, reporting them to the observer.
-  void ComputeSlots(int layer, const float* x, float* out, TokenStats* stats);
-
-  const Manifest* m_ = nullptr;
-  std::vector<LayerCache> layers_;
-  std::unique_ptr<IoBackend> io_;
-  RecordLayout record_;
-  std::vector<int32_t> all_ids_, resident_slots_, missing_, slots_;
-  std::vector<ReadRequest> requests_;
   std::vector<float> h_, bias_, scratch_;
-  ThreadPool* pool_ = nullptr;
-  struct Prefetching {
-    Worker worker;
-    int layer = -1;  // layer whose rows are being read, -1: none
-    std::vector<int32_t> ids;       // being read
-    std::vector<int32_t> guessed;   // the whole guess, resident or not
-    std::vector<int32_t> unused;    // scratch: guessed but not active
-    int64_t t = 0;
-    std::vector<ReadRequest> requests;
-    IoCounters counters;
-    double busy_ms = 0;  // the read's duration on the worker
-  } prefetch_;
-  std::vector<int32_t> observed_ids_;
   FfnObserver* observer_ = nullptr;
   bool compute_window_ = false;
-  bool reuse_ = true;
 };
 
 }  // namespace llmflash

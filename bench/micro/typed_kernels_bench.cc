@@ -7,6 +7,7 @@
 #include <random>
 #include <vector>
 
+#include "kernels/kernels.h"
 #include "kernels/typed_kernels.h"
 #include "util/dtype.h"
 #include "util/quantize.h"
@@ -84,6 +85,34 @@ BENCHMARK_CAPTURE(BM_MatMul, F16, DType::kF16)->Arg(1)->Arg(16)->Arg(64)->Arg(12
 BENCHMARK_CAPTURE(BM_MatMul, F32, DType::kF32)->Arg(64);
 BENCHMARK_CAPTURE(BM_MatMul, Q8_0, DType::kQ8_0)->Arg(64);
 BENCHMARK_CAPTURE(BM_MatMul, Q4_0, DType::kQ4_0)->Arg(64);
+
+// One thread's FFN of a micro-batch (range(1) inputs) over range(0) f16
+// neuron records of a Llama-7B layer (dim 4096, gated: gate, up and down),
+// every input computing every neuron: the batched prefill's FFN rate
+// (kernels/kernels.cc FfnRowsBatch).
+void BM_FfnBatch(benchmark::State& state) {
+  const int d = 4096, neurons = static_cast<int>(state.range(0)), n = static_cast<int>(state.range(1));
+  const DType t = DType::kF16;
+  const uint64_t row = RowBytes(t, d);
+  RecordLayout l;
+  l.dim = d;
+  l.gate_offset = 0;
+  l.up_offset = static_cast<int64_t>(row);
+  l.down_offset = static_cast<int64_t>(2 * row);
+  l.act.kind = ActivationKind::kRelu;
+  l.dtype = t;
+  std::vector<float> x, out(static_cast<size_t>(n) * d);
+  std::vector<char> w = RandomMatrix(t, 3 * neurons, d, n, &x);
+  std::vector<int32_t> slots(neurons);
+  for (int i = 0; i < neurons; ++i) slots[i] = i;
+  for (auto _ : state) {
+    FfnRowsBatch(l, w.data(), 3 * row, slots, slots, x.data(), n, out.data(), nullptr, 0);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.counters["macs_per_s"] = benchmark::Counter(3.0 * neurons * d * n,
+                                                    benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_FfnBatch)->Args({256, 128})->Args({256, 64});
 
 }  // namespace
 }  // namespace llmflash

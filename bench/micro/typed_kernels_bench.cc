@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "kernels/kernels.h"
+#include "kernels/parallel_kernels.h"
 #include "kernels/typed_kernels.h"
 #include "util/dtype.h"
 #include "util/quantize.h"
@@ -86,11 +87,14 @@ BENCHMARK_CAPTURE(BM_MatMul, F32, DType::kF32)->Arg(64);
 BENCHMARK_CAPTURE(BM_MatMul, Q8_0, DType::kQ8_0)->Arg(64);
 BENCHMARK_CAPTURE(BM_MatMul, Q4_0, DType::kQ4_0)->Arg(64);
 
-// One thread's FFN of a micro-batch (range(1) inputs) over range(0) f16
+// The FFN of a micro-batch (range(1) inputs) over range(0) f16
 // neuron records of a Llama-7B layer (dim 4096, gated: gate, up and down),
 // every input computing every neuron: the batched prefill's FFN rate
 // (kernels/kernels.cc FfnRowsBatch).
 void BM_FfnBatch(benchmark::State& state) {
+  const int threads = static_cast<int>(state.range(2));
+  ThreadPool pool(threads);
+  std::vector<float> scratch;
   const int d = 4096, neurons = static_cast<int>(state.range(0)), n = static_cast<int>(state.range(1));
   const DType t = DType::kF16;
   const uint64_t row = RowBytes(t, d);
@@ -106,13 +110,15 @@ void BM_FfnBatch(benchmark::State& state) {
   std::vector<int32_t> slots(neurons);
   for (int i = 0; i < neurons; ++i) slots[i] = i;
   for (auto _ : state) {
-    FfnRowsBatch(l, w.data(), 3 * row, slots, slots, x.data(), n, out.data(), nullptr, 0);
+    FfnRowsBatch(&pool, l, w.data(), 3 * row, slots, slots, x.data(), n, out.data(), nullptr, 0, nullptr,
+                 &scratch);
     benchmark::DoNotOptimize(out.data());
   }
   state.counters["macs_per_s"] = benchmark::Counter(3.0 * neurons * d * n,
                                                     benchmark::Counter::kIsIterationInvariantRate);
 }
-BENCHMARK(BM_FfnBatch)->Args({256, 128})->Args({256, 64});
+// range(2) threads (the pool's split; wall-clock time).
+BENCHMARK(BM_FfnBatch)->Args({256, 128, 1})->Args({256, 64, 1})->Args({512, 128, 2})->UseRealTime();
 
 }  // namespace
 }  // namespace llmflash

@@ -277,7 +277,7 @@ Status NeuronLoader::Load(int l, int64_t t, std::span<const int32_t> active, con
   if (dense && !o.whole_window && mat.capacity() >= 2 && !fits) {
     return StreamDense(l, active, compute, stats);
   }
-  if (!fits) return StreamSparse(l, active, compute, stats);
+  if (!fits) return StreamSparse(l, active, o.wide_stream, compute, stats);
   // Big layers: compute the resident rows while the missing ones are read.
   if (o.overlap_min_rows >= 0 && !o.whole_window && !missing_.empty() &&
       static_cast<int64_t>(active.size() - missing_.size()) >= o.overlap_min_rows) {
@@ -377,19 +377,25 @@ Status NeuronLoader::Stream(int l, bool keep_last, int region, const ComputeFn& 
 // More missing neurons than rows: compute what is resident, then stream the
 // rest through the free rows, grown to at least kMinStreamRows by deleting
 // resident neurons already computed.
-Status NeuronLoader::StreamSparse(int l, std::span<const int32_t> active, const ComputeFn& compute,
-                                  TokenStats* stats) {
+Status NeuronLoader::StreamSparse(int l, std::span<const int32_t> active, bool wide,
+                                  const ComputeFn& compute, TokenStats* stats) {
   constexpr int kMinStreamRows = 64;
   NeuronMatrix& mat = layers_[l].matrix();
   ResidentSlots(l, active);
   HandOver(l, compute);
   slots_.clear();
-  const int region = std::min(mat.capacity(), std::max(kMinStreamRows, mat.free_rows()));
+  const int least = wide ? std::max(kMinStreamRows, 2 * WideHalf()) : kMinStreamRows;
+  const int region = std::min(mat.capacity(), std::max(least, mat.free_rows()));
   {
     ScopedTimer timer(&stats->memory_ms);
     while (mat.free_rows() < region) mat.Remove(mat.IdAt(mat.size() - 1));
   }
   return Stream(l, /*keep_last=*/true, region, compute, stats);
+}
+
+// About 8 MiB (eight 1 MiB reads in flight), at least 32 rows.
+int NeuronLoader::WideHalf() const {
+  return std::max(32, static_cast<int>((8ull << 20) / m_->bundle.record_stride));
 }
 
 // A dense layer that does not fit (the naive and hybrid baselines, and
@@ -401,13 +407,12 @@ Status NeuronLoader::StreamDense(int l, std::span<const int32_t> active, const C
                                  TokenStats* stats) {
   Drain();
   NeuronMatrix& mat = layers_[l].matrix();
-  const uint64_t stride = m_->bundle.record_stride;
-  // Reused rows (hybrid): halves of about 8 MiB (eight 1 MiB reads in
-  // flight), at least 32 rows, and at least half the matrix stays resident;
-  // the resident rows give way when the region needs them. Naive keeps
-  // nothing, so the whole matrix is the region: the most reads in flight.
-  const int want = std::max(32, static_cast<int>((8ull << 20) / stride));
-  const int half = std::max(1, reuse_ ? std::min(want, mat.capacity() / 4) : mat.capacity() / 2);
+  // Reused rows (hybrid): halves of about 8 MiB, and at least half the
+  // matrix stays resident; the resident rows give way when the region needs
+  // them. Naive keeps nothing, so the whole matrix is the region: the most
+  // reads in flight.
+  const int half =
+      std::max(1, reuse_ ? std::min(WideHalf(), mat.capacity() / 4) : mat.capacity() / 2);
   {
     ScopedTimer timer(&stats->memory_ms);
     while (mat.free_rows() < 2 * half && mat.size() > 0) mat.Remove(mat.IdAt(mat.size() - 1));

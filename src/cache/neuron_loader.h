@@ -64,6 +64,11 @@ struct LoadOptions {
   // while the missing ones are read (-1: never; the caller knows when its
   // compute is worth overlapping).
   int64_t overlap_min_rows = -1;
+  // A layer that does not fit streams through halves of about 8 MiB (as
+  // dense layers do) rather than through the free rows (at least 64): a
+  // batch's parts carry n times a token's products, and small parts spend
+  // their time waiting, one read batch in flight at a time.
+  bool wide_stream = false;
   // Neurons per token this layer needed (a batch: per input), for sharing
   // rows between layers; -1: active.size().
   double demand = -1;
@@ -152,8 +157,10 @@ class NeuronLoader {
                             TokenStats* stats);
   // missing_ streamed through a region of free rows (see the file comment).
   Status Stream(int layer, bool keep_last, int region, const ComputeFn& compute, TokenStats* stats);
-  Status StreamSparse(int layer, std::span<const int32_t> active, const ComputeFn& compute,
+  Status StreamSparse(int layer, std::span<const int32_t> active, bool wide, const ComputeFn& compute,
                       TokenStats* stats);
+  // Rows in each half of a wide stream region (about 8 MiB).
+  int WideHalf() const;
   Status StreamDense(int layer, std::span<const int32_t> active, const ComputeFn& compute,
                      TokenStats* stats);
 

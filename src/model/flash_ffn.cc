@@ -27,7 +27,10 @@ Status FlashFfn::Compute(int l, int64_t t, std::span<const int32_t> active, cons
   up_bias_ = up_bias;
   LoadOptions lo;
   lo.whole_window = compute_window_;
-  if (batch_.n > 1) lo.demand = batch_.mean_active;
+  if (batch_.n > 1) {
+    lo.demand = batch_.mean_active;
+    lo.wide_stream = true;
+  }
   // Reads overlap the resident rows' products when those are big enough to
   // be split over the pool (so the caller's thread is free to wait). Not
   // with an observer, which measures whole layers in neuron order.

@@ -118,7 +118,7 @@ void BM_FfnBatch(benchmark::State& state) {
                                                     benchmark::Counter::kIsIterationInvariantRate);
 }
 // range(2) threads (the pool's split; wall-clock time).
-BENCHMARK(BM_FfnBatch)->Args({256, 128, 1})->Args({256, 64, 1})->Args({512, 128, 2})->UseRealTime();
+BENCHMARK(BM_FfnBatch)->Args({256, 128, 1})->Args({256, 64, 1})->Args({512, 128, 2})->Args({64, 128, 2})->Args({341, 128, 2})->UseRealTime();
 
 }  // namespace
 }  // namespace llmflash

@@ -374,21 +374,32 @@ Status NeuronLoader::Stream(int l, bool keep_last, int region, const ComputeFn& 
   return Status::OK();
 }
 
-// More missing neurons than rows: compute what is resident, then stream the
-// rest through the free rows, grown to at least kMinStreamRows by deleting
-// resident neurons already computed.
+// More missing neurons than rows: stream them through the free rows, grown
+// to at least kMinStreamRows (a batch: two wide halves) by deleting the last
+// resident rows. The resident active rows about to be deleted are computed
+// first; the rest are computed while the first part is read.
 Status NeuronLoader::StreamSparse(int l, std::span<const int32_t> active, bool wide,
                                   const ComputeFn& compute, TokenStats* stats) {
   constexpr int kMinStreamRows = 64;
   NeuronMatrix& mat = layers_[l].matrix();
-  ResidentSlots(l, active);
-  HandOver(l, compute);
-  slots_.clear();
   const int least = wide ? std::max(kMinStreamRows, 2 * WideHalf()) : kMinStreamRows;
   const int region = std::min(mat.capacity(), std::max(least, mat.free_rows()));
+  const int keep = mat.size() - std::max(0, region - mat.free_rows());  // rows that stay
+  ResidentSlots(l, active);
+  std::vector<int32_t>& doomed = resident_slots_;  // free: BeginToken's list is stale
+  doomed.clear();
+  std::erase_if(slots_, [&](int32_t s) {
+    if (s < keep) return false;
+    doomed.push_back(s);
+    return true;
+  });
+  std::swap(slots_, doomed);
+  HandOver(l, compute);  // the doomed rows, in neuron order
+  std::swap(slots_, doomed);
   {
     ScopedTimer timer(&stats->memory_ms);
-    while (mat.free_rows() < region) mat.Remove(mat.IdAt(mat.size() - 1));
+    // The last rows go: no row below `keep` moves, so slots_ stays valid.
+    while (mat.size() > keep) mat.Remove(mat.IdAt(mat.size() - 1));
   }
   return Stream(l, /*keep_last=*/true, region, compute, stats);
 }

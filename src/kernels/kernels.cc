@@ -126,6 +126,8 @@ void FfnRowsBatchPanels(const RecordLayout& l, const char* base, uint64_t row_by
   constexpr int P = kPanelRows;
   thread_local std::vector<float> hg, hu;
   thread_local std::vector<float*> ys, yk;
+  thread_local std::vector<int32_t> live, live_count;  // per input tile: the down rows it adds
+  thread_local std::vector<float> live_h;             // and its inputs' h for them
   constexpr int kDownStretch = 128;  // 64 rows x 128 f32: 32 KiB, in L1
   alignas(64) static thread_local float wide_down[P * kDownStretch];
   const size_t elem = RowBytes(l.dtype, 1);
@@ -157,18 +159,43 @@ void FfnRowsBatchPanels(const RecordLayout& l, const char* base, uint64_t row_by
         h[j] = NeuronValue(l, h[j] + (up_bias != nullptr ? up_bias[k0 + j] : 0.0f), gated ? g[j] : 0.0f);
       }
     }
+    // Each tile of inputs adds only the down rows one of its inputs uses: a
+    // neuron masked out or at an exact zero (ReLU: most of them) adds
+    // nothing, so skipping it changes no sum.
+    const int tiles = (n + kTileInputs - 1) / kTileInputs;
+    live.resize(static_cast<size_t>(tiles) * P);
+    live_h.resize(static_cast<size_t>(tiles) * kTileInputs * P);
+    live_count.resize(tiles);
+    for (int t = 0; t < tiles; ++t) {
+      const int b0 = t * kTileInputs, nb = std::min(kTileInputs, n - b0);
+      int32_t* rows = live.data() + static_cast<size_t>(t) * P;
+      float* hc = live_h.data() + static_cast<size_t>(t) * kTileInputs * P;
+      int c = 0;
+      for (int j = 0; j < m; ++j) {
+        bool any = false;
+        for (int b = 0; b < nb; ++b) any |= hu[static_cast<size_t>(b0 + b) * P + j] != 0.0f;
+        if (!any) continue;
+        for (int b = 0; b < nb; ++b) hc[b * P + c] = hu[static_cast<size_t>(b0 + b) * P + j];
+        rows[c++] = j;
+      }
+      live_count[t] = c;
+    }
     // The down rows a stretch at a time, widened to f32 once for every output.
     for (int i = 0; i < d; i += kDownStretch) {
       const int len = std::min(kDownStretch, d - i);
-      const void* dk[P];
       for (int j = 0; j < m; ++j) {
         ToFloat(static_cast<const char*>(down[j]) + i * elem, l.dtype, len, wide_down + j * kDownStretch);
-        dk[j] = wide_down + j * kDownStretch;
       }
       for (int b = 0; b < n; ++b) yk[b] = ys[b] + i;
-      for (int b = 0; b < n; b += kTileInputs) {
-        AxpyTile(DType::kF32, hu.data() + static_cast<size_t>(b) * P, P, dk, m, len, yk.data() + b,
-                 std::min(kTileInputs, n - b));
+      for (int t = 0; t < tiles; ++t) {
+        const int c = live_count[t];
+        if (c == 0) continue;
+        const void* dk[P];
+        const int32_t* rows = live.data() + static_cast<size_t>(t) * P;
+        for (int k = 0; k < c; ++k) dk[k] = wide_down + rows[k] * kDownStretch;
+        const int b0 = t * kTileInputs;
+        AxpyTile(DType::kF32, live_h.data() + static_cast<size_t>(t) * kTileInputs * P, P, dk, c, len,
+                 yk.data() + b0, std::min(kTileInputs, n - b0));
       }
     }
   }

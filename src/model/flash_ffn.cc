@@ -13,13 +13,7 @@ Status FlashFfn::Init(const Manifest& m, const std::string& dir, const FlashFfnO
   const ModelConfig& c = m.config;
   BundleLayout b = ComputeBundleLayout(c.dim, c.ffn_dim, c.n_layers, c.ffn_gated, m.ffn_dtype);
   record_ = RecordLayout{c.dim, b.gate_offset, b.up_offset, b.down_offset, c.Act(), m.ffn_dtype};
-  NeuronLoaderOptions lo;
-  lo.capacity = o.capacity;
-  lo.capacities = o.capacities;
-  lo.window = o.window;
-  lo.backend = o.backend;
-  lo.io = o.io;
-  return loader_.Init(m, dir, lo);
+  return loader_.Init(m, dir, o.loader);
 }
 
 Status FlashFfn::Compute(int l, int64_t t, std::span<const int32_t> active, const float* x,

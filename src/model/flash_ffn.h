@@ -36,12 +36,8 @@ class FfnObserver {
 };
 
 struct FlashFfnOptions {
-  int capacity = 0;  // neuron-matrix rows per layer
-  std::vector<int> capacities;  // per layer; when set, overrides `capacity`
-  int window = 4;    // tokens a used neuron stays resident
+  NeuronLoaderOptions loader;  // rows per layer, window, I/O backend
   ThreadPool* pool = nullptr;  // splits the FFN math (optional)
-  IoBackendKind backend = IoBackendKind::kAuto;
-  IoOptions io;
 };
 
 class FlashFfn {

@@ -114,11 +114,11 @@ Status ModelImpl::Load(const std::string& dir, const ModelOptions& options,
   const LoaderPlan loader = PlanLoader(manifest_, plan_, profile_, options);
 
   FlashFfnOptions ffn;
-  ffn.capacities = plan_.capacities;
-  ffn.window = loader.window;
-  ffn.backend = options.io_backend;
-  ffn.io = plan_.io;
-  ffn.io.faults = faults;
+  ffn.loader.capacities = plan_.capacities;
+  ffn.loader.window = loader.window;
+  ffn.loader.backend = options.io_backend;
+  ffn.loader.io = plan_.io;
+  ffn.loader.io.faults = faults;
   const int threads = plan_.threads;
   for (int i = 0; i < options.max_sessions; ++i) {
     auto state = std::make_unique<SessionState>(threads);

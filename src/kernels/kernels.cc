@@ -116,6 +116,37 @@ void FfnRows(const RecordLayout& l, const char* base, uint64_t row_bytes,
 
 namespace {
 
+// out[b * kPanelRows + j] = rows[j] . x_b for the rows j each tile of
+// kTileInputs inputs lists (tile t: rows[list + t * kPanelRows], count[t]
+// of them), 0 for the others: GemmRows' sums (stretches of kTileDepth, in
+// the same order) over the pairs a mask leaves.
+void MaskedProducts(DType t, const void* const rows[], const float* x, int n, int d, const int32_t* list,
+                    const int* count, float* out) {
+  constexpr int P = kPanelRows;
+  std::fill(out, out + static_cast<size_t>(n) * P, 0.0f);
+  const size_t elem = RowBytes(t, 1);
+  const int tiles = (n + kTileInputs - 1) / kTileInputs;
+  for (int k = 0; k < d; k += kTileDepth) {
+    const int depth = std::min(kTileDepth, d - k);
+    for (int tile = 0; tile < tiles; ++tile) {
+      const int b0 = tile * kTileInputs, nb = std::min(kTileInputs, n - b0);
+      const float* xp[kTileInputs];
+      for (int b = 0; b < nb; ++b) xp[b] = x + static_cast<size_t>(b0 + b) * d + k;
+      const int32_t* js = list + static_cast<size_t>(tile) * P;
+      for (int g = 0; g < count[tile]; g += kTileRows) {
+        const int nr = std::min(kTileRows, count[tile] - g);
+        const void* rp[kTileRows];
+        for (int r = 0; r < nr; ++r) rp[r] = static_cast<const char*>(rows[js[g + r]]) + k * elem;
+        float acc[kTileInputs * kTileRows] = {};
+        DotTile(t, rp, nr, xp, nb, depth, acc, kTileRows);
+        for (int b = 0; b < nb; ++b) {
+          for (int r = 0; r < nr; ++r) out[static_cast<size_t>(b0 + b) * P + js[g + r]] += acc[b * kTileRows + r];
+        }
+      }
+    }
+  }
+}
+
 // Float records in panels of kPanelRows neurons: H = act(X G^T) * (X U^T)
 // (masked) by GemmRows, then out += H D by AxpyTile.
 void FfnRowsBatchPanels(const RecordLayout& l, const char* base, uint64_t row_bytes,
@@ -146,8 +177,29 @@ void FfnRowsBatchPanels(const RecordLayout& l, const char* base, uint64_t row_by
       gate[j] = gated ? row + l.gate_offset : nullptr;
       down[j] = row + l.down_offset;
     }
-    GemmRows(l.dtype, up, m, x, n, d, hu.data(), P);
-    if (gated) GemmRows(l.dtype, gate, m, x, n, d, hg.data(), P);
+    if (mask == nullptr) {
+      GemmRows(l.dtype, up, m, x, n, d, hu.data(), P);
+      if (gated) GemmRows(l.dtype, gate, m, x, n, d, hg.data(), P);
+    } else {
+      // Each tile of inputs takes the products of the panel rows one of its
+      // inputs uses (a token needs a tenth of the neurons its batch does).
+      const int tiles = (n + kTileInputs - 1) / kTileInputs;
+      live.resize(static_cast<size_t>(tiles) * P);
+      live_count.resize(tiles);
+      for (int t = 0; t < tiles; ++t) {
+        const int b0 = t * kTileInputs, nb = std::min(kTileInputs, n - b0);
+        int32_t* rows = live.data() + static_cast<size_t>(t) * P;
+        int c = 0;
+        for (int j = 0; j < m; ++j) {
+          bool any = false;
+          for (int b = 0; b < nb; ++b) any |= mask[static_cast<size_t>(b0 + b) * mask_stride + ids[k0 + j]] != 0;
+          if (any) rows[c++] = j;
+        }
+        live_count[t] = c;
+      }
+      MaskedProducts(l.dtype, up, x, n, d, live.data(), live_count.data(), hu.data());
+      if (gated) MaskedProducts(l.dtype, gate, x, n, d, live.data(), live_count.data(), hg.data());
+    }
     for (int b = 0; b < n; ++b) {
       float* h = hu.data() + static_cast<size_t>(b) * P;
       const float* g = hg.data() + static_cast<size_t>(b) * P;

@@ -121,13 +121,26 @@ void NeuronLoader::BuildRequests(int l, std::span<const int32_t> ids, int first_
   }
 }
 
-Status NeuronLoader::WaitRead(TokenStats* stats) {
-  IoCompletion done = io_->Wait();
+namespace {
+
+void AddReads(const IoCounters& c, TokenStats* stats) {
+  stats->bytes_read += c.requested;
+  stats->device_bytes += c.bytes;
+  stats->read_ops += c.ops;
+}
+
+// An asynchronous batch: the wait is I/O time, the rest of its duration hidden.
+void AddCompletion(const IoCompletion& done, TokenStats* stats) {
   stats->io_ms += done.waited_ms;
   stats->io_hidden_ms += std::max(0.0, done.busy_ms - done.waited_ms);
-  stats->bytes_read += done.counters.requested;
-  stats->device_bytes += done.counters.bytes;
-  stats->read_ops += done.counters.ops;
+  AddReads(done.counters, stats);
+}
+
+}  // namespace
+
+Status NeuronLoader::WaitRead(TokenStats* stats) {
+  IoCompletion done = io_->Wait();
+  AddCompletion(done, stats);
   return done.status;
 }
 
@@ -142,9 +155,7 @@ Status NeuronLoader::LoadRows(int l, std::span<const int32_t> ids, TokenStats* s
     ScopedTimer timer(&stats->io_ms);
     st = io_->ReadBatch(requests_, &c);
   }
-  stats->bytes_read += c.requested;
-  stats->device_bytes += c.bytes;
-  stats->read_ops += c.ops;
+  AddReads(c, stats);
   if (!st.ok()) {  // rows that never landed must not look resident
     for (int32_t id : ids) mat.Remove(id);
     return st;
@@ -162,12 +173,12 @@ void NeuronLoader::ResidentSlots(int l, std::span<const int32_t> active) {
   }
 }
 
-void NeuronLoader::HandOver(int l, const ComputeFn& compute) {
+void NeuronLoader::HandOver(int l, std::span<const int32_t> slots, const ComputeFn& compute) {
   const NeuronMatrix& mat = layers_[l].matrix();
-  if (slots_.empty()) return;
+  if (slots.empty()) return;
   ids_.clear();
-  for (int32_t s : slots_) ids_.push_back(mat.IdAt(s));
-  compute(ReadyRows{mat.Row(0), mat.row_bytes(), slots_, ids_});
+  for (int32_t s : slots) ids_.push_back(mat.IdAt(s));
+  compute(ReadyRows{mat.Row(0), mat.row_bytes(), slots, ids_});
 }
 
 Status NeuronLoader::Prefetch(int l, int64_t t, std::span<const int32_t> ids, TokenStats* stats) {
@@ -215,11 +226,7 @@ Status NeuronLoader::FinishPrefetch(int l, std::span<const int32_t> active, Toke
     layers_[l].Untouch(unused, prefetch_.t);
   }
   if (!done.read) return Status::OK();
-  stats->io_ms += done.waited_ms;
-  stats->io_hidden_ms += std::max(0.0, done.busy_ms - done.waited_ms);
-  stats->bytes_read += done.counters.requested;
-  stats->device_bytes += done.counters.bytes;
-  stats->read_ops += done.counters.ops;
+  AddCompletion(done, stats);
   NeuronMatrix& mat = layers_[layer].matrix();
   if (!done.status.ok()) {
     for (int32_t id : prefetch_.ids) mat.Remove(id);
@@ -285,13 +292,13 @@ Status NeuronLoader::Load(int l, int64_t t, std::span<const int32_t> active, con
   }
   if (!missing_.empty()) RETURN_IF_ERROR(LoadRows(l, missing_, stats));
   // In neuron order, so that the sum does not depend on where rows sit.
-  slots_.clear();
   if (o.whole_window) {
-    for (int s = 0; s < mat.size(); ++s) slots_.push_back(s);
+    slots_.resize(mat.size());
+    std::iota(slots_.begin(), slots_.end(), 0);
   } else {
-    for (int32_t id : active) slots_.push_back(mat.SlotOf(id));
+    ResidentSlots(l, active);  // all of them, now
   }
-  HandOver(l, compute);
+  HandOver(l, slots_, compute);
   return Status::OK();
 }
 
@@ -308,7 +315,7 @@ Status NeuronLoader::ReadWhileComputing(int l, std::span<const int32_t> active,
   for (int32_t id : missing_) mat.Append(id);
   BuildRequests(l, missing_, first, &requests_);
   io_->Submit(requests_);
-  HandOver(l, compute);
+  HandOver(l, slots_, compute);
   Status st = WaitRead(stats);
   if (!st.ok()) {
     for (int32_t id : missing_) mat.Remove(id);
@@ -317,7 +324,7 @@ Status NeuronLoader::ReadWhileComputing(int l, std::span<const int32_t> active,
   stats->neurons_loaded += missing_.size();
   slots_.resize(missing_.size());
   std::iota(slots_.begin(), slots_.end(), first);
-  HandOver(l, compute);
+  HandOver(l, slots_, compute);
   return Status::OK();
 }
 
@@ -349,7 +356,7 @@ Status NeuronLoader::Stream(int l, bool keep_last, int region, const ComputeFn& 
     io_->Submit(requests_);
   };
   if (parts > 0) submit(0);
-  HandOver(l, compute);
+  HandOver(l, slots_, compute);
   std::vector<int32_t>& rows = resident_slots_;  // free again: the resident rows were handed over
   for (int c = 0; c < parts; ++c) {
     RETURN_IF_ERROR(WaitRead(stats));
@@ -393,9 +400,7 @@ Status NeuronLoader::StreamSparse(int l, std::span<const int32_t> active, bool w
     doomed.push_back(s);
     return true;
   });
-  std::swap(slots_, doomed);
-  HandOver(l, compute);  // the doomed rows, in neuron order
-  std::swap(slots_, doomed);
+  HandOver(l, doomed, compute);  // in neuron order
   {
     ScopedTimer timer(&stats->memory_ms);
     // The last rows go: no row below `keep` moves, so slots_ stays valid.

@@ -151,8 +151,8 @@ class NeuronLoader {
   Status LoadRows(int layer, std::span<const int32_t> ids, TokenStats* stats);
   // slots_ = the rows of `active` neurons resident in layer l, in neuron order.
   void ResidentSlots(int layer, std::span<const int32_t> active);
-  // Hands over rows `slots_` of layer l with their neurons.
-  void HandOver(int layer, const ComputeFn& compute);
+  // Hands over rows `slots` of layer l with their neurons.
+  void HandOver(int layer, std::span<const int32_t> slots, const ComputeFn& compute);
   Status ReadWhileComputing(int layer, std::span<const int32_t> active, const ComputeFn& compute,
                             TokenStats* stats);
   // missing_ streamed through a region of free rows (see the file comment).

@@ -121,7 +121,7 @@ namespace {
 // of them), 0 for the others: GemmRows' sums (stretches of kTileDepth, in
 // the same order) over the pairs a mask leaves.
 void MaskedProducts(DType t, const void* const rows[], const float* x, int n, int d, const int32_t* list,
-                    const int* count, float* out) {
+                    const int32_t* count, float* out) {
   constexpr int P = kPanelRows;
   std::fill(out, out + static_cast<size_t>(n) * P, 0.0f);
   const size_t elem = RowBytes(t, 1);
@@ -145,6 +145,28 @@ void MaskedProducts(DType t, const void* const rows[], const float* x, int n, in
       }
     }
   }
+}
+
+// For each tile of kTileInputs of the n inputs: the rows j < m that
+// uses(b, j) holds for one of its inputs b (tile t's at rows + t *
+// kPanelRows, count[t] of them). Returns the number of tiles.
+template <typename Uses>
+int ListTileRows(int n, int m, Uses uses, std::vector<int32_t>* rows, std::vector<int32_t>* count) {
+  const int tiles = (n + kTileInputs - 1) / kTileInputs;
+  rows->resize(static_cast<size_t>(tiles) * kPanelRows);
+  count->resize(tiles);
+  for (int t = 0; t < tiles; ++t) {
+    const int b0 = t * kTileInputs, nb = std::min(kTileInputs, n - b0);
+    int32_t* js = rows->data() + static_cast<size_t>(t) * kPanelRows;
+    int c = 0;
+    for (int j = 0; j < m; ++j) {
+      bool any = false;
+      for (int b = b0; b < b0 + nb; ++b) any |= uses(b, j);
+      if (any) js[c++] = j;
+    }
+    (*count)[t] = c;
+  }
+  return tiles;
 }
 
 // Float records in panels of kPanelRows neurons: H = act(X G^T) * (X U^T)
@@ -183,20 +205,9 @@ void FfnRowsBatchPanels(const RecordLayout& l, const char* base, uint64_t row_by
     } else {
       // Each tile of inputs takes the products of the panel rows one of its
       // inputs uses (a token needs a tenth of the neurons its batch does).
-      const int tiles = (n + kTileInputs - 1) / kTileInputs;
-      live.resize(static_cast<size_t>(tiles) * P);
-      live_count.resize(tiles);
-      for (int t = 0; t < tiles; ++t) {
-        const int b0 = t * kTileInputs, nb = std::min(kTileInputs, n - b0);
-        int32_t* rows = live.data() + static_cast<size_t>(t) * P;
-        int c = 0;
-        for (int j = 0; j < m; ++j) {
-          bool any = false;
-          for (int b = 0; b < nb; ++b) any |= mask[static_cast<size_t>(b0 + b) * mask_stride + ids[k0 + j]] != 0;
-          if (any) rows[c++] = j;
-        }
-        live_count[t] = c;
-      }
+      ListTileRows(
+          n, m, [&](int b, int j) { return mask[static_cast<size_t>(b) * mask_stride + ids[k0 + j]] != 0; },
+          &live, &live_count);
       MaskedProducts(l.dtype, up, x, n, d, live.data(), live_count.data(), hu.data());
       if (gated) MaskedProducts(l.dtype, gate, x, n, d, live.data(), live_count.data(), hg.data());
     }
@@ -214,23 +225,16 @@ void FfnRowsBatchPanels(const RecordLayout& l, const char* base, uint64_t row_by
     // Each tile of inputs adds only the down rows one of its inputs uses: a
     // neuron masked out or at an exact zero (ReLU: most of them) adds
     // nothing, so skipping it changes no sum.
-    const int tiles = (n + kTileInputs - 1) / kTileInputs;
-    live.resize(static_cast<size_t>(tiles) * P);
+    const int tiles = ListTileRows(
+        n, m, [&](int b, int j) { return hu[static_cast<size_t>(b) * P + j] != 0.0f; }, &live, &live_count);
     live_h.resize(static_cast<size_t>(tiles) * kTileInputs * P);
-    live_count.resize(tiles);
-    for (int t = 0; t < tiles; ++t) {
+    for (int t = 0; t < tiles; ++t) {  // each tile's h for its rows, in their order
       const int b0 = t * kTileInputs, nb = std::min(kTileInputs, n - b0);
-      int32_t* rows = live.data() + static_cast<size_t>(t) * P;
+      const int32_t* rows = live.data() + static_cast<size_t>(t) * P;
       float* hc = live_h.data() + static_cast<size_t>(t) * kTileInputs * P;
-      int c = 0;
-      for (int j = 0; j < m; ++j) {
-        bool any = false;
-        for (int b = 0; b < nb; ++b) any |= hu[static_cast<size_t>(b0 + b) * P + j] != 0.0f;
-        if (!any) continue;
-        for (int b = 0; b < nb; ++b) hc[b * P + c] = hu[static_cast<size_t>(b0 + b) * P + j];
-        rows[c++] = j;
+      for (int b = 0; b < nb; ++b) {
+        for (int k = 0; k < live_count[t]; ++k) hc[b * P + k] = hu[static_cast<size_t>(b0 + b) * P + rows[k]];
       }
-      live_count[t] = c;
     }
     // The down rows a stretch at a time, widened to f32 once for every output.
     for (int i = 0; i < d; i += kDownStretch) {

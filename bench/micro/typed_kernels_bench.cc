@@ -87,16 +87,15 @@ BENCHMARK_CAPTURE(BM_MatMul, F32, DType::kF32)->Arg(64);
 BENCHMARK_CAPTURE(BM_MatMul, Q8_0, DType::kQ8_0)->Arg(64);
 BENCHMARK_CAPTURE(BM_MatMul, Q4_0, DType::kQ4_0)->Arg(64);
 
-// The FFN of a micro-batch (range(1) inputs) over range(0) f16
-// neuron records of a Llama-7B layer (dim 4096, gated: gate, up and down),
-// every input computing every neuron: the batched prefill's FFN rate
+// The FFN of a micro-batch (range(1) inputs) over range(0) neuron records
+// of type t of a Llama-7B layer (dim 4096, gated: gate, up and down), every
+// input computing every neuron: the batched prefill's FFN rate
 // (kernels/kernels.cc FfnRowsBatch).
-void BM_FfnBatch(benchmark::State& state) {
+void BM_FfnBatch(benchmark::State& state, DType t) {
   const int threads = static_cast<int>(state.range(2));
   ThreadPool pool(threads);
   std::vector<float> scratch;
   const int d = 4096, neurons = static_cast<int>(state.range(0)), n = static_cast<int>(state.range(1));
-  const DType t = DType::kF16;
   const uint64_t row = RowBytes(t, d);
   RecordLayout l;
   l.dim = d;
@@ -118,7 +117,11 @@ void BM_FfnBatch(benchmark::State& state) {
                                                     benchmark::Counter::kIsIterationInvariantRate);
 }
 // range(2) threads (the pool's split; wall-clock time).
-BENCHMARK(BM_FfnBatch)->Args({256, 128, 1})->Args({256, 64, 1})->Args({512, 128, 2})->Args({64, 128, 2})->Args({341, 128, 2})->UseRealTime();
+BENCHMARK_CAPTURE(BM_FfnBatch, F16, DType::kF16)
+    ->Args({256, 128, 1})->Args({256, 64, 1})->Args({512, 128, 2})->Args({64, 128, 2})->Args({341, 128, 2})
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_FfnBatch, Q4_0, DType::kQ4_0)->Args({256, 128, 1})->Args({512, 128, 2})->UseRealTime();
+BENCHMARK_CAPTURE(BM_FfnBatch, Q8_0, DType::kQ8_0)->Args({256, 128, 1})->UseRealTime();
 
 }  // namespace
 }  // namespace llmflash

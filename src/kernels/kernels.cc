@@ -147,6 +147,32 @@ void MaskedProducts(DType t, const void* const rows[], const float* x, int n, in
   }
 }
 
+// MaskedProducts for quantized rows, through x prepared once per input
+// (int8 blocks): whole rows per tile, so each product is the one DotPrepared
+// (and so decoding) gives.
+void MaskedProductsPrepared(DType t, const void* const rows[], const KernelInput* in, int n, int d,
+                            const int32_t* list, const int32_t* count, float* out) {
+  constexpr int P = kPanelRows;
+  std::fill(out, out + static_cast<size_t>(n) * P, 0.0f);
+  const int tiles = (n + kTileInputs - 1) / kTileInputs;
+  for (int tile = 0; tile < tiles; ++tile) {
+    const int b0 = tile * kTileInputs, nb = std::min(kTileInputs, n - b0);
+    const KernelInput* ip[kTileInputs];
+    for (int b = 0; b < nb; ++b) ip[b] = in + b0 + b;
+    const int32_t* js = list + static_cast<size_t>(tile) * P;
+    for (int g = 0; g < count[tile]; g += kTileRows) {
+      const int nr = std::min(kTileRows, count[tile] - g);
+      const void* rp[kTileRows];
+      for (int r = 0; r < nr; ++r) rp[r] = rows[js[g + r]];
+      float acc[kTileInputs * kTileRows];
+      DotTilePrepared(rp, nr, t, ip, nb, d, acc, kTileRows);
+      for (int b = 0; b < nb; ++b) {
+        for (int r = 0; r < nr; ++r) out[static_cast<size_t>(b0 + b) * P + js[g + r]] = acc[b * kTileRows + r];
+      }
+    }
+  }
+}
+
 // For each tile of kTileInputs of the n inputs: the rows j < m that
 // uses(b, j) holds for one of its inputs b (tile t's at rows + t *
 // kPanelRows, count[t] of them). Returns the number of tiles.
@@ -169,8 +195,11 @@ int ListTileRows(int n, int m, Uses uses, std::vector<int32_t>* rows, std::vecto
   return tiles;
 }
 
-// Float records in panels of kPanelRows neurons: H = act(X G^T) * (X U^T)
-// (masked) by GemmRows, then out += H D by AxpyTile.
+// Records in panels of kPanelRows neurons: H = act(X G^T) * (X U^T)
+// (masked), then out += H D. Float records: GemmRows, then AxpyTile over
+// down rows widened to f32 a stretch at a time (the sums in another order).
+// Quantized records: tiles of prepared products and of the row kernels'
+// axpy, each the row kernels' arithmetic, so every output is FfnRows' bits.
 void FfnRowsBatchPanels(const RecordLayout& l, const char* base, uint64_t row_bytes,
                         std::span<const int32_t> slots, std::span<const int32_t> ids, const float* x,
                         int n, float* out, const uint8_t* mask, int mask_stride, const float* up_bias) {
@@ -183,7 +212,13 @@ void FfnRowsBatchPanels(const RecordLayout& l, const char* base, uint64_t row_by
   thread_local std::vector<float> live_h;             // and its inputs' h for them
   constexpr int kDownStretch = 128;  // 64 rows x 128 f32: 32 KiB, in L1
   alignas(64) static thread_local float wide_down[P * kDownStretch];
-  const size_t elem = RowBytes(l.dtype, 1);
+  const size_t elem = RowBytes(l.dtype, 1);  // float records
+  const bool quantized = Traits(l.dtype).quantized;
+  thread_local std::vector<KernelInput> inputs;  // quantized records: x as int8 blocks, once
+  if (quantized) {
+    if (inputs.size() < static_cast<size_t>(n)) inputs.resize(n);
+    for (int b = 0; b < n; ++b) inputs[b].Prepare(l.dtype, x + static_cast<size_t>(b) * d, d);
+  }
   hu.resize(static_cast<size_t>(n) * P);
   hg.resize(static_cast<size_t>(n) * P);
   ys.resize(n);
@@ -199,7 +234,14 @@ void FfnRowsBatchPanels(const RecordLayout& l, const char* base, uint64_t row_by
       gate[j] = gated ? row + l.gate_offset : nullptr;
       down[j] = row + l.down_offset;
     }
-    if (mask == nullptr) {
+    if (quantized) {
+      ListTileRows(
+          n, m,
+          [&](int b, int j) { return mask == nullptr || mask[static_cast<size_t>(b) * mask_stride + ids[k0 + j]] != 0; },
+          &live, &live_count);
+      MaskedProductsPrepared(l.dtype, up, inputs.data(), n, d, live.data(), live_count.data(), hu.data());
+      if (gated) MaskedProductsPrepared(l.dtype, gate, inputs.data(), n, d, live.data(), live_count.data(), hg.data());
+    } else if (mask == nullptr) {
       GemmRows(l.dtype, up, m, x, n, d, hu.data(), P);
       if (gated) GemmRows(l.dtype, gate, m, x, n, d, hg.data(), P);
     } else {
@@ -236,6 +278,21 @@ void FfnRowsBatchPanels(const RecordLayout& l, const char* base, uint64_t row_by
         for (int k = 0; k < live_count[t]; ++k) hc[b * P + k] = hu[static_cast<size_t>(b0 + b) * P + rows[k]];
       }
     }
+    if (quantized) {
+      // Each tile of outputs adds its rows as FfnRows adds them (the row
+      // kernels' axpy, row after row), each block decoded once for the tile.
+      for (int t = 0; t < tiles; ++t) {
+        const int c = live_count[t];
+        if (c == 0) continue;
+        const void* dk[P];
+        const int32_t* rows = live.data() + static_cast<size_t>(t) * P;
+        for (int k = 0; k < c; ++k) dk[k] = down[rows[k]];
+        const int b0 = t * kTileInputs;
+        AxpyTileTyped(live_h.data() + static_cast<size_t>(t) * kTileInputs * P, P, dk, c, l.dtype, d,
+                      ys.data() + b0, std::min(kTileInputs, n - b0));
+      }
+      continue;
+    }
     // The down rows a stretch at a time, widened to f32 once for every output.
     for (int i = 0; i < d; i += kDownStretch) {
       const int len = std::min(kDownStretch, d - i);
@@ -259,14 +316,14 @@ void FfnRowsBatchPanels(const RecordLayout& l, const char* base, uint64_t row_by
 
 }  // namespace
 
-// Quantized records (or small batches): per group of rows, every input takes
+// Small batches: per group of rows, every input takes
 // its products while the rows are in cache; each input keeps its own pending
 // down rows, so its sum is formed exactly as FfnRows forms it over the rows it
 // computes.
 void FfnRowsBatch(const RecordLayout& l, const char* base, uint64_t row_bytes,
                   std::span<const int32_t> slots, std::span<const int32_t> ids, const float* x,
                   int n, float* out, const uint8_t* mask, int mask_stride, const float* up_bias) {
-  if (HasTiles(l.dtype) && n >= kPanelMinBatch) {
+  if (n >= kPanelMinBatch) {
     FfnRowsBatchPanels(l, base, row_bytes, slots, ids, x, n, out, mask, mask_stride, up_bias);
     return;
   }

@@ -48,11 +48,14 @@ void FfnRows(const RecordLayout& layout, const char* base, uint64_t row_bytes,
 // into out_b = out + b * dim, each row read once for all of them. `ids[k]` is
 // the neuron of slots[k] (may be empty without a mask). With `mask`, input b computes neuron ids[k] only
 // when mask[b * mask_stride + ids[k]] is nonzero (its own active neurons);
-// without, every input computes every row. For q8_0/q4_0 records each out_b
-// is exactly what FfnRows gives over the slots input b computes; float
-// records in batches of kPanelMinBatch or more go through tile kernels on
-// panels of kPanelRows neurons (the same sums in another order; a masked
-// neuron adds nothing). Each thread keeps n x kPanelRows products.
+// without, every input computes every row. Batches below kPanelMinBatch
+// give each out_b exactly what FfnRows gives over the slots input b
+// computes. Larger ones go through tile kernels on panels of kPanelRows
+// neurons: for q8_0/q4_0 records every out_b is still FfnRows' bits (the
+// tiles take the row kernels' steps; int8 inputs would turn any rounding
+// difference into a different level); for float records every sum is
+// formed in another order (f32 rounding). A masked neuron adds nothing.
+// Each thread keeps n x kPanelRows products.
 void FfnRowsBatch(const RecordLayout& layout, const char* base, uint64_t row_bytes,
                   std::span<const int32_t> slots, std::span<const int32_t> ids, const float* x,
                   int n, float* out, const uint8_t* mask, int mask_stride,

@@ -18,7 +18,7 @@
 
 namespace llmflash {
 
-inline constexpr int kTileRows = 4;
+inline constexpr int kTileRows = 6;
 inline constexpr int kTileInputs = 4;
 // Callers take the products kTileDepth elements at a time (each input's
 // stretch stays in L2 while every row tile passes over it).

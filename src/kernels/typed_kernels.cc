@@ -90,7 +90,8 @@ void AxpyRowsPortable(const float a[kRowGroup], const void* const r[kRowGroup], 
 
 template <DType T>
 constexpr RowKernels Portable() {
-  return {DotPortable<T>, DotRowsPortable<T>, AxpyPortable<T>, AxpyRowsPortable<T>};
+  return {DotPortable<T>, DotRowsPortable<T>, AxpyPortable<T>, AxpyRowsPortable<T>,
+          internal::DotTileOfRows<DotPortable<T>>, internal::AxpyTileOfRows<AxpyPortable<T>>};
 }
 
 const PathKernels kPortable = {Portable<DType::kF16>(), Portable<DType::kBF16>(), Portable<DType::kQ8_0>(),
@@ -111,7 +112,8 @@ void AxpyF32(float a, const void* row, int n, float* y) {
 void AxpyRowsF32(const float a[kRowGroup], const void* const r[kRowGroup], int n, float* y) {
   for (int k = 0; k < kRowGroup; ++k) AxpyF32(a[k], r[k], n, y);
 }
-const RowKernels kF32 = {DotF32, DotRowsF32, AxpyF32, AxpyRowsF32};
+const RowKernels kF32 = {DotF32, DotRowsF32, AxpyF32, AxpyRowsF32, internal::DotTileOfRows<DotF32>,
+                         internal::AxpyTileOfRows<AxpyF32>};
 
 // ---- The path in use. ----
 
@@ -179,6 +181,18 @@ void DotRowsPrepared(const void* const rows[kRowGroup], DType t, const KernelInp
   For(t).dot_rows(rows, in.data(), n, out);
 }
 
+void AxpyTileTyped(const float* a, int a_stride, const void* const rows[], int count, DType t, int n,
+                   float* const ys[], int n_outputs) {
+  For(t).axpy_tile(a, a_stride, rows, count, n, ys, n_outputs);
+}
+
+void DotTilePrepared(const void* const rows[], int nr, DType t, const KernelInput* const inputs[], int ni, int n,
+                     float* out, int out_stride) {
+  const void* xs[kTileInputs];
+  for (int b = 0; b < ni; ++b) xs[b] = inputs[b]->data();
+  For(t).dot_tile(rows, nr, xs, ni, n, out, out_stride);
+}
+
 KernelPath BestKernelPath() {
   if (internal::Avx512Kernels() != nullptr) return KernelPath::kAvx512;
   if (internal::Avx2Kernels() != nullptr) return KernelPath::kAvx2;
@@ -234,6 +248,17 @@ float DotTyped(const void* row, DType t, const float* x, int n) {
 void AxpyTyped(float a, const void* row, DType t, int n, float* y) { For(t).axpy(a, row, n, y); }
 
 void ToFloat(const void* row, DType t, int n, float* out) {
+  const bool half = t == DType::kF16 || t == DType::kBF16;
+  switch (CurrentKernelPath()) {
+    case KernelPath::kAvx512:
+      if (half && internal::WidenHalfAvx512(static_cast<const uint16_t*>(row), n, out, t == DType::kF16)) return;
+      [[fallthrough]];
+    case KernelPath::kAvx2:
+      if (internal::WidenAvx2(row, t, n, out)) return;
+      break;
+    case KernelPath::kPortable:
+    case KernelPath::kNeon: break;
+  }
   switch (t) {
     case DType::kF32:
       std::memcpy(out, row, n * sizeof(float));
@@ -241,9 +266,6 @@ void ToFloat(const void* row, DType t, int n, float* out) {
     case DType::kF16:
     case DType::kBF16: {
       const auto* p = static_cast<const uint16_t*>(row);
-      if (CurrentKernelPath() == KernelPath::kAvx512 && internal::WidenHalfAvx512(p, n, out, t == DType::kF16)) {
-        return;
-      }
       for (int i = 0; i < n; ++i) out[i] = t == DType::kF16 ? F16ToFloat(p[i]) : Bf16ToFloat(p[i]);
       return;
     }
@@ -315,12 +337,37 @@ void MatMul(WeightRef w, const float* x, int n, int rows, int cols, float* out, 
     // units' rate, not the rows' streaming rate), in blocks of rows.
     const uint64_t row_bytes = RowBytes(w.dtype, cols);
     const char* p = static_cast<const char*>(w.data);
-    constexpr int kBlock = 256;
+    constexpr int kBlock = 64;  // rows whose stretches stay in L2
     const void* rp[kBlock];
     for (int r = 0; r < rows; r += kBlock) {
       const int m = std::min(kBlock, rows - r);
       for (int j = 0; j < m; ++j) rp[j] = p + static_cast<uint64_t>(r + j) * row_bytes;
       GemmRows(w.dtype, rp, m, x, n, cols, out + r, out_stride);
+    }
+    return;
+  }
+  if (Traits(w.dtype).quantized && n >= kPanelMinBatch) {
+    // Tiles of rows x inputs over whole rows: each decoded weight block
+    // serves kTileInputs inputs, and each product keeps MatVec's bits.
+    thread_local std::vector<KernelInput> inputs;
+    if (inputs.size() < static_cast<size_t>(n)) inputs.resize(n);
+    for (int b = 0; b < n; ++b) inputs[b].Prepare(w.dtype, x + static_cast<size_t>(b) * cols, cols);
+    const uint64_t row_bytes = RowBytes(w.dtype, cols);
+    const char* p = static_cast<const char*>(w.data);
+    constexpr int kBlock = 32;  // rows in L2 while every input passes over them
+    for (int r0 = 0; r0 < rows; r0 += kBlock) {
+      const int m = std::min(kBlock, rows - r0);
+      for (int b0 = 0; b0 < n; b0 += kTileInputs) {
+        const int nb = std::min(kTileInputs, n - b0);
+        const KernelInput* ip[kTileInputs];
+        for (int b = 0; b < nb; ++b) ip[b] = &inputs[b0 + b];
+        for (int r = r0; r < r0 + m; r += kTileRows) {
+          const int nr = std::min(kTileRows, r0 + m - r);
+          const void* rp[kTileRows];
+          for (int j = 0; j < nr; ++j) rp[j] = p + static_cast<uint64_t>(r + j) * row_bytes;
+          DotTilePrepared(rp, nr, w.dtype, ip, nb, cols, out + static_cast<size_t>(b0) * out_stride + r, out_stride);
+        }
+      }
     }
     return;
   }

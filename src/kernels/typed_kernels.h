@@ -60,6 +60,20 @@ class KernelInput {
 // FfnRows do): `in` must have been prepared for type t and length n.
 float DotPrepared(const void* row, DType t, const KernelInput& in, int n);
 void DotRowsPrepared(const void* const rows[kRowGroup], DType t, const KernelInput& in, int n, float* out);
+// nr (1..kTileRows) rows times ni (1..kTileInputs) prepared inputs:
+// out[b * out_stride + r] = DotPrepared(rows[r], t, *inputs[b], n), bit for
+// bit. Where the path has a tile for the type (q8_0 and q4_0 on AVX2 and
+// AVX-512) each weight block is decoded once for every input of the tile:
+// a batch's quantized products at the integer units' rate.
+void DotTilePrepared(const void* const rows[], int nr, DType t, const KernelInput* const inputs[], int ni, int n,
+                     float* out, int out_stride);
+// ys[b] += sum_k a[b * a_stride + k] * rows[k] for n_outputs (1..kTileInputs)
+// outputs and `count` rows of n elements: each element exactly as AxpyTyped
+// over the rows with a nonzero coefficient, in order, gives it (up to the
+// sign of a zero). Where the path has a tile for the type (q8_0 and q4_0 on
+// AVX2 and AVX-512) each block is decoded once for every output.
+void AxpyTileTyped(const float* a, int a_stride, const void* const rows[], int count, DType t, int n,
+                   float* const ys[], int n_outputs);
 
 // out[rows] = W[rows x cols] * x
 void MatVec(WeightRef w, const float* x, int rows, int cols, float* out);

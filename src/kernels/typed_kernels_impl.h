@@ -12,6 +12,7 @@
 
 #include <cstdint>
 
+#include "kernels/tile_kernels.h"
 #include "kernels/typed_kernels.h"
 
 namespace llmflash::internal {
@@ -25,6 +26,17 @@ struct RowKernels {
   void (*dot_rows)(const void* const rows[kRowGroup], const void* x, int n, float* out);
   void (*axpy)(float a, const void* row, int n, float* y);
   void (*axpy_rows)(const float a[kRowGroup], const void* const rows[kRowGroup], int n, float* y);
+  // nr (1..kTileRows) rows times ni (1..kTileInputs) inputs:
+  // out[b * stride + r] = dot(rows[r], xs[b], n), bit for bit. Paths with a
+  // tile for the type decode each weight block once for all ni inputs.
+  void (*dot_tile)(const void* const rows[], int nr, const void* const xs[], int ni, int n, float* out,
+                   int stride);
+  // ys[b] += sum_k a[b * a_stride + k] * rows[k] for ni (1..kTileInputs)
+  // outputs: each element exactly as axpy(a[b, k], rows[k], n, ys[b]) for
+  // every k with a nonzero coefficient, in order, gives it (a zero adds
+  // nothing, up to the sign of a zero sum).
+  void (*axpy_tile)(const float* a, int a_stride, const void* const rows[], int count, int n, float* const ys[],
+                    int ni);
 };
 
 struct PathKernels {
@@ -41,6 +53,10 @@ const PathKernels* NeonKernels();
 // f16 (or bf16) to f32 with AVX-512 (exact, as the scalar conversion);
 // false, doing nothing, when the CPU lacks it.
 bool WidenHalfAvx512(const uint16_t* p, int n, float* out, bool f16);
+// f16, bf16, q8_0 or q4_0 to f32 with AVX2 (the scalar conversion's bits:
+// d * q is one rounding either way); false, doing nothing, for f32 or when
+// the CPU lacks AVX2.
+bool WidenAvx2(const void* row, DType t, int n, float* out);
 
 // One-row entry points built on the grouped code, so that a row is summed
 // the same way alone or in a group.
@@ -56,6 +72,26 @@ template <void (*Rows)(const float*, const void* const*, int, float*)>
 void AxpyOne(float a, const void* row, int n, float* y) {
   const void* r[1] = {row};
   Rows(&a, r, n, y);
+}
+
+// A tile made of one-row products, for types and paths without a tile of
+// their own.
+template <float (*Dot)(const void*, const void*, int)>
+void DotTileOfRows(const void* const rows[], int nr, const void* const xs[], int ni, int n, float* out,
+                   int stride) {
+  for (int b = 0; b < ni; ++b) {
+    for (int r = 0; r < nr; ++r) out[b * stride + r] = Dot(rows[r], xs[b], n);
+  }
+}
+
+template <void (*Axpy)(float, const void*, int, float*)>
+void AxpyTileOfRows(const float* a, int a_stride, const void* const rows[], int count, int n, float* const ys[],
+                    int ni) {
+  for (int b = 0; b < ni; ++b) {
+    for (int k = 0; k < count; ++k) {
+      if (a[b * a_stride + k] != 0.0f) Axpy(a[b * a_stride + k], rows[k], n, ys[b]);
+    }
+  }
 }
 
 }  // namespace llmflash::internal

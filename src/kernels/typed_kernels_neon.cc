@@ -139,7 +139,8 @@ void AxpyQuant(const float a[], const void* const r[], int n, float* y) {
 #define LLMFLASH_TABLE(Dot, Axpy, ...)                                                       \
   RowKernels {                                                                               \
     DotOne<Dot<1, __VA_ARGS__>>, Dot<kRowGroup, __VA_ARGS__>, AxpyOne<Axpy<1, __VA_ARGS__>>, \
-        Axpy<kRowGroup, __VA_ARGS__>                                                         \
+        Axpy<kRowGroup, __VA_ARGS__>, DotTileOfRows<DotOne<Dot<1, __VA_ARGS__>>>,            \
+        AxpyTileOfRows<AxpyOne<Axpy<1, __VA_ARGS__>>>                                        \
   }
 const PathKernels kNeon = {LLMFLASH_TABLE(DotHalf, AxpyHalf, true), LLMFLASH_TABLE(DotHalf, AxpyHalf, false),
                            LLMFLASH_TABLE(DotQuant, AxpyQuant, BlockQ8_0),

@@ -9,6 +9,7 @@
 
 #include "util/dtype.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "util/half.h"
@@ -272,27 +273,145 @@ LLMFLASH_AVX2 void AxpyQuantAvx2(const float a[], const void* const r[], int n, 
   }
 }
 
+// A tile of R rows x I inputs of quantized products (a prompt's batch): each
+// weight block is decoded (nibbles, |w| and sign) once for the I inputs.
+// Every (row, input) pair keeps its own accumulator and takes exactly
+// DotQuantAvx2's steps, so the tile gives the row kernel's bits.
+template <int R, int I, class Block>
+LLMFLASH_AVX2 void DotTileQuantAvx2(const void* const r[], const void* const xv[], int n, float* out, int stride) {
+  const InputBlock* x[I];
+  for (int b = 0; b < I; ++b) x[b] = static_cast<const InputBlock*>(xv[b]);
+  __m256 acc[R][I];
+  for (int k = 0; k < R; ++k) {
+    for (int b = 0; b < I; ++b) acc[k][b] = _mm256_setzero_ps();
+  }
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int i = 0; i < n / kQuantBlock; ++i) {
+    __m256i w[R], wabs[R];
+    alignas(32) float dw[R];
+    for (int k = 0; k < R; ++k) {
+      const Block& blk = static_cast<const Block*>(r[k])[i];
+      w[k] = Bytes(blk);
+      wabs[k] = _mm256_sign_epi8(w[k], w[k]);
+      dw[k] = _cvtsh_ss(blk.d);
+    }
+    for (int b = 0; b < I; ++b) {
+      const __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b][i].q));
+      // d_row * d_x in every lane: one vector product per pair (the scalar
+      // product's bits), the row's scale broadcast from memory.
+      const __m256 dx = _mm256_broadcast_ss(&x[b][i].d);
+      for (int k = 0; k < R; ++k) {
+        const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(wabs[k], _mm256_sign_epi8(xq, w[k])), ones);
+        const __m256 d = _mm256_mul_ps(_mm256_broadcast_ss(&dw[k]), dx);
+        acc[k][b] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[k][b]);
+      }
+    }
+  }
+  for (int b = 0; b < I; ++b) {
+    for (int k = 0; k < R; ++k) out[b * stride + k] = Sum8(acc[k][b]);
+  }
+}
+
+template <int R, class Block>
+void DotTileQuantAvx2R(const void* const r[], const void* const xs[], int ni, int n, float* out, int stride) {
+  switch (ni) {
+    case 1: return DotTileQuantAvx2<R, 1, Block>(r, xs, n, out, stride);
+    case 2: return DotTileQuantAvx2<R, 2, Block>(r, xs, n, out, stride);
+    case 3: return DotTileQuantAvx2<R, 3, Block>(r, xs, n, out, stride);
+    default: return DotTileQuantAvx2<R, 4, Block>(r, xs, n, out, stride);
+  }
+}
+
+// Rows two at a time: 2 x 4 accumulators, the two rows' bytes and |bytes|
+// and an input block fill the sixteen ymm registers.
+template <class Block>
+void DotTileQuantAvx2Any(const void* const r[], int nr, const void* const xs[], int ni, int n, float* out,
+                         int stride) {
+  for (int k = 0; k < nr; k += 2) {
+    if (nr - k >= 2) {
+      DotTileQuantAvx2R<2, Block>(r + k, xs, ni, n, out + k, stride);
+    } else {
+      DotTileQuantAvx2R<1, Block>(r + k, xs, ni, n, out + k, stride);
+    }
+  }
+}
+
+// out += sum_k a[b, k] * row k for up to kTileInputs outputs, a block at a
+// time: each row's block is widened once (its levels as f32, exactly) for
+// every output, and each element takes fma(a * d, level, y) row after row,
+// AxpyQuantAvx2's steps, so every output gets the row kernel's bits.
+template <class Block, int I>
+LLMFLASH_AVX2 void AxpyBlockOutputs(const float* a, int a_stride, const __m256* wq, const float* dk, int count,
+                                    float* const ys[], int i) {
+  __m256 y[I][4];
+  for (int b = 0; b < I; ++b) {
+    for (int v = 0; v < 4; ++v) y[b][v] = _mm256_loadu_ps(ys[b] + i + 8 * v);
+  }
+  for (int k = 0; k < count; ++k) {
+    for (int b = 0; b < I; ++b) {
+      const __m256 ad = _mm256_set1_ps(a[b * a_stride + k] * dk[k]);
+      for (int v = 0; v < 4; ++v) y[b][v] = _mm256_fmadd_ps(ad, wq[4 * k + v], y[b][v]);
+    }
+  }
+  for (int b = 0; b < I; ++b) {
+    for (int v = 0; v < 4; ++v) _mm256_storeu_ps(ys[b] + i + 8 * v, y[b][v]);
+  }
+}
+
+template <class Block>
+LLMFLASH_AVX2 void AxpyTileQuantAvx2(const float* a, int a_stride, const void* const r[], int count, int n,
+                                     float* const ys[], int ni) {
+  constexpr int kMaxRows = 64;
+  alignas(32) __m256 wq[4 * kMaxRows];
+  float dk[kMaxRows];
+  for (int k0 = 0; k0 < count; k0 += kMaxRows) {
+    const int c = std::min(kMaxRows, count - k0);
+    for (int i = 0; i < n / kQuantBlock; ++i) {
+      for (int k = 0; k < c; ++k) {
+        const Block& blk = static_cast<const Block*>(r[k0 + k])[i];
+        Lanes8(blk, wq + 4 * k);
+        dk[k] = _cvtsh_ss(blk.d);
+      }
+      // Two outputs per pass: 8 sums in registers beside the row's lanes.
+      for (int b = 0; b < ni; b += 2) {
+        if (ni - b >= 2) {
+          AxpyBlockOutputs<Block, 2>(a + b * a_stride + k0, a_stride, wq, dk, c, ys + b, i * kQuantBlock);
+        } else {
+          AxpyBlockOutputs<Block, 1>(a + b * a_stride + k0, a_stride, wq, dk, c, ys + b, i * kQuantBlock);
+        }
+      }
+    }
+  }
+}
+
 // ---- The tables. ----
 
 // One path's kernels for a type from its grouped code: the one-row entry
 // points are the grouped code with one row.
-#define LLMFLASH_TABLE(Dot, Axpy, ...)                                                       \
+// Float rows have tiles of their own (kernels/tile_kernels.h); their
+// table's tiles are the one-row kernels in a loop.
+#define LLMFLASH_ROWS(Dot, Axpy, ...)                                                          \
   RowKernels {                                                                               \
     DotOne<Dot<1, __VA_ARGS__>>, Dot<kRowGroup, __VA_ARGS__>, AxpyOne<Axpy<1, __VA_ARGS__>>, \
-        Axpy<kRowGroup, __VA_ARGS__>                                                         \
+        Axpy<kRowGroup, __VA_ARGS__>, DotTileOfRows<DotOne<Dot<1, __VA_ARGS__>>>,            \
+        AxpyTileOfRows<AxpyOne<Axpy<1, __VA_ARGS__>>>                                        \
   }
-const PathKernels kAvx2 = {LLMFLASH_TABLE(DotRowsAvx2, AxpyRowsAvx2, true),
-                           LLMFLASH_TABLE(DotRowsAvx2, AxpyRowsAvx2, false),
-                           LLMFLASH_TABLE(DotQuantAvx2, AxpyQuantAvx2, BlockQ8_0),
-                           LLMFLASH_TABLE(DotQuantAvx2, AxpyQuantAvx2, BlockQ4_0)};
+#define LLMFLASH_QUANT(Block)                                                                       \
+  RowKernels {                                                                                    \
+    DotOne<DotQuantAvx2<1, Block>>, DotQuantAvx2<kRowGroup, Block>, AxpyOne<AxpyQuantAvx2<1, Block>>, \
+        AxpyQuantAvx2<kRowGroup, Block>, DotTileQuantAvx2Any<Block>, AxpyTileQuantAvx2<Block>     \
+  }
+const PathKernels kAvx2 = {LLMFLASH_ROWS(DotRowsAvx2, AxpyRowsAvx2, true),
+                           LLMFLASH_ROWS(DotRowsAvx2, AxpyRowsAvx2, false), LLMFLASH_QUANT(BlockQ8_0),
+                           LLMFLASH_QUANT(BlockQ4_0)};
 // Quantized rows on AVX-512 machines use the 256-bit integer kernels: a
 // 512-bit (AVX512BW/VNNI) version is worth having but needs a machine with
 // AVX-512 to be measured and tested on, which this session's was not.
-const PathKernels kAvx512 = {LLMFLASH_TABLE(DotRowsAvx512, AxpyRowsAvx512, true),
-                             LLMFLASH_TABLE(DotRowsAvx512, AxpyRowsAvx512, false),
-                             LLMFLASH_TABLE(DotQuantAvx2, AxpyQuantAvx2, BlockQ8_0),
-                             LLMFLASH_TABLE(DotQuantAvx2, AxpyQuantAvx2, BlockQ4_0)};
-#undef LLMFLASH_TABLE
+const PathKernels kAvx512 = {LLMFLASH_ROWS(DotRowsAvx512, AxpyRowsAvx512, true),
+                             LLMFLASH_ROWS(DotRowsAvx512, AxpyRowsAvx512, false), LLMFLASH_QUANT(BlockQ8_0),
+                             LLMFLASH_QUANT(BlockQ4_0)};
+#undef LLMFLASH_QUANT
+#undef LLMFLASH_ROWS
 
 }  // namespace
 
@@ -316,11 +435,43 @@ bool WidenHalfAvx512(const uint16_t* p, int n, float* out, bool f16) {
   return true;
 }
 
+namespace {
+template <class Block>
+LLMFLASH_AVX2 void WidenBlocks(const void* row, int n, float* out) {
+  const auto* b = static_cast<const Block*>(row);
+  for (int k = 0; k < n / kQuantBlock; ++k, out += kQuantBlock) {
+    const __m256 d = _mm256_set1_ps(_cvtsh_ss(b[k].d));
+    __m256 v[4];
+    Lanes8(b[k], v);
+    for (int j = 0; j < 4; ++j) _mm256_storeu_ps(out + 8 * j, _mm256_mul_ps(d, v[j]));
+  }
+}
+
+LLMFLASH_AVX2 void WidenHalfAvx2(const uint16_t* p, int n, float* out, bool f16) {
+  int i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, Load8(p + i, f16));
+  for (; i < n; ++i) out[i] = Load(p, i, f16);
+}
+}  // namespace
+
+bool WidenAvx2(const void* row, DType t, int n, float* out) {
+  if (!Features().avx2) return false;
+  switch (t) {
+    case DType::kF32: return false;
+    case DType::kF16: WidenHalfAvx2(static_cast<const uint16_t*>(row), n, out, true); return true;
+    case DType::kBF16: WidenHalfAvx2(static_cast<const uint16_t*>(row), n, out, false); return true;
+    case DType::kQ8_0: WidenBlocks<BlockQ8_0>(row, n, out); return true;
+    case DType::kQ4_0: WidenBlocks<BlockQ4_0>(row, n, out); return true;
+  }
+  return false;
+}
+
 #pragma GCC diagnostic pop
 #else
 const PathKernels* Avx2Kernels() { return nullptr; }
 const PathKernels* Avx512Kernels() { return nullptr; }
 bool WidenHalfAvx512(const uint16_t*, int, float*, bool) { return false; }
+bool WidenAvx2(const void*, DType, int, float*) { return false; }
 #endif
 
 }  // namespace llmflash::internal

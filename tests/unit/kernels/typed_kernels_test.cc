@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "kernels/kernels.h"
+#include "kernels/tile_kernels.h"
 #include "kernels/typed_kernels.h"
 #include "util/dtype.h"
 #include "util/half.h"
@@ -217,6 +218,132 @@ TEST_P(TypedKernels, FfnRowsEqualsOneRecordAtATimeExactly) {
         EXPECT_EQ(out, want) << gated << " " << dim << " " << n;
       }
     }
+  }
+}
+
+// A tile of prepared products is the row kernel's product, bit for bit, for
+// every shape of tile (quantized types have tiles of their own on x86).
+TEST_P(TypedKernels, DotTilePreparedEqualsDotPreparedExactly) {
+  const DType t = Type();
+  std::mt19937 rng(31);
+  std::normal_distribution<float> d;
+  const int cols = Traits(t).block_elements == 1 ? 100 : 160;
+  Stored m = Store(t, kTileRows, cols, &rng);
+  std::vector<float> x(kTileInputs * cols);
+  for (auto& v : x) v = d(rng);
+  std::vector<KernelInput> in(kTileInputs);
+  const KernelInput* ip[kTileInputs];
+  for (int b = 0; b < kTileInputs; ++b) {
+    in[b].Prepare(t, x.data() + b * cols, cols);
+    ip[b] = &in[b];
+  }
+  const void* rows[kTileRows];
+  for (int r = 0; r < kTileRows; ++r) rows[r] = m.bytes.data() + r * RowBytes(t, cols);
+  for (int nr = 1; nr <= kTileRows; ++nr) {
+    for (int ni = 1; ni <= kTileInputs; ++ni) {
+      std::vector<float> out(kTileInputs * 7, -1.0f);
+      DotTilePrepared(rows, nr, t, ip, ni, cols, out.data(), 7);
+      for (int b = 0; b < kTileInputs; ++b) {
+        for (int r = 0; r < 7; ++r) {
+          if (b < ni && r < nr) {
+            EXPECT_EQ(out[b * 7 + r], DotPrepared(rows[r], t, in[b], cols)) << nr << "x" << ni << " " << b << "," << r;
+          } else {
+            EXPECT_EQ(out[b * 7 + r], -1.0f) << "wrote outside the tile";
+          }
+        }
+      }
+    }
+  }
+}
+
+// MatMul of a batch: quantized rows give every input exactly MatVec's
+// products (the decode step's bits); float rows the same sums in tiles, to
+// f32 rounding of the exact products.
+TEST_P(TypedKernels, MatMulIsMatVecForEveryInput) {
+  const DType t = Type();
+  std::mt19937 rng(37);
+  std::normal_distribution<float> d;
+  const int rows = 2 * 32 + 7, cols = Traits(t).block_elements == 1 ? 1030 : 1056;
+  Stored m = Store(t, rows, cols, &rng);
+  for (int n : {2, 8, 13}) {
+    std::vector<float> x(static_cast<size_t>(n) * cols);
+    for (auto& v : x) v = d(rng);
+    const int stride = rows + 3;
+    std::vector<float> out(static_cast<size_t>(n) * stride, 0.0f), one(rows);
+    MatMul(WeightRef{m.bytes.data(), t}, x.data(), n, rows, cols, out.data(), stride);
+    for (int b = 0; b < n; ++b) {
+      MatVec(WeightRef{m.bytes.data(), t}, x.data() + b * cols, rows, cols, one.data());
+      const std::vector<float> xk = AsTheKernelsSeeIt(t, std::vector<float>(x.begin() + b * cols, x.begin() + (b + 1) * cols));
+      for (int r = 0; r < rows; ++r) {
+        const float got = out[static_cast<size_t>(b) * stride + r];
+        if (Traits(t).quantized) {
+          EXPECT_EQ(got, one[r]) << n << " input " << b << " row " << r;
+        } else {
+          double exact = 0, mag = 0;
+          for (int c = 0; c < cols; ++c) {
+            exact += double(m.values[r * cols + c]) * xk[c];
+            mag += std::fabs(double(m.values[r * cols + c]) * xk[c]);
+          }
+          EXPECT_NEAR(got, exact, 1e-5 * mag + 1e-6) << n << " input " << b << " row " << r;
+        }
+      }
+    }
+  }
+}
+
+// The FFN of a batch against FfnRows on each input alone, with and without a
+// mask, small batches and panels: quantized records give FfnRows' bits (int8
+// inputs of the next layer would turn any rounding difference into another
+// level), float records agree to rounding.
+TEST_P(TypedKernels, FfnRowsBatchIsFfnRowsForEveryInput) {
+  const DType t = Type();
+  std::mt19937 rng(41);
+  std::normal_distribution<float> d;
+  std::bernoulli_distribution coin(0.4);
+  const int dim = 96, records = 150;  // 150 rows: two full panels and a part
+  const int64_t part = static_cast<int64_t>(RowBytes(t, dim));
+  for (ActivationKind act : {ActivationKind::kRelu, ActivationKind::kSilu}) {
+  for (int n : {5, 11, 32}) {
+  RecordLayout l{dim, 0, part, 2 * part, Activation{act, 0}, t};
+  const uint64_t row_bytes = 3 * part;
+  Stored m = Store(t, records * 3, dim, &rng);
+  std::vector<float> x(n * dim), bias(records);
+  for (auto& v : x) v = d(rng);
+  for (auto& v : bias) v = 0.3f * d(rng);
+  std::vector<int32_t> slots, ids;
+  for (int k = 0; k < records; ++k) {
+    slots.push_back((k * 7) % records);
+    ids.push_back(k);
+  }
+  std::vector<uint8_t> mask(static_cast<size_t>(n) * records);
+  for (auto& v : mask) v = coin(rng);
+  for (bool masked : {false, true}) {
+    std::vector<float> out(n * dim, 0.5f);
+    FfnRowsBatch(l, m.bytes.data(), row_bytes, slots, ids, x.data(), n, out.data(), masked ? mask.data() : nullptr,
+                 records, bias.data());
+    for (int b = 0; b < n; ++b) {
+      std::vector<int32_t> own;
+      std::vector<float> own_bias;
+      for (int k = 0; k < records; ++k) {
+        if (masked && mask[b * records + k] == 0) continue;
+        own.push_back(slots[k]);
+        own_bias.push_back(bias[k]);
+      }
+      std::vector<float> want(dim, 0.5f), h(own.size());
+      FfnRows(l, m.bytes.data(), row_bytes, own, x.data() + b * dim, want.data(), h.data(), own_bias.data());
+      for (int i = 0; i < dim; ++i) {
+        // Float rows: f32 sums of ~150 terms in two orders, h to rounding.
+        double mag = 0.5;
+        for (size_t k = 0; k < own.size(); ++k) mag += std::fabs(h[k] * m.values[(own[k] * 3 + 2) * dim + i]);
+        if (Traits(t).quantized) {
+          EXPECT_EQ(out[b * dim + i], want[i]) << masked << " input " << b << " element " << i;
+        } else {
+          EXPECT_NEAR(out[b * dim + i], want[i], 1e-4 * mag) << masked << " input " << b << " element " << i;
+        }
+      }
+    }
+  }
+  }
   }
 }
 

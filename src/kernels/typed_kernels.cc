@@ -166,10 +166,14 @@ void KernelInput::Prepare(DType t, const float* x, int n) {
   quantized_ = Traits(t).quantized;
   if (!quantized_) return;
   blocks_.resize(static_cast<size_t>(n) / kQuantBlock);
+  const KernelPath path = CurrentKernelPath();
+  if ((path == KernelPath::kAvx2 || path == KernelPath::kAvx512) && internal::QuantizeInputAvx2(x, n, blocks_.data())) {
+    return;
+  }
   for (size_t k = 0; k < blocks_.size(); ++k, x += kQuantBlock) {
     float amax = 0;
     for (int j = 0; j < kQuantBlock; ++j) amax = std::max(amax, std::fabs(x[j]));
-    const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+    const float d = amax / 127.0f, id = internal::InputScaleInverse(d);
     blocks_[k].d = d;
     for (int j = 0; j < kQuantBlock; ++j) blocks_[k].q[j] = static_cast<int8_t>(std::lrintf(x[j] * id));
   }

@@ -34,9 +34,11 @@ inline constexpr int kRowGroup = 8;
 
 // x as the kernels take it for rows of a type. For q8_0 and q4_0 rows, x is
 // quantized once to int8 blocks of 32 (per block d = max|x| / 127 in f32,
-// q = round(x / d)) and each product is a sum of integer dot products per
-// block times d_row * d_x, as llama.cpp computes them; for other types it is
-// x itself. Every product below goes through it (DotTyped prepares its own),
+// q = round(x * (1 / d)), half to even; levels 0 when d is 0 or 1 / d
+// overflows) and each product is a sum of integer dot products per block
+// times d_row * d_x, as llama.cpp computes them; for other types it is x
+// itself. The blocks are the same bits on every path (AVX2 quantizes with
+// SIMD). Every product below goes through it (DotTyped prepares its own),
 // so a row gives the same bits alone, in a group or in a MatVec.
 struct InputBlock {
   float d;

@@ -11,6 +11,7 @@
 #define LLMFLASH_KERNELS_TYPED_KERNELS_IMPL_H_
 
 #include <cstdint>
+#include <limits>
 
 #include "kernels/tile_kernels.h"
 #include "kernels/typed_kernels.h"
@@ -57,6 +58,9 @@ bool WidenHalfAvx512(const uint16_t* p, int n, float* out, bool f16);
 // d * q is one rounding either way); false, doing nothing, for f32 or when
 // the CPU lacks AVX2.
 bool WidenAvx2(const void* row, DType t, int n, float* out);
+// KernelInput's int8 blocks of x with AVX2, the scalar loop's bits; false,
+// doing nothing, when the CPU lacks AVX2.
+bool QuantizeInputAvx2(const float* x, int n, InputBlock* out);
 
 // One-row entry points built on the grouped code, so that a row is summed
 // the same way alone or in a group.
@@ -72,6 +76,14 @@ template <void (*Rows)(const float*, const void* const*, int, float*)>
 void AxpyOne(float a, const void* row, int n, float* y) {
   const void* r[1] = {row};
   Rows(&a, r, n, y);
+}
+
+// 1 / d for x's int8 blocks, 0 when d is 0 or so small (a subnormal
+// block) that 1 / d overflows: such a block's levels are all 0, on every
+// path, instead of whatever rounding infinity gives.
+inline float InputScaleInverse(float d) {
+  const float id = d != 0.0f ? 1.0f / d : 0.0f;
+  return id <= std::numeric_limits<float>::max() ? id : 0.0f;
 }
 
 // A tile made of one-row products, for types and paths without a tile of

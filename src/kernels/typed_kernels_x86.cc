@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 #include "util/half.h"
 
@@ -286,6 +287,33 @@ LLMFLASH_AVX2 void DotTileQuantAvx2(const void* const r[], const void* const xv[
     for (int b = 0; b < I; ++b) acc[k][b] = _mm256_setzero_ps();
   }
   const __m256i ones = _mm256_set1_epi16(1);
+  if constexpr (std::is_same_v<Block, BlockQ4_0>) {
+    // q4_0: the nibbles' unsigned levels u go to maddubs as they are, and
+    // 8 * (x0 + x1) comes off each int16 pair sum: (u0 - 8) x0 + (u1 - 8) x1,
+    // the same int16 (and so int32) lanes as |w| times x with w's sign, with
+    // one register per row instead of two (no spills at 2 x 4).
+    const __m256i eight = _mm256_set1_epi8(8), low = _mm256_set1_epi8(0x0F);
+    for (int i = 0; i < n / kQuantBlock; ++i) {
+      __m256i u[R];
+      alignas(32) float dw[R];
+      for (int k = 0; k < R; ++k) {
+        const BlockQ4_0& blk = static_cast<const BlockQ4_0*>(r[k])[i];
+        const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.q));
+        u[k] = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), low);
+        dw[k] = _cvtsh_ss(blk.d);
+      }
+      for (int b = 0; b < I; ++b) {
+        const __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b][i].q));
+        const __m256i offset = _mm256_maddubs_epi16(eight, xq);
+        const __m256 dx = _mm256_broadcast_ss(&x[b][i].d);
+        for (int k = 0; k < R; ++k) {
+          const __m256i p = _mm256_madd_epi16(_mm256_sub_epi16(_mm256_maddubs_epi16(u[k], xq), offset), ones);
+          const __m256 d = _mm256_mul_ps(_mm256_broadcast_ss(&dw[k]), dx);
+          acc[k][b] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[k][b]);
+        }
+      }
+    }
+  } else {
   for (int i = 0; i < n / kQuantBlock; ++i) {
     __m256i w[R], wabs[R];
     alignas(32) float dw[R];
@@ -306,6 +334,7 @@ LLMFLASH_AVX2 void DotTileQuantAvx2(const void* const r[], const void* const xv[
         acc[k][b] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[k][b]);
       }
     }
+  }
   }
   for (int b = 0; b < I; ++b) {
     for (int k = 0; k < R; ++k) out[b * stride + k] = Sum8(acc[k][b]);
@@ -436,6 +465,31 @@ bool WidenHalfAvx512(const uint16_t* p, int n, float* out, bool f16) {
 }
 
 namespace {
+// x to int8 blocks as KernelInput::Prepare's scalar loop does it: amax by
+// exact comparisons, the same division and reciprocal, and the products
+// rounded half to even (cvtps under the default MXCSR mode, as lrintf).
+LLMFLASH_AVX2 void QuantizeInput(const float* x, int n, InputBlock* out) {
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  for (int k = 0; k < n / kQuantBlock; ++k, x += kQuantBlock) {
+    __m256 v[4];
+    for (int j = 0; j < 4; ++j) v[j] = _mm256_loadu_ps(x + 8 * j);
+    __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v[0]), _mm256_andnot_ps(sign, v[1])),
+                             _mm256_max_ps(_mm256_andnot_ps(sign, v[2]), _mm256_andnot_ps(sign, v[3])));
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_movehdup_ps(h));
+    const float amax = _mm_cvtss_f32(h);
+    const float d = amax / 127.0f, id = InputScaleInverse(d);
+    out[k].d = d;
+    const __m256 s = _mm256_set1_ps(id);
+    __m256i q[4];
+    for (int j = 0; j < 4; ++j) q[j] = _mm256_cvtps_epi32(_mm256_mul_ps(v[j], s));
+    const __m256i q16 = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out[k].q), _mm256_permutevar8x32_epi32(q16, order));
+  }
+}
+
 template <class Block>
 LLMFLASH_AVX2 void WidenBlocks(const void* row, int n, float* out) {
   const auto* b = static_cast<const Block*>(row);
@@ -453,6 +507,12 @@ LLMFLASH_AVX2 void WidenHalfAvx2(const uint16_t* p, int n, float* out, bool f16)
   for (; i < n; ++i) out[i] = Load(p, i, f16);
 }
 }  // namespace
+
+bool QuantizeInputAvx2(const float* x, int n, InputBlock* out) {
+  if (!Features().avx2) return false;
+  QuantizeInput(x, n, out);
+  return true;
+}
 
 bool WidenAvx2(const void* row, DType t, int n, float* out) {
   if (!Features().avx2) return false;
@@ -472,6 +532,7 @@ const PathKernels* Avx2Kernels() { return nullptr; }
 const PathKernels* Avx512Kernels() { return nullptr; }
 bool WidenHalfAvx512(const uint16_t*, int, float*, bool) { return false; }
 bool WidenAvx2(const void*, DType, int, float*) { return false; }
+bool QuantizeInputAvx2(const float*, int, InputBlock*) { return false; }
 #endif
 
 }  // namespace llmflash::internal

@@ -382,6 +382,37 @@ TEST(TypedKernelPaths, DefaultIsTheBestAvailableAndSwitching) {
 #endif
 }
 
+// x quantized for the integer products is the same on every path, bit for
+// bit: ties of x / d (half to even), zeros, tiny and large blocks.
+TEST(TypedKernelPaths, InputBlocksAreTheSameOnEveryPath) {
+  std::mt19937 rng(23);
+  std::normal_distribution<float> d;
+  const int n = 32 * 40;
+  std::vector<float> x(n);
+  for (auto& v : x) v = d(rng);
+  for (int j = 0; j < 32; ++j) x[j] = 0.5f * (j - 16);     // x / d lands on halves
+  for (int j = 32; j < 64; ++j) x[j] = 0.0f;               // d = 0
+  for (int j = 64; j < 96; ++j) x[j] = 1e-40f * (j - 80);  // subnormal
+  for (int j = 96; j < 128; ++j) x[j] = 3e37f * d(rng);
+  for (int j = 128; j < 160; ++j) x[j] = j % 2 ? -127.0f : 63.5f;  // -max first, exact halves
+  std::vector<std::vector<char>> blocks;
+  for (KernelPath p : AvailablePaths()) {
+    ASSERT_TRUE(UseKernelPath(p));
+    KernelInput in;
+    in.Prepare(DType::kQ8_0, x.data(), n);
+    const char* b = static_cast<const char*>(in.data());
+    blocks.emplace_back(b, b + n / 32 * sizeof(InputBlock));
+  }
+  UseKernelPath(BestKernelPath());
+  for (size_t i = 1; i < blocks.size(); ++i) EXPECT_EQ(blocks[i], blocks[0]) << KernelPathName(AvailablePaths()[i]);
+  // The portable loop is the published rule: d = max|x| / 127, q = round(x / d).
+  const auto* first = reinterpret_cast<const InputBlock*>(blocks[0].data());
+  EXPECT_EQ(first[0].d, 8.0f / 127.0f);
+  EXPECT_EQ(first[1].d, 0.0f);
+  EXPECT_EQ(first[1].q[5], 0);
+  EXPECT_EQ(first[4].q[1], -127);
+}
+
 // The paths agree with each other to rounding: products of 4096 weights of
 // every type on every path are within a few ulps of the portable loop's, and
 // so are eight-row sums of down columns.

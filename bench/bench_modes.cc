@@ -36,15 +36,18 @@ void DropCaches() {
   std::ofstream("/proc/sys/vm/drop_caches") << "3\n";
 }
 
-// Peak RSS since the last reset (VmHWM), and its reset via clear_refs.
-uint64_t PeakRss() {
+// A line of /proc/self/status in bytes (its figures are KiB).
+uint64_t StatusBytes(const std::string& key) {
   std::ifstream in("/proc/self/status");
   std::string line;
   while (std::getline(in, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+    if (line.rfind(key, 0) == 0) return std::stoull(line.substr(key.size())) * 1024;
   }
   return 0;
 }
+
+// Peak RSS since the last reset (VmHWM), and its reset via clear_refs.
+uint64_t PeakRss() { return StatusBytes("VmHWM:"); }
 void ResetPeakRss() { std::ofstream("/proc/self/clear_refs") << "5\n"; }
 
 
@@ -86,6 +89,8 @@ ModeResult FromJson(const nlohmann::json& j) {
 constexpr uint64_t kFixedOverheadBytes = 64ull << 20;
 
 }  // namespace
+
+uint64_t CurrentRss() { return StatusBytes("VmRSS:"); }
 
 // MB/s while reads were in flight: the wait plus the read time hidden
 // behind compute.

@@ -46,6 +46,9 @@ struct ModeResult {
 // behind compute.
 double ReadRate(const ModeResult& r);
 
+// The process's resident set now (VmRSS), in bytes.
+uint64_t CurrentRss();
+
 // What a mode runs: the workload's tokens teacher-forced, or (generate)
 // greedy decoding from a prompt.
 struct RunSpec {

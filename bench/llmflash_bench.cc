@@ -229,6 +229,24 @@ void PrintPrefill(const std::vector<ModeResult>& results, const ModelInfo& info)
   std::printf("micro-batch %d tokens (ModelOptions::prefill_batch, --prefill-batch)\n", info.prefill_batch);
 }
 
+// Peak RSS against the budget: the library is promised the budget for
+// everything it allocates (weights, tokenizer, matrices, KV cache, buffers);
+// the process it runs in had process_rss before the model opened.
+void PrintMemory(const std::vector<ModeResult>& results, const ModelInfo& info, uint64_t process_rss) {
+  std::printf("memory: budget %.1f MiB (tokenizer, template and manifest %.1f MiB of it); the process before the "
+              "model opened %.1f MiB (binary, libraries, corpus); peak RSS minus that, per mode:",
+              info.budget_bytes / 1048576.0, info.text_bytes / 1048576.0, process_rss / 1048576.0);
+  for (const auto& r : results) {
+    for (const auto& [what, peak] : {std::pair{"", r.peak_rss}, std::pair{" prompt", r.prefill.peak_rss}}) {
+      if (peak == 0) continue;
+      const double used = (static_cast<double>(peak) - static_cast<double>(process_rss)) / 1048576.0;
+      std::printf(" %s%s %.1f (%s)", r.mode.c_str(), what, used,
+                  used <= info.budget_bytes / 1048576.0 ? "within" : "OVER");
+    }
+  }
+  std::printf("\n");
+}
+
 void PrintNotes(const std::vector<ModeResult>& results, const BenchConfig& c, bool has_predictor) {
   for (const auto& r : results) {
     if (r.hidden > 0) {
@@ -267,6 +285,9 @@ int Main(int argc, char** argv) {
   if (f.Has("mmap-child")) return MmapChild(f, c);
   auto whole = ModelWeightBytes(c.dir);
   if (!whole.ok()) return Fail(whole.status());
+  // The process before the model: the binary, its libraries and the corpus,
+  // which no budget given to the library covers.
+  const uint64_t process_rss = CurrentRss();
   auto model = Model::Open(c.dir, c.options);
   if (!model.ok()) return Fail(model.status());
   const ModelInfo& info = (*model)->info();
@@ -394,6 +415,7 @@ int Main(int argc, char** argv) {
     std::printf("; post-hoc %.1f (%+.0f%%)\n", post.ms, 100.0 * (post.ms - m) / m);
   }
   PrintNotes(results, c, info.has_predictor);
+  PrintMemory(results, info, process_rss);
   if (c.prompt_tokens > 0) PrintPrefill(results, info);
   if (f.Has("plot")) {
     Status ps = WritePlot(f.Get("plot"), results);
@@ -408,6 +430,7 @@ int Main(int argc, char** argv) {
     }
     auto opt = [](bool have, double v) { return have ? nlohmann::json(v) : nlohmann::json(nullptr); };
     nlohmann::json j = {{"model", c.dir}, {"budget_bytes", info.budget_bytes}, {"model_bytes", *whole},
+                        {"process_rss_before_open_bytes", process_rss}, {"text_bytes", info.text_bytes},
                         {"neuron_capacity", info.neuron_capacity}, {"ffn_dim", info.ffn_dim},
                         {"window", info.window}, {"max_context", info.max_context}, {"modes", list},
                         {"profile", info.profile_source},

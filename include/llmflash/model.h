@@ -54,7 +54,8 @@ struct ModelInfo {
   uint64_t kv_cache_bytes = 0;  // of session_bytes: the KV cache for max_context tokens
   uint64_t batch_bytes = 0;     // of session_bytes: activations and logits of a prompt's micro-batch
   uint64_t model_bytes = 0;     // resident file + FFN bundle file
-  uint64_t resident_bytes = 0;  // weights always in DRAM (incl. predictors)
+  uint64_t resident_bytes = 0;  // always in DRAM: weights, predictors and text_bytes
+  uint64_t text_bytes = 0;      // of resident_bytes: manifest, tokenizer, chat template
   uint64_t ffn_bytes = 0;       // FFN records on flash
   std::string ffn_path;         // the file holding them
   uint64_t record_bytes = 0;    // bytes one neuron occupies in the bundle

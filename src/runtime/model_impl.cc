@@ -2,12 +2,15 @@
 #include "runtime/model_impl.h"
 
 #include <algorithm>
+#include <map>
+#include <mutex>
 #include <thread>
 
 #include "format/llama2c_tokenizer_file.h"
 #include "runtime/planner.h"
 #include "runtime/session_impl.h"
 #include "util/file.h"
+#include "util/heap_usage.h"
 #include "util/macros.h"
 
 namespace llmflash {
@@ -63,10 +66,30 @@ StatusOr<std::unique_ptr<Model>> ModelImpl::OpenImpl(const std::string& dir,
   return std::unique_ptr<Model>(std::move(model));
 }
 
+namespace {
+
+// The first figure measured for a model directory in this process: every
+// later Open of it plans with the same bytes, so its minimum budget does not
+// move with what else the heap did meanwhile (the first load may also count
+// one-time allocations of the libraries it uses: the safe side).
+uint64_t RememberTextBytes(const std::string& dir, uint64_t measured) {
+  static std::mutex mu;
+  static std::map<std::string, uint64_t> seen;
+  std::lock_guard<std::mutex> lock(mu);
+  return seen.emplace(dir, measured).first->second;
+}
+
+}  // namespace
+
 Status ModelImpl::Load(const std::string& dir, const ModelOptions& options,
                        IoFaultInjector* faults) {
   RETURN_IF_ERROR(ValidateOptions(options));
   dir_ = dir;
+  // What the manifest, tokenizer and chat template keep in DRAM is counted
+  // in the budget like the weights: the heap's growth while they load (a
+  // 32,000-token tokenizer.json keeps ~4.7 MiB; Llama 3's and Gemma's far
+  // more).
+  const uint64_t heap_before = HeapBytesInUse();
   ASSIGN_OR_RETURN(manifest_, LoadManifest(dir));
   const ModelConfig& c = manifest_.config;
   if (manifest_.tokenizer.type == "llama2c") {
@@ -88,18 +111,21 @@ Status ModelImpl::Load(const std::string& dir, const ModelOptions& options,
     if (!parsed.ok()) return Status::Corruption(parsed.status().message());
     chat_template_ = std::move(*parsed);
   }
+  const uint64_t heap_after = HeapBytesInUse();
+  const uint64_t text_bytes = RememberTextBytes(dir, heap_after > heap_before ? heap_after - heap_before : 0);
   const FileEntry* resident = manifest_.FindFile(manifest_.resident_file);
   const DType predictor_dtype = PredictorDType(manifest_);
-  const uint64_t predictor_bytes = Predictors::MemoryBytes(manifest_, predictor_dtype);
+  // Always in DRAM beside the resident weights: predictors and the text.
+  const uint64_t beside_weights = Predictors::MemoryBytes(manifest_, predictor_dtype) + text_bytes;
   // When the budget cannot hold the whole FFN (or not even the resident
   // weights), an untied model's embedding table (one row used per token)
   // stays on flash and its DRAM goes to neuron rows; one small read per token
   // is far cheaper than the FFN reads those rows save.
-  StatusOr<MemoryPlan> plan = PlanMemory(manifest_, resident->size + predictor_bytes, options);
+  StatusOr<MemoryPlan> plan = PlanMemory(manifest_, resident->size + beside_weights, options);
   const uint64_t embeddings = ResidentWeights::MovableEmbeddingBytes(manifest_);
   const bool embeddings_on_flash = embeddings > 0 && (!plan.ok() || plan->streams);
   const uint64_t resident_bytes = resident->size - (embeddings_on_flash ? embeddings : 0);
-  if (embeddings_on_flash) plan = PlanMemory(manifest_, resident_bytes + predictor_bytes, options);
+  if (embeddings_on_flash) plan = PlanMemory(manifest_, resident_bytes + beside_weights, options);
   if (!plan.ok()) return plan.status();
   plan_ = *plan;
   // Before the weights: a first-time calibration's buffers are freed before
@@ -157,7 +183,8 @@ Status ModelImpl::Load(const std::string& dir, const ModelOptions& options,
   info_.prefill_batch = plan_.prefill_batch;
   info_.kv_cache_bytes = plan_.kv_cache_bytes;
   info_.batch_bytes = plan_.batch_bytes;
-  info_.resident_bytes = resident_bytes + predictor_bytes;
+  info_.resident_bytes = resident_bytes + beside_weights;
+  info_.text_bytes = text_bytes;
   info_.embeddings_on_flash = embeddings_on_flash;
   info_.has_predictor = !predictors_.empty();
   info_.ffn_bytes = bundle->size;

@@ -34,7 +34,7 @@ TEST(Planner, APrioriReadsAndComputeMatchAMeasuredRun) {
   o.max_context = 256;
   o.window = 4;
   o.prefill_batch = 1;  // a decode run: every byte above the state to neurons, as the loop counts them
-  for (;; budget += budget / 16) {
+  for (;; budget += budget / 64) {  // fine steps: the tokenizer is a fixed part of the budget
     o.dram_budget_bytes = budget;
     auto m = Model::Open(tmp.File("m"), o);
     if (m.ok() && (*m)->info().neuron_capacity * 3 >= (*m)->info().ffn_dim) break;

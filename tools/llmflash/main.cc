@@ -381,8 +381,9 @@ int Inspect(const Flags& f) {
               mib(i.model_bytes), mib(i.resident_bytes), mib(i.ffn_bytes));
   std::printf("neuron record    %llu bytes\n", (unsigned long long)i.record_bytes);
   if (auto storage = ReadModelStorage(dir); storage.ok()) std::printf("%s\n", StorageLine(*storage).c_str());
-  std::printf("DRAM budget      %.3f MiB: resident %.3f MiB + session %.3f MiB\n",
-              mib(i.budget_bytes), mib(i.resident_bytes), mib(i.session_bytes));
+  std::printf("DRAM budget      %.3f MiB: resident %.3f MiB (of which tokenizer, template and manifest %.3f MiB)"
+              " + session %.3f MiB\n",
+              mib(i.budget_bytes), mib(i.resident_bytes), mib(i.text_bytes), mib(i.session_bytes));
   std::printf("                 the session's KV cache: %d tokens, %.3f MiB (%.1f KiB per token; --max-context N"
               " sets it); a prompt's micro-batch of %d tokens: %.3f MiB (--prefill-batch)\n",
               i.max_context, mib(i.kv_cache_bytes), i.max_context > 0 ? i.kv_cache_bytes / 1024.0 / i.max_context : 0.0,

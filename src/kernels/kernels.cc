@@ -173,6 +173,29 @@ void MaskedProductsPrepared(DType t, const void* const rows[], const KernelInput
   }
 }
 
+// out[b * kPanelRows + j] = rows[j] . x_b for the inputs b each row j lists
+// (row j's at users + j * n, count[j] of them), 0 for the others: each row
+// decoded once per kTileInputs of its own inputs, so a batch computes only
+// the (token, neuron) pairs its masks hold (a tile of four inputs would
+// compute the union of their neurons for all four: ~3x the pairs at 14% of
+// neurons per token). Each product is DotPrepared's bits.
+void SelectedProductsPrepared(DType t, const void* const rows[], int m, const KernelInput* in, int n, int d,
+                              const int32_t* users, const int32_t* count, float* out) {
+  constexpr int P = kPanelRows;
+  std::fill(out, out + static_cast<size_t>(n) * P, 0.0f);
+  for (int j = 0; j < m; ++j) {
+    const int32_t* bs = users + static_cast<size_t>(j) * n;
+    for (int g = 0; g < count[j]; g += kTileInputs) {
+      const int nb = std::min(kTileInputs, count[j] - g);
+      const KernelInput* ip[kTileInputs];
+      for (int b = 0; b < nb; ++b) ip[b] = in + bs[g + b];
+      float acc[kTileInputs];
+      DotTilePrepared(rows + j, 1, t, ip, nb, d, acc, 1);
+      for (int b = 0; b < nb; ++b) out[static_cast<size_t>(bs[g + b]) * P + j] = acc[b];
+    }
+  }
+}
+
 // For each tile of kTileInputs of the n inputs: the rows j < m that
 // uses(b, j) holds for one of its inputs b (tile t's at rows + t *
 // kPanelRows, count[t] of them). Returns the number of tiles.
@@ -210,6 +233,7 @@ void FfnRowsBatchPanels(const RecordLayout& l, const char* base, uint64_t row_by
   thread_local std::vector<float*> ys, yk;
   thread_local std::vector<int32_t> live, live_count;  // per input tile: the down rows it adds
   thread_local std::vector<float> live_h;             // and its inputs' h for them
+  thread_local std::vector<int32_t> users, user_count;  // quantized, masked: each row's inputs
   constexpr int kDownStretch = 128;  // 64 rows x 128 f32: 32 KiB, in L1
   alignas(64) static thread_local float wide_down[P * kDownStretch];
   const size_t elem = RowBytes(l.dtype, 1);  // float records
@@ -234,11 +258,21 @@ void FfnRowsBatchPanels(const RecordLayout& l, const char* base, uint64_t row_by
       gate[j] = gated ? row + l.gate_offset : nullptr;
       down[j] = row + l.down_offset;
     }
-    if (quantized) {
-      ListTileRows(
-          n, m,
-          [&](int b, int j) { return mask == nullptr || mask[static_cast<size_t>(b) * mask_stride + ids[k0 + j]] != 0; },
-          &live, &live_count);
+    if (quantized && mask != nullptr) {
+      users.resize(static_cast<size_t>(m) * n);
+      user_count.assign(m, 0);
+      for (int b = 0; b < n; ++b) {
+        const uint8_t* mb = mask + static_cast<size_t>(b) * mask_stride;
+        for (int j = 0; j < m; ++j) {
+          if (mb[ids[k0 + j]] != 0) users[static_cast<size_t>(j) * n + user_count[j]++] = b;
+        }
+      }
+      SelectedProductsPrepared(l.dtype, up, m, inputs.data(), n, d, users.data(), user_count.data(), hu.data());
+      if (gated) {
+        SelectedProductsPrepared(l.dtype, gate, m, inputs.data(), n, d, users.data(), user_count.data(), hg.data());
+      }
+    } else if (quantized) {
+      ListTileRows(n, m, [](int, int) { return true; }, &live, &live_count);
       MaskedProductsPrepared(l.dtype, up, inputs.data(), n, d, live.data(), live_count.data(), hu.data());
       if (gated) MaskedProductsPrepared(l.dtype, gate, inputs.data(), n, d, live.data(), live_count.data(), hg.data());
     } else if (mask == nullptr) {
@@ -279,8 +313,36 @@ void FfnRowsBatchPanels(const RecordLayout& l, const char* base, uint64_t row_by
       }
     }
     if (quantized) {
-      // Each tile of outputs adds its rows as FfnRows adds them (the row
-      // kernels' axpy, row after row), each block decoded once for the tile.
+      // Each output adds its rows as FfnRows adds them (the row kernels'
+      // axpy, row after row): either a tile of outputs at a time, each block
+      // decoded once for the tile but multiplied for every output of it, or
+      // each output alone over only its own nonzero rows, decoding each
+      // block for it. A block's decode costs about what two outputs'
+      // multiply-adds on it cost for q4_0 (nibbles), one for q8_0; with
+      // ReLU zeros and masks an output uses a third of its tile's rows.
+      uint64_t own = 0, shared = 0;
+      for (int t = 0; t < tiles; ++t) shared += live_count[t];
+      for (size_t i = 0; i < static_cast<size_t>(n) * P; ++i) own += hu[i] != 0.0f;
+      const uint64_t decode = l.dtype == DType::kQ4_0 ? 2 : 1;
+      if (own * (decode + 1) < shared * (decode + kTileInputs)) {
+        for (int b = 0; b < n; ++b) {
+          const float* h = hu.data() + static_cast<size_t>(b) * P;
+          float group_h[kRowGroup];
+          const void* group[kRowGroup];
+          int g = 0;
+          for (int j = 0; j < m; ++j) {
+            if (h[j] == 0.0f) continue;
+            group_h[g] = h[j];
+            group[g++] = down[j];
+            if (g == kRowGroup) {
+              AxpyRowsTyped(group_h, group, l.dtype, d, ys[b]);
+              g = 0;
+            }
+          }
+          for (int k = 0; k < g; ++k) AxpyTyped(group_h[k], group[k], l.dtype, d, ys[b]);
+        }
+        continue;
+      }
       for (int t = 0; t < tiles; ++t) {
         const int c = live_count[t];
         if (c == 0) continue;

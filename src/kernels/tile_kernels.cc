@@ -16,6 +16,8 @@
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+
+#include "kernels/avx2_lanes.h"
 #endif
 
 namespace llmflash {
@@ -185,22 +187,13 @@ void AxpyTileAvx512Any(const float* a, int a_stride, const void* const rows[], i
 // such passes over the same (L1-resident) input stretches. Twelve
 // independent sums hide the FMA latency that eight (2 x 4) left exposed:
 // ~36 against ~32 G multiply-adds/s on one Zen 3 core with hot caches.
-#define LLMFLASH_AVX2 __attribute__((target("avx2,f16c,fma")))
-
 template <DType T>
 LLMFLASH_AVX2 inline __m256 Load8(const void* row, int i) {
   if constexpr (T == DType::kF32) return _mm256_loadu_ps(static_cast<const float*>(row) + i);
-  const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(row) + i));
-  if constexpr (T == DType::kF16) return _mm256_cvtph_ps(h);
-  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+  return internal::Widen8(static_cast<const uint16_t*>(row) + i, T == DType::kF16);
 }
 
-LLMFLASH_AVX2 inline float Sum8(__m256 acc) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-  return _mm_cvtss_f32(s);
-}
+using internal::Sum8;
 
 template <DType T, int R, int I>
 LLMFLASH_AVX2 void DotTileAvx2(const void* const rows[], const float* const xs[], int n, float* out, int stride) {
@@ -290,7 +283,6 @@ void AxpyTileAvx2Any(const float* a, int a_stride, const void* const rows[], int
     default: return AxpyTileAvx2<T, 4>(a, a_stride, rows, count, n, ys);
   }
 }
-#undef LLMFLASH_AVX2
 #endif
 
 template <DType T>

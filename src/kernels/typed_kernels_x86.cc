@@ -23,6 +23,8 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include <cpuid.h>
 #include <immintrin.h>
+
+#include "kernels/avx2_lanes.h"
 #endif
 
 namespace llmflash::internal {
@@ -63,21 +65,6 @@ const CpuFeatures& Features() {
 }
 
 // ---- AVX2: one 8-lane accumulator per row, the tail in scalar FMAs. ----
-#define LLMFLASH_AVX2 __attribute__((target("avx2,f16c,fma")))
-
-LLMFLASH_AVX2 inline __m256 Load8(const uint16_t* p, bool f16) {
-  const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-  if (f16) return _mm256_cvtph_ps(h);
-  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-}
-
-LLMFLASH_AVX2 inline float Sum8(__m256 acc) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-  return _mm_cvtss_f32(s);
-}
-
 template <int R, bool f16>
 LLMFLASH_AVX2 void DotRowsAvx2(const void* const rows[], const void* xv, int n, float* out) {
   const uint16_t* r[R];
@@ -88,7 +75,7 @@ LLMFLASH_AVX2 void DotRowsAvx2(const void* const rows[], const void* xv, int n, 
   int i = 0;
   for (; i + 8 <= n; i += 8) {
     const __m256 xv = _mm256_loadu_ps(x + i);
-    for (int k = 0; k < R; ++k) acc[k] = _mm256_fmadd_ps(Load8(r[k] + i, f16), xv, acc[k]);
+    for (int k = 0; k < R; ++k) acc[k] = _mm256_fmadd_ps(Widen8(r[k] + i, f16), xv, acc[k]);
   }
   for (int k = 0; k < R; ++k) {
     float sum = Sum8(acc[k]);
@@ -106,7 +93,7 @@ LLMFLASH_AVX2 void AxpyRowsAvx2(const float a[], const void* const rows[], int n
   int i = 0;
   for (; i + 8 <= n; i += 8) {
     __m256 v = _mm256_loadu_ps(y + i);
-    for (int k = 0; k < R; ++k) v = _mm256_fmadd_ps(av[k], Load8(r[k] + i, f16), v);
+    for (int k = 0; k < R; ++k) v = _mm256_fmadd_ps(av[k], Widen8(r[k] + i, f16), v);
     _mm256_storeu_ps(y + i, v);
   }
   for (; i < n; ++i) {
@@ -503,7 +490,7 @@ LLMFLASH_AVX2 void WidenBlocks(const void* row, int n, float* out) {
 
 LLMFLASH_AVX2 void WidenHalfAvx2(const uint16_t* p, int n, float* out, bool f16) {
   int i = 0;
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, Load8(p + i, f16));
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, Widen8(p + i, f16));
   for (; i < n; ++i) out[i] = Load(p, i, f16);
 }
 }  // namespace

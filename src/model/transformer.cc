@@ -32,11 +32,14 @@ uint64_t Transformer::StateBytes(const ModelConfig& c, int max_context, DType kv
   uint64_t bytes = 0;
   if (nb > 1) {
     // The FFN's row masks and union, the pool chunks' partial sums, and each
-    // thread's prepared inputs (int8 blocks for quantized rows).
+    // thread's prepared inputs: int8 blocks (36 bytes per 32) for quantized
+    // rows, one set for the products (up to `wide` columns) and one for the
+    // FFN's records (dim).
     scratch += c.ffn_dim + static_cast<uint64_t>(std::max(0, threads - 1)) * nb * c.dim;
-    bytes += nb * c.ffn_dim + static_cast<uint64_t>(threads) * nb * wide * 2;
-    // Each thread's gate and up products of a panel of neurons (FfnRowsBatch).
-    bytes += static_cast<uint64_t>(threads) * 2 * nb * kPanelRows * sizeof(float);
+    bytes += nb * c.ffn_dim + static_cast<uint64_t>(threads) * nb * (wide + c.dim) * 9 / 8;
+    // Each thread's gate and up products of a panel of neurons, its h per
+    // tile and each row's tokens (FfnRowsBatch).
+    bytes += static_cast<uint64_t>(threads) * 4 * nb * kPanelRows * sizeof(float);
   }
   const uint64_t prev_attn = static_cast<uint64_t>(c.n_layers) * c.dim;  // lookahead's guess
   // Plus room to read one embedding row from flash (AlignedBuffer rounds it

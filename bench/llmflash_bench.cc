@@ -231,7 +231,9 @@ void PrintPrefill(const std::vector<ModeResult>& results, const ModelInfo& info)
 
 // Peak RSS against the budget: the library is promised the budget for
 // everything it allocates (weights, tokenizer, matrices, KV cache, buffers);
-// the process it runs in had process_rss before the model opened.
+// the process it runs in had process_rss before the model opened. (The mmap
+// mode runs in a child of the same binary, whose own start is taken to be
+// the same.)
 void PrintMemory(const std::vector<ModeResult>& results, const ModelInfo& info, uint64_t process_rss) {
   std::printf("memory: budget %.1f MiB (tokenizer, template and manifest %.1f MiB of it); the process before the "
               "model opened %.1f MiB (binary, libraries, corpus); peak RSS minus that, per mode:",

@@ -272,6 +272,9 @@ void FfnRowsBatchPanels(const RecordLayout& l, const char* base, uint64_t row_by
         SelectedProductsPrepared(l.dtype, gate, m, inputs.data(), n, d, users.data(), user_count.data(), hg.data());
       }
     } else if (quantized) {
+      // Every input uses every row: tiles of two rows per pass share each
+      // input block between them (BM_FfnBatch/Q4_0: 20 against 17 G/s one
+      // row at a time over the same lists).
       ListTileRows(n, m, [](int, int) { return true; }, &live, &live_count);
       MaskedProductsPrepared(l.dtype, up, inputs.data(), n, d, live.data(), live_count.data(), hu.data());
       if (gated) MaskedProductsPrepared(l.dtype, gate, inputs.data(), n, d, live.data(), live_count.data(), hg.data());

@@ -19,6 +19,7 @@ Status FlashFfn::Init(const Manifest& m, const std::string& dir, const FlashFfnO
 Status FlashFfn::Compute(int l, int64_t t, std::span<const int32_t> active, const float* x,
                          float* out, TokenStats* stats, const float* up_bias) {
   up_bias_ = up_bias;
+  t_ = t;
   LoadOptions lo;
   lo.whole_window = compute_window_;
   if (batch_.n > 1) {
@@ -31,16 +32,15 @@ Status FlashFfn::Compute(int l, int64_t t, std::span<const int32_t> active, cons
   if (pool_ != nullptr && observer_ == nullptr) {
     lo.overlap_min_rows = (kMinParallelWork + record_.dim - 1) / record_.dim;
   }
-  return loader_.Load(
+  Status st = loader_.Load(
       l, t, active, lo, [&](const ReadyRows& rows) { ComputeRows(l, rows, x, out, stats); }, stats);
+  if (st.ok() && observer_ != nullptr) observer_->OnLayerEnd(l);
+  return st;
 }
 
 Status FlashFfn::ComputeBatch(int l, int64_t t, std::span<const int32_t> active, const float* x, int n,
                               const uint8_t* mask, float* out, TokenStats* stats, const float* up_bias) {
   if (n < 1) return Status::InvalidArgument("FlashFfn::ComputeBatch: no inputs");
-  if (n > 1 && observer_ != nullptr) {
-    return Status::InvalidArgument("FlashFfn::ComputeBatch: an observer sees one token at a time");
-  }
   const int ffn = m_->config.ffn_dim;
   uint64_t pairs = static_cast<uint64_t>(n) * active.size();
   if (mask != nullptr) {
@@ -80,14 +80,37 @@ void FlashFfn::ComputeRows(int l, const ReadyRows& rows, const float* x, float* 
     for (size_t k = 0; k < n; ++k) bias_[k] = up_bias_[rows.ids[k]];
     bias = bias_.data();
   }
-  if (batch_.n > 1) {
+  if (batch_.n > 1 && observer_ != nullptr) {
+    ObserveBatch(l, rows, x, out, bias);
+  } else if (batch_.n > 1) {
     FfnRowsBatch(pool_, record_, rows.base, rows.row_bytes, rows.slots, rows.ids, x, batch_.n, out,
                  batch_.mask, m_->config.ffn_dim, bias, &scratch_);
   } else {
     FfnRows(pool_, record_, rows.base, rows.row_bytes, rows.slots, x, out, h, bias, &scratch_);
   }
   stats->neurons_computed += n;
-  if (observer_ != nullptr) observer_->OnFfn(l, x, rows.ids, h);
+  if (observer_ != nullptr && batch_.n == 1) observer_->OnFfn(l, t_, x, rows.ids, h);
+}
+
+void FlashFfn::ObserveBatch(int l, const ReadyRows& rows, const float* x, float* out, const float* bias) {
+  const int d = record_.dim, ffn = m_->config.ffn_dim, n = batch_.n;
+  for (int b = 0; b < n; ++b) {
+    const uint8_t* mask = batch_.mask != nullptr ? batch_.mask + static_cast<size_t>(b) * ffn : nullptr;
+    sub_slots_.clear();
+    sub_ids_.clear();
+    sub_bias_.clear();
+    for (size_t k = 0; k < rows.ids.size(); ++k) {
+      if (mask != nullptr && mask[rows.ids[k]] == 0) continue;
+      sub_slots_.push_back(rows.slots[k]);
+      sub_ids_.push_back(rows.ids[k]);
+      if (bias != nullptr) sub_bias_.push_back(bias[k]);
+    }
+    h_.resize(sub_ids_.size());
+    const size_t at = static_cast<size_t>(b) * d;
+    FfnRows(pool_, record_, rows.base, rows.row_bytes, sub_slots_, x + at, out + at, h_.data(),
+            bias != nullptr ? sub_bias_.data() : nullptr, &scratch_);
+    observer_->OnFfn(l, t_ - (n - 1 - b), x + at, sub_ids_, h_.data());
+  }
 }
 
 }  // namespace llmflash

@@ -26,13 +26,18 @@
 
 namespace llmflash {
 
-// Sees every FFN evaluation: the layer's input x, the neurons computed and
-// their activations h (same order). Used to record calibration data and to
-// measure predictors; never on the hot path unless installed.
+// Sees every FFN evaluation: the layer, the position t of the token in the
+// context, its input x, the neurons computed and their activations h (same
+// order). A layer whose rows are streamed in parts is reported part by part
+// with the same t; a batch, input by input within each part (so one token's
+// parts need not be adjacent); OnLayerEnd follows the layer's last part.
+// Used to record calibration data and to measure predictors; never on the
+// hot path unless installed.
 class FfnObserver {
  public:
   virtual ~FfnObserver() = default;
-  virtual void OnFfn(int layer, const float* x, std::span<const int32_t> ids, const float* h) = 0;
+  virtual void OnFfn(int layer, int64_t t, const float* x, std::span<const int32_t> ids, const float* h) = 0;
+  virtual void OnLayerEnd(int /*layer*/) {}
 };
 
 struct FlashFfnOptions {
@@ -61,7 +66,8 @@ class FlashFfn {
   // rounding); without, every input computes every neuron of `active`.
   // Afterwards each neuron counts as last used by the last input that
   // computed it, so the window after a prompt is the one token-by-token
-  // decoding would leave. No observer may be installed (it sees one token).
+  // decoding would leave. With an observer, each input is computed alone (the
+  // rows still read once) so that the observer sees its activations.
   Status ComputeBatch(int layer, int64_t t, std::span<const int32_t> active, const float* x, int n,
                       const uint8_t* mask, float* out, TokenStats* stats,
                       const float* up_bias = nullptr);
@@ -99,18 +105,23 @@ class FlashFfn {
  private:
   // out += the FFN over `rows`, reporting them to the observer.
   void ComputeRows(int layer, const ReadyRows& rows, const float* x, float* out, TokenStats* stats);
+  // The batch's inputs one at a time over the rows each computes, each
+  // reported to the observer.
+  void ObserveBatch(int layer, const ReadyRows& rows, const float* x, float* out, const float* bias);
 
   NeuronLoader loader_;
   const Manifest* m_ = nullptr;
   RecordLayout record_;
   ThreadPool* pool_ = nullptr;
   const float* up_bias_ = nullptr;  // of the layer being computed
+  int64_t t_ = 0;                   // the token being computed (a batch: its last)
   struct Batch {
     int n = 1;                      // inputs of the current Compute
     const uint8_t* mask = nullptr;  // n x ffn_dim, or none
     double mean_active = 0;         // neurons per input, for the rows' split
   } batch_;
-  std::vector<float> h_, bias_, scratch_;
+  std::vector<float> h_, bias_, scratch_, sub_bias_;
+  std::vector<int32_t> sub_slots_, sub_ids_;
   FfnObserver* observer_ = nullptr;
   bool compute_window_ = false;
 };

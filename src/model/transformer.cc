@@ -352,9 +352,6 @@ StatusOr<const float*> Transformer::Forward(std::span<const int> tokens, int pos
     return Status::InvalidArgument("position " + std::to_string(pos + n - 1) + " exceeds the context of " +
                                    std::to_string(max_context_) + " tokens");
   }
-  if (n > 1 && ffn_->has_observer()) {
-    return Status::InvalidArgument("an FFN observer sees one token per forward pass");
-  }
   Timer total;
   const int d = c_.dim;
   const uint64_t moved_before = ffn_->bytes_moved();

@@ -14,33 +14,107 @@
 
 namespace llmflash {
 
-void ActivationRecorder::OnFfn(int layer, const float* x, std::span<const int32_t> ids,
-                               const float* h) {
-  LayerSamples& s = layers_[layer];
-  s.x.insert(s.x.end(), x, x + dim_);
-  size_t at = s.h.size();
-  s.h.resize(at + n_, 0.0f);
-  for (size_t i = 0; i < ids.size(); ++i) s.h[at + ids[i]] = h[i];
+StatusOr<std::unique_ptr<ActivationRecorder>> ActivationRecorder::Create(const std::string& path, int n_layers,
+                                                                         int dim, int n, int64_t max_tokens) {
+  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::IOError(path + ": cannot create the calibration spill file: " + std::strerror(errno));
+  return std::unique_ptr<ActivationRecorder>(new ActivationRecorder(path, fd, n_layers, dim, n, max_tokens));
 }
 
-StatusOr<std::unique_ptr<ModelImpl>> OpenForAnalysis(const std::string& dir, int max_sessions) {
-  ModelOptions o;
+ActivationRecorder::ActivationRecorder(std::string path, int fd, int n_layers, int dim, int n, int64_t max_tokens)
+    : path_(std::move(path)), fd_(fd), dim_(dim), n_(n), max_tokens_(max_tokens), layers_(n_layers) {}
+
+ActivationRecorder::~ActivationRecorder() {
+  close(fd_);
+  unlink(path_.c_str());
+}
+
+uint64_t ActivationRecorder::file_bytes() const {
+  return static_cast<uint64_t>(layers_.size()) * max_tokens_ * (dim_ + n_) * sizeof(float);
+}
+
+void ActivationRecorder::OnFfn(int, int64_t t, const float* x, std::span<const int32_t> ids, const float* h) {
+  std::vector<float>& row = held_[t];
+  if (row.empty()) {  // the token's first part
+    row.assign(dim_ + n_, 0.0f);
+    std::memcpy(row.data(), x, dim_ * sizeof(float));
+  }
+  for (size_t i = 0; i < ids.size(); ++i) row[dim_ + ids[i]] = h[i];
+}
+
+void ActivationRecorder::OnLayerEnd(int layer) {
+  Layer& s = layers_[layer];
+  const uint64_t bytes = (dim_ + n_) * sizeof(float);
+  for (const auto& [t, row] : held_) {
+    if (!error_.ok()) break;
+    if (s.count >= max_tokens_) {
+      error_ = Status::Internal(path_ + ": layer " + std::to_string(layer) + " saw more than " +
+                                std::to_string(max_tokens_) + " tokens");
+      break;
+    }
+    error_ = PwriteExact(fd_, path_, (static_cast<uint64_t>(layer) * max_tokens_ + s.count) * bytes, row.data(),
+                         bytes);
+    ++s.count;
+  }
+  held_.clear();
+}
+
+Status ActivationRecorder::Finish() {
+  if (error_.ok() && !held_.empty()) error_ = Status::Internal(path_ + ": a layer did not end");
+  for (const Layer& s : layers_) {
+    if (error_.ok() && s.count != layers_[0].count) {
+      error_ = Status::Internal(path_ + ": layers recorded different numbers of tokens");
+    }
+  }
+  return error_;
+}
+
+StatusOr<LayerSamples> ActivationRecorder::ReadLayer(int layer) const {
+  const int64_t tokens = layers_[layer].count;
+  const uint64_t row = (dim_ + n_) * sizeof(float);
+  std::vector<float> buf(static_cast<size_t>(dim_ + n_) * std::min<int64_t>(tokens, 256));
+  LayerSamples s;
+  s.x.resize(static_cast<size_t>(tokens) * dim_);
+  s.h.resize(static_cast<size_t>(tokens) * n_);
+  for (int64_t first = 0; first < tokens; first += 256) {  // in pieces: no second copy of the layer
+    const int64_t m = std::min<int64_t>(256, tokens - first);
+    RETURN_IF_ERROR(PreadExact(fd_, path_, (static_cast<uint64_t>(layer) * max_tokens_ + first) * row,
+                               buf.data(), m * row));
+    for (int64_t i = 0; i < m; ++i) {
+      const float* r = buf.data() + static_cast<size_t>(i) * (dim_ + n_);
+      std::memcpy(s.x.data() + static_cast<size_t>(first + i) * dim_, r, dim_ * sizeof(float));
+      std::memcpy(s.h.data() + static_cast<size_t>(first + i) * n_, r + dim_, n_ * sizeof(float));
+    }
+  }
+  return s;
+}
+
+StatusOr<std::unique_ptr<ModelImpl>> OpenForAnalysis(const std::string& dir, int max_sessions,
+                                                     ModelOptions o) {
   o.max_sessions = max_sessions;
   ASSIGN_OR_RETURN(std::unique_ptr<Model> m, ModelImpl::OpenImpl(dir, o));
   return std::unique_ptr<ModelImpl>(static_cast<ModelImpl*>(m.release()));
 }
 
-Status RunTeacherForced(SessionImpl* session, int vocab, const std::vector<int>& tokens,
-                        int context, const std::function<void(size_t, const float*)>& on_logits) {
+Status RunTeacherForced(SessionImpl* session, int vocab, const std::vector<int>& tokens, int context,
+                        Prefill prefill, const std::function<void(size_t, const float*)>& on_logits) {
+  (void)vocab;
   for (size_t start = 0; start + 1 < tokens.size(); start += context) {
     size_t end = std::min(tokens.size(), start + context);
     std::vector<TokenId> window(tokens.begin() + start, tokens.begin() + end);
-    ASSIGN_OR_RETURN(std::vector<float> logits, session->Logits(
-        window, session->state()->ffn.has_observer() ? Prefill::kToken : Prefill::kBatch));  // an observer sees one token at a time
-    // The last position's target starts the next window: it has no logits here.
-    for (size_t p = 0; p + 1 < window.size(); ++p) {
-      if (on_logits) on_logits(start + p, logits.data() + p * vocab);
+    // Each position's logits as they come, none kept (a window of a 7B's
+    // 32,000-entry rows would be megabytes outside the budget); without a
+    // consumer, a batch computes no logits but its last.
+    LogitsCallback each;
+    if (on_logits) {
+      each = [&](int p, const float* logits) {
+        // The last position's target starts the next window: it has no logits here.
+        if (static_cast<size_t>(p) + 1 < window.size()) on_logits(start + p, logits);
+        return true;
+      };
     }
+    session->NewContext();
+    RETURN_IF_ERROR(session->AppendTokens(window, prefill, each));
   }
   return Status::OK();
 }

@@ -2,6 +2,7 @@
 #include "runtime/evaluator.h"
 
 #include <cmath>
+#include <map>
 
 #include "runtime/calibration.h"
 #include "util/macros.h"
@@ -29,70 +30,101 @@ class PredictorProbe final : public FfnObserver {
   PredictorProbe(const ModelImpl& m, const Predictors* p) : m_(m), p_(p) {
     const ModelConfig& c = m.manifest().config;
     counts_.assign(c.n_layers, {});
-    scores_.resize(c.ffn_dim);
     scratch_.resize(2 * (p ? std::max(1, p->max_rank()) : 1));
   }
-  void OnFfn(int l, const float* x, std::span<const int32_t> ids, const float* h) override {
-    const ModelConfig& c = m_.manifest().config;
+  void OnFfn(int l, int64_t t, const float* x, std::span<const int32_t> ids, const float* h) override {
     float tau = m_.manifest().predictor.present ? m_.manifest().predictor.layers[l].activation_threshold : 0;
-    if (p_ != nullptr && !p_->empty()) p_->layer(l).Scores(x, scores_.data(), scratch_.data());
+    const bool predict = p_ != nullptr && !p_->empty();
+    std::vector<float>& scores = scores_[t];  // once per token of the layer, whatever its parts
+    if (predict && scores.empty()) {
+      scores.resize(m_.manifest().config.ffn_dim);
+      p_->layer(l).Scores(x, scores.data(), scratch_.data());
+    }
     Counts& k = counts_[l];
     for (size_t i = 0; i < ids.size(); ++i) {
       bool truth = std::fabs(h[i]) > tau;
-      bool guess = p_ != nullptr && !p_->empty() && scores_[ids[i]] > p_->layer(l).threshold();
+      bool guess = predict && scores[ids[i]] > p_->layer(l).threshold();
       k.tp += truth && guess;
       k.fp += !truth && guess;
       k.fn += truth && !guess;
       k.active += truth;
       k.total += 1;
     }
-    (void)c;
   }
+  void OnLayerEnd(int) override { scores_.clear(); }
   struct Counts { double tp = 0, fp = 0, fn = 0, active = 0, total = 0; };
   std::vector<Counts> counts_;
 
  private:
   const ModelImpl& m_;
   const Predictors* p_;
-  std::vector<float> scores_, scratch_;
+  std::map<int64_t, std::vector<float>> scores_;  // the layer's, by token
+  std::vector<float> scratch_;
 };
 
-// Sparse run: which neurons each token computed, per layer.
-class ComputedSets final : public FfnObserver {
+// Sparse run: which neurons each token computed, per layer, and what a
+// window of k = 1..max_k tokens would read and hold for them (each neuron's
+// last use, updated as the tokens come: nothing kept per token).
+class WindowSimulator final : public FfnObserver {
  public:
-  explicit ComputedSets(int layers) : sets_(layers) {}
-  void OnFfn(int l, const float*, std::span<const int32_t> ids, const float*) override {
-    sets_[l].emplace_back(ids.begin(), ids.end());
+  WindowSimulator(int layers, int n, uint64_t stride, int max_k)
+      : n_(n), stride_(stride), max_k_(max_k), last_(layers, std::vector<int64_t>(n, -(int64_t{1} << 40))),
+        count_(layers, 0), bytes_(max_k + 1, 0.0), resident_(max_k + 1, 0.0), ages_(max_k + 1, 0) {}
+  void OnFfn(int, int64_t t, const float*, std::span<const int32_t> ids, const float*) override {
+    std::vector<int32_t>& set = held_[t];  // a streamed layer comes in parts
+    set.insert(set.end(), ids.begin(), ids.end());
   }
-  std::vector<std::vector<std::vector<int32_t>>> sets_;  // [layer][token] ids
-};
-
-std::vector<WindowEval> SimulateWindows(const ComputedSets& s, int n, uint64_t stride, int max_k) {
-  std::vector<WindowEval> out;
-  const size_t layers = s.sets_.size(), tokens = layers ? s.sets_[0].size() : 0;
-  for (int k = 1; k <= max_k; ++k) {
-    double bytes = 0, resident = 0;
-    for (size_t l = 0; l < layers; ++l) {
-      std::vector<int64_t> last(n, -1000000);
-      for (size_t t = 0; t < tokens; ++t) {
-        for (int32_t id : s.sets_[l][t]) {
-          if (last[id] <= static_cast<int64_t>(t) - k) bytes += stride;
-          last[id] = t;
-        }
-        int in = 0;
-        for (int i = 0; i < n; ++i) in += last[i] > static_cast<int64_t>(t) - k;
-        resident += static_cast<double>(in) / n;
+  void OnLayerEnd(int l) override {
+    std::vector<int64_t>& last = last_[l];
+    for (const auto& [t, set] : held_) {
+      const int64_t now = count_[l]++;
+      for (int32_t id : set) {  // read unless one of the k tokens before used it
+        const int64_t age = now - last[id];
+        for (int k = 1; k <= max_k_ && k <= age; ++k) bytes_[k] += stride_;
+        last[id] = now;
       }
+      std::fill(ages_.begin(), ages_.end(), 0);
+      for (int i = 0; i < n_; ++i) {
+        const int64_t age = now - last[i];
+        if (age < max_k_) ++ages_[age];
+      }
+      double within = 0;  // neurons used by one of the last k tokens
+      for (int k = 1; k <= max_k_; ++k) {
+        within += ages_[k - 1];
+        resident_[k] += within / n_;
+      }
+      computed_ += set.size();
+      ++passes_;
     }
-    out.push_back({k, tokens ? bytes / tokens : 0, tokens ? resident / (tokens * layers) : 0});
+    held_.clear();
   }
-  return out;
-}
+  double computed_fraction() const { return passes_ > 0 ? computed_ / (passes_ * n_) : 1; }
+  std::vector<WindowEval> windows() const {
+    std::vector<WindowEval> out;
+    const double tokens = count_.empty() ? 0 : count_[0];
+    for (int k = 1; k <= max_k_; ++k) {
+      out.push_back({k, tokens > 0 ? bytes_[k] / tokens : 0,
+                     tokens > 0 ? resident_[k] / (tokens * last_.size()) : 0});
+    }
+    return out;
+  }
+
+ private:
+  const int n_;
+  const uint64_t stride_;
+  const int max_k_;
+  std::vector<std::vector<int64_t>> last_;  // [layer][neuron]: the token that last used it
+  std::vector<int64_t> count_;              // tokens seen per layer
+  std::vector<double> bytes_, resident_;    // by k
+  std::vector<int64_t> ages_;
+  double computed_ = 0, passes_ = 0;
+  std::map<int64_t, std::vector<int32_t>> held_;
+};
 
 }  // namespace
 
 StatusOr<EvalReport> Evaluate(const EvalOptions& o) {
-  ASSIGN_OR_RETURN(std::unique_ptr<ModelImpl> model, OpenForAnalysis(o.model_dir, 1));
+  ASSIGN_OR_RETURN(std::unique_ptr<ModelImpl> model, OpenForAnalysis(o.model_dir, 1, o.model));
   const Manifest& m = model->manifest();
   const int vocab = m.config.vocab_size, context = model->info().max_context;
   ASSIGN_OR_RETURN(std::vector<int> tokens, model->Encode(o.text, true));
@@ -108,7 +140,7 @@ StatusOr<EvalReport> Evaluate(const EvalOptions& o) {
     auto* session = static_cast<SessionImpl*>(s.get());
     PredictorProbe probe(*model, r.has_predictor ? &model->predictors() : nullptr);
     session->state()->ffn.set_observer(&probe);
-    RETURN_IF_ERROR(RunTeacherForced(session, vocab, tokens, context, [&](size_t p, const float* l) {
+    RETURN_IF_ERROR(RunTeacherForced(session, vocab, tokens, context, Prefill::kBatch, [&](size_t p, const float* l) {
       nll -= LogSoftmaxAt(l, vocab, tokens[p + 1]);
       dense_argmax[p] = Argmax(l, vocab);
       ++r.tokens;
@@ -136,22 +168,18 @@ StatusOr<EvalReport> Evaluate(const EvalOptions& o) {
   ASSIGN_OR_RETURN(std::unique_ptr<Session> s,
                    model->NewSession({.use_predictor = true, .compute_window = o.compute_window}));
   auto* session = static_cast<SessionImpl*>(s.get());
-  ComputedSets sets(m.config.n_layers);
+  WindowSimulator sets(m.config.n_layers, m.config.ffn_dim, m.bundle.record_stride, o.max_window);
   session->state()->ffn.set_observer(&sets);
   double nll_sparse = 0, agree = 0;
-  RETURN_IF_ERROR(RunTeacherForced(session, vocab, tokens, context, [&](size_t p, const float* l) {
+  RETURN_IF_ERROR(RunTeacherForced(session, vocab, tokens, context, Prefill::kToken, [&](size_t p, const float* l) {
     nll_sparse -= LogSoftmaxAt(l, vocab, tokens[p + 1]);
     agree += Argmax(l, vocab) == dense_argmax[p];
   }));
   session->state()->ffn.set_observer(nullptr);
   r.ppl_sparse = std::exp(nll_sparse / r.tokens);
   r.greedy_agreement = agree / r.tokens;
-  double computed = 0, passes = 0;
-  for (const auto& layer : sets.sets_) {
-    for (const auto& ids : layer) { computed += ids.size(); passes += 1; }
-  }
-  r.computed_fraction = passes > 0 ? computed / (passes * m.config.ffn_dim) : 1;
-  r.windows = SimulateWindows(sets, m.config.ffn_dim, m.bundle.record_stride, o.max_window);
+  r.computed_fraction = sets.computed_fraction();
+  r.windows = sets.windows();
   return r;
 }
 

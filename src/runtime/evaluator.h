@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "llmflash/options.h"
 #include "llmflash/status.h"
 
 namespace llmflash {
@@ -18,6 +19,10 @@ struct EvalOptions {
   int max_tokens = 0;  // 0: the whole text
   int max_window = 8;
   bool compute_window = false;  // SessionOptions::compute_window for the sparse run
+  // How the model is opened: its DRAM budget (0: the whole model) bounds both
+  // runs. The dense run goes in micro-batches; the sparse one a decode step
+  // per token, as generation runs.
+  ModelOptions model;
 };
 
 struct LayerEval {

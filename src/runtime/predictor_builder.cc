@@ -14,7 +14,9 @@ namespace {
 
 constexpr char kPredictorFile[] = "predictor.bin";
 
-Status Collect(ModelImpl* model, const BuildPredictorOptions& o, ActivationRecorder* rec) {
+constexpr char kSpillFile[] = "predictor-calibration.tmp";
+
+StatusOr<std::vector<int>> CalibrationTokens(ModelImpl* model, const BuildPredictorOptions& o) {
   std::vector<int> tokens;
   if (o.self_generate > 0) {
     ASSIGN_OR_RETURN(tokens, SelfGenerate(model, o.self_generate, o.train.seed));
@@ -25,13 +27,28 @@ Status Collect(ModelImpl* model, const BuildPredictorOptions& o, ActivationRecor
     return Status::InvalidArgument("calibration needs at least 16 tokens, got " +
                                    std::to_string(tokens.size()));
   }
+  return tokens;
+}
+
+// The dense model over the tokens in micro-batches, every FFN's x and h to
+// the recorder.
+Status Collect(ModelImpl* model, const std::vector<int>& tokens, ActivationRecorder* rec,
+               const std::function<void(const std::string&)>& say) {
   ASSIGN_OR_RETURN(std::unique_ptr<Session> s, model->NewSession({.use_predictor = false}));
   auto* session = static_cast<SessionImpl*>(s.get());
   session->state()->ffn.set_observer(rec);
-  Status st = RunTeacherForced(session, model->info().vocab_size, tokens,
-                               model->info().max_context, nullptr);
+  size_t shown = 0;
+  Status st = RunTeacherForced(session, model->info().vocab_size, tokens, model->info().max_context,
+                               Prefill::kBatch, [&](size_t p, const float*) {
+                                 if (p + 1 >= shown + 256 && say) {
+                                   shown = p + 1;
+                                   say("calibrating: " + std::to_string(p + 1) + " of " +
+                                       std::to_string(tokens.size()) + " tokens");
+                                 }
+                               });
   session->state()->ffn.set_observer(nullptr);
-  return st;
+  RETURN_IF_ERROR(st);
+  return rec->Finish();
 }
 
 // The LRU miss curve of the sets the new predictor picks on the calibration
@@ -71,13 +88,23 @@ static Status DropPredictor(const std::string& dir) {
 StatusOr<std::vector<PredictorLayerInfo>> BuildPredictor(const BuildPredictorOptions& o) {
   auto say = [&](const std::string& line) { if (o.progress) o.progress(line); };
   RETURN_IF_ERROR(DropPredictor(o.model_dir));
-  ASSIGN_OR_RETURN(std::unique_ptr<ModelImpl> model, OpenForAnalysis(o.model_dir, 1));
+  ASSIGN_OR_RETURN(std::unique_ptr<ModelImpl> model, OpenForAnalysis(o.model_dir, 1, o.model));
   Manifest m = model->manifest();
   const ModelConfig& c = m.config;
-  ActivationRecorder rec(c.n_layers, c.dim, c.ffn_dim);
-  say("calibrating: running the dense model");
-  RETURN_IF_ERROR(Collect(model.get(), o, &rec));
-  say("calibrating: " + std::to_string(rec.tokens()) + " tokens recorded");
+  ASSIGN_OR_RETURN(std::vector<int> tokens, CalibrationTokens(model.get(), o));
+  ASSIGN_OR_RETURN(std::unique_ptr<ActivationRecorder> rec,
+                   ActivationRecorder::Create(JoinPath(o.model_dir, kSpillFile), c.n_layers, c.dim, c.ffn_dim,
+                                              static_cast<int64_t>(tokens.size())));
+  say("calibrating: running the dense model over " + std::to_string(tokens.size()) + " tokens within " +
+      std::to_string(model->info().budget_bytes >> 20) + " MiB (activations spilled to " + kSpillFile + ", " +
+      std::to_string(rec->file_bytes() >> 20) + " MiB)");
+  RETURN_IF_ERROR(Collect(model.get(), tokens, rec.get(), say));
+  say("calibrating: " + std::to_string(rec->tokens()) + " tokens recorded");
+  std::vector<std::vector<float>> up_bias(c.n_layers);
+  for (int l = 0; l < c.n_layers; ++l) {
+    if (const float* b = model->weights().layers[l].ffn_up_bias) up_bias[l].assign(b, b + c.ffn_dim);
+  }
+  model.reset();  // training holds one layer at a time, not the model
 
   PredictorInfo info;
   info.present = true;
@@ -88,11 +115,11 @@ StatusOr<std::vector<PredictorLayerInfo>> BuildPredictor(const BuildPredictorOpt
   RETURN_IF_ERROR(out.Open(JoinPath(o.model_dir, kPredictorFile) + ".tmp"));
   for (int l = 0; l < c.n_layers; ++l) {
     ASSIGN_OR_RETURN(FfnMatrices w, ReadFfnMatrices(m, o.model_dir, l));
-    if (const float* b = model->weights().layers[l].ffn_up_bias) w.up_bias.assign(b, b + c.ffn_dim);
+    w.up_bias = std::move(up_bias[l]);
+    ASSIGN_OR_RETURN(LayerSamples samples, rec->ReadLayer(l));
     PredictorShape shape{"", c.ffn_gated, c.Act(), c.dim, c.ffn_dim, 0};
-    ASSIGN_OR_RETURN(TrainedLayer t, TrainLayerPredictor(shape, w, rec.layers()[l], o.train));
-    t.info.lru_misses = PredictedMissCurve(shape, t, rec.layers()[l]);
-    rec.layers()[l] = LayerSamples{};  // free the layer's samples
+    ASSIGN_OR_RETURN(TrainedLayer t, TrainLayerPredictor(shape, w, samples, o.train));
+    t.info.lru_misses = PredictedMissCurve(shape, t, samples);
     RETURN_IF_ERROR(out.PadTo(64));
     t.info.offset = out.size();
     RETURN_IF_ERROR(out.Append(t.data.data(), t.data.size() * sizeof(float)));

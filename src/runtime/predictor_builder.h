@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "format/manifest.h"
+#include "llmflash/options.h"
 #include "predictor/trainer.h"
 
 namespace llmflash {
@@ -18,6 +19,11 @@ struct BuildPredictorOptions {
   std::string calibration_text;  // used when self_generate == 0
   int self_generate = 0;         // tokens the model samples itself
   PredictorTrainOptions train;
+  // How the model is opened for the calibration run: its DRAM budget (0:
+  // the whole model, as Model::Open) bounds the run. Recorded activations go
+  // to a spill file in the model directory, and the model is closed before
+  // the layers are trained one at a time.
+  ModelOptions model;
   std::function<void(const std::string&)> progress;  // one line per step
 };
 

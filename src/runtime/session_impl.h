@@ -34,6 +34,9 @@ class SessionImpl final : public Session {
 
   // Internal: the state, for tests and the bench.
   SessionState* state() { return state_; }
+  // Forgets the context, keeping the window and the stats (Logits and Run
+  // start with it; so does each window of a calibration run).
+  void NewContext();
 
  private:
   // Encodes text for this context (BOS only at its start).
@@ -47,9 +50,6 @@ class SessionImpl final : public Session {
   // pass; logits_ becomes the logits after the last. Returns the pass's
   // logits (every token's when `all_logits`).
   StatusOr<const float*> RunNext(int n, bool prompt, bool all_logits);
-  // Forgets the context, keeping the window and the stats.
-  void NewContext();
-
   ModelImpl* model_;
   SessionState* state_;
   const Lookahead lookahead_;

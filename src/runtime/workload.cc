@@ -33,7 +33,7 @@ class TraceProbe final : public FfnObserver {
     trace_->active.pop_back();
     if (m_.has_predictor()) trace_->predicted.pop_back();
   }
-  void OnFfn(int l, const float* x, std::span<const int32_t> ids, const float* h) override {
+  void OnFfn(int l, int64_t, const float* x, std::span<const int32_t> ids, const float* h) override {
     const Manifest& man = m_.manifest();
     const float tau = man.predictor.present ? man.predictor.layers[l].activation_threshold : 0.0f;
     std::vector<int32_t>& active = trace_->active.back()[l];

@@ -78,6 +78,22 @@ Status PreadExact(int fd, const std::string& path, uint64_t offset, void* dst,
   return Status::OK();
 }
 
+Status PwriteExact(int fd, const std::string& path, uint64_t offset, const void* src, uint64_t n) {
+  const auto* p = static_cast<const char*>(src);
+  while (n > 0) {
+    ssize_t w = pwrite(fd, p, n, static_cast<off_t>(offset));
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      return Status::IOError(path + ": write at offset " + std::to_string(offset) +
+                             " failed: " + ErrnoText(w < 0 ? errno : ENOSPC));
+    }
+    p += w;
+    offset += static_cast<uint64_t>(w);
+    n -= static_cast<uint64_t>(w);
+  }
+  return Status::OK();
+}
+
 WritableFile::~WritableFile() {
   if (file_ != nullptr) std::fclose(file_);
 }

@@ -28,6 +28,10 @@ Status ReadFileInto(const std::string& path, uint64_t size, AlignedBuffer* buf);
 Status PreadExact(int fd, const std::string& path, uint64_t offset, void* dst,
                   uint64_t n);
 
+// Writes exactly `n` bytes at `offset` with pwrite; IOError naming `path`
+// (a full disk included).
+Status PwriteExact(int fd, const std::string& path, uint64_t offset, const void* src, uint64_t n);
+
 // A file being written: tracks size and CRC-32C of what was written.
 class WritableFile {
  public:

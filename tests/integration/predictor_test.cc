@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <random>
@@ -287,6 +288,117 @@ TEST_F(TinyReluPredictor, MissCurveIsRecordedAndChecked) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Methods, TinyRelu, ::testing::Values("svd", "trained"));
+
+uint64_t StatusBytes(const std::string& key) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(key, 0) == 0) return std::stoull(line.substr(key.size())) * 1024;
+  }
+  return 0;
+}
+
+std::string FileBytes(const std::string& path) { return testing::ReadFile(path); }
+
+class PredictorWithinBudget : public ::testing::TestWithParam<std::string> {};
+
+// train-predictor on a model three times its budget: the calibration runs
+// inside the budget (rows streamed, activations spilled to a file) and
+// training holds one layer, so the peak RSS grows by the budget plus one
+// layer's working set, where it used to hold the whole model and every
+// layer's samples. The predictor is the one the whole model gives.
+TEST_P(PredictorWithinBudget, PeakRssIsTheBudgetPlusOneLayer) {
+  testing::TempDir tmp;
+  testing::TinyModelSpec spec;
+  spec.dim = 128;
+  spec.ffn_dim = 2048;
+  spec.n_layers = 24;
+  spec.n_heads = 4;
+  spec.n_kv_heads = 4;
+  spec.max_seq_len = 256;
+  const std::string a = tmp.File("a"), b = tmp.File("b");
+  ASSERT_THAT(testing::WriteTinyModel(a, spec), IsOk());
+  ASSERT_THAT(testing::WriteTinyModel(b, spec), IsOk());
+  auto whole = ModelWeightBytes(a);
+  ASSERT_THAT(whole.status(), IsOk());
+  BuildPredictorOptions o;
+  o.calibration_text = CalibrationText(600, 7);
+  o.train.method = GetParam();
+  o.train.rank = 32;
+  o.model.max_context = 128;  // both: the calibration's windows
+  o.model_dir = a;  // the whole model in DRAM
+  ASSERT_THAT(BuildPredictor(o).status(), IsOk());
+
+  o.model_dir = b;
+  o.model.dram_budget_bytes = *whole / 3;
+  std::ofstream("/proc/self/clear_refs") << "5\n";  // VmHWM := VmRSS
+  const uint64_t before = StatusBytes("VmRSS:");
+  auto layers = BuildPredictor(o);
+  const uint64_t peak = StatusBytes("VmHWM:");
+  ASSERT_THAT(layers.status(), IsOk());
+  {
+    auto model = Model::Open(b, o.model);
+    ASSERT_THAT(model.status(), IsOk());
+    EXPECT_TRUE((*model)->info().streams_layers);  // the budget really streams the FFN
+  }
+  // One layer's training: its f32 rows and samples (~600 tokens of x and h),
+  // a few copies of each, and the allocator's and threads' slack.
+  const uint64_t tokens = 600;
+  const uint64_t layer_set = 4ull * spec.ffn_dim * spec.dim * 4 + 6 * tokens * (spec.dim + spec.ffn_dim) * 4;
+  const uint64_t all_samples = tokens * spec.n_layers * (spec.dim + spec.ffn_dim) * 4;
+  EXPECT_LE(peak - before, o.model.dram_budget_bytes + layer_set + (4 << 20))
+      << "model " << *whole << " B, every layer's samples " << all_samples << " B";
+  EXPECT_GT(*whole + all_samples, o.model.dram_budget_bytes + layer_set + (4 << 20));  // the old way could not pass
+  EXPECT_FALSE(std::filesystem::exists(b + "/predictor-calibration.tmp"));
+
+  // Calibrated in a stream of rows or with the whole FFN resident: the same
+  // activations up to the order of float sums, so the same factors and
+  // thresholds to float rounding.
+  auto ma = LoadManifest(a), mb = LoadManifest(b);
+  ASSERT_THAT(ma.status(), IsOk());
+  ASSERT_THAT(mb.status(), IsOk());
+  ASSERT_EQ(ma->predictor.layers.size(), mb->predictor.layers.size());
+  for (size_t l = 0; l < ma->predictor.layers.size(); ++l) {
+    const PredictorLayerInfo &x = ma->predictor.layers[l], &y = mb->predictor.layers[l];
+    EXPECT_EQ(x.rank, y.rank);
+    // Adam's steps amplify the rounding of its samples; a truncated SVD does not.
+    const float tolerance = GetParam() == "svd" ? 1e-4f : 1e-2f;
+    EXPECT_NEAR(x.threshold, y.threshold, tolerance * (1 + std::fabs(x.threshold))) << "layer " << l;
+    EXPECT_NEAR(x.recall, y.recall, 0.01) << "layer " << l;
+  }
+  const std::string pa = FileBytes(a + "/predictor.bin"), pb = FileBytes(b + "/predictor.bin");
+  ASSERT_EQ(pa.size(), pb.size());
+  if (GetParam() == "svd") {  // the factors come from the weights alone
+    const auto* fa = reinterpret_cast<const float*>(pa.data());
+    const auto* fb = reinterpret_cast<const float*>(pb.data());
+    size_t differ = 0;
+    for (size_t i = 0; i < pa.size() / sizeof(float); ++i) differ += fa[i] != fb[i];
+    EXPECT_EQ(differ, 0u);
+  }
+
+  // eval within the same budget gives the whole model's figures (once: its
+  // sparse run, a decode step per token through small reads, is the slow part).
+  if (GetParam() != "svd") return;
+  EvalOptions e;
+  e.text = CalibrationText(40, 8);
+  e.model_dir = b;
+  e.model.max_context = 128;
+  auto full = Evaluate(e);
+  ASSERT_THAT(full.status(), IsOk());
+  e.model.dram_budget_bytes = o.model.dram_budget_bytes;
+  std::ofstream("/proc/self/clear_refs") << "5\n";
+  const uint64_t eval_before = StatusBytes("VmRSS:");
+  auto bounded = Evaluate(e);
+  const uint64_t eval_peak = StatusBytes("VmHWM:");
+  ASSERT_THAT(bounded.status(), IsOk());
+  EXPECT_LE(eval_peak - eval_before, o.model.dram_budget_bytes + (4 << 20));
+  EXPECT_EQ(bounded->tokens, full->tokens);
+  EXPECT_NEAR(bounded->ppl_dense, full->ppl_dense, 1e-3 * full->ppl_dense);
+  EXPECT_NEAR(bounded->greedy_agreement, full->greedy_agreement, 0.02);
+  EXPECT_NEAR(bounded->computed_fraction, full->computed_fraction, 0.01);
+}
+
+INSTANTIATE_TEST_SUITE_P(Methods, PredictorWithinBudget, ::testing::Values("svd", "trained"));
 
 // stories260K with an svd predictor, built once per process. A failure here
 // fails every test that uses it (a suite-level setup failure would only

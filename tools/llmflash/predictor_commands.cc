@@ -14,7 +14,7 @@ namespace llmflash::tools {
 
 int TrainPredictorCommand(const Flags& f) {
   Status st = f.Check({"model", "calibration", "self-generate", "rank", "target-recall", "method",
-                       "activation-sparsity", "seed", "epochs"});
+                       "activation-sparsity", "seed", "epochs", "dram-budget", "threads", "device-profile"});
   if (st.ok()) st = f.Require("model");
   if (st.ok() && f.Has("calibration") == f.Has("self-generate")) {
     st = Status::InvalidArgument("give exactly one of --calibration FILE.txt or --self-generate N");
@@ -22,6 +22,9 @@ int TrainPredictorCommand(const Flags& f) {
   if (!st.ok()) return Fail(st);
   BuildPredictorOptions o;
   o.model_dir = f.Get("model");
+  auto model = OptionsFromFlags(f, o.model_dir);
+  if (!model.ok()) return Fail(model.status());
+  o.model = *model;
   auto self = f.GetInt("self-generate", 0);
   auto rank = f.GetInt("rank", o.train.rank);
   auto recall = f.GetDouble("target-recall", o.train.target_recall);
@@ -61,12 +64,16 @@ int TrainPredictorCommand(const Flags& f) {
 }
 
 int EvalCommand(const Flags& f) {
-  Status st = f.Check({"model", "text", "tokens", "json", "compute-window"});
+  Status st = f.Check({"model", "text", "tokens", "json", "compute-window", "dram-budget", "threads",
+                       "device-profile"});
   if (st.ok()) st = f.Require("model");
   if (st.ok()) st = f.Require("text");
   if (!st.ok()) return Fail(st);
   EvalOptions o;
   o.model_dir = f.Get("model");
+  auto model = OptionsFromFlags(f, o.model_dir);
+  if (!model.ok()) return Fail(model.status());
+  o.model = *model;
   auto text = ReadFileToString(f.Get("text"), 1ull << 30);
   if (!text.ok()) return Fail(text.status());
   o.text = *text;

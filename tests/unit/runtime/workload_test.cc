@@ -166,20 +166,26 @@ TEST(TraceActivations, TinyModelAtTwoBudgetsGivesTheSameSets) {
   // nonzero where ReLU let a neuron through.
   auto analysis = OpenForAnalysis(tmp.File("m"), 1);
   ASSERT_THAT(analysis.status(), IsOk());
-  ActivationRecorder rec(spec.n_layers, spec.dim, spec.ffn_dim);
+  auto rec = ActivationRecorder::Create(tmp.File("spill"), spec.n_layers, spec.dim, spec.ffn_dim,
+                                       static_cast<int64_t>(tokens.size()));
+  ASSERT_THAT(rec.status(), IsOk());
   {
     auto s = (*analysis)->NewSession({.use_predictor = false});
     ASSERT_THAT(s.status(), IsOk());
     auto* session = static_cast<SessionImpl*>(s->get());
-    session->state()->ffn.set_observer(&rec);
+    session->state()->ffn.set_observer(rec->get());
     ASSERT_THAT(session->Run(tokens, nullptr), IsOk());
     session->state()->ffn.set_observer(nullptr);
   }
-  for (size_t t = 0; t < tokens.size(); ++t) {
-    for (int l = 0; l < spec.n_layers; ++l) {
+  ASSERT_THAT((*rec)->Finish(), IsOk());
+  ASSERT_EQ((*rec)->tokens(), static_cast<int64_t>(tokens.size()));
+  for (int l = 0; l < spec.n_layers; ++l) {
+    auto samples = (*rec)->ReadLayer(l);
+    ASSERT_THAT(samples.status(), IsOk());
+    for (size_t t = 0; t < tokens.size(); ++t) {
       std::vector<int32_t> nonzero;
       for (int i = 0; i < spec.ffn_dim; ++i) {
-        if (rec.layers()[l].h[t * spec.ffn_dim + i] != 0.0f) nonzero.push_back(i);
+        if (samples->h[t * spec.ffn_dim + i] != 0.0f) nonzero.push_back(i);
       }
       EXPECT_EQ(traces[0][t][l], nonzero) << "token " << t << " layer " << l;
     }

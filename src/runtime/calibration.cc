@@ -119,7 +119,8 @@ Status RunTeacherForced(SessionImpl* session, int vocab, const std::vector<int>&
   return Status::OK();
 }
 
-StatusOr<std::vector<int>> SelfGenerate(ModelImpl* model, int count, uint64_t seed) {
+StatusOr<std::vector<int>> SelfGenerate(ModelImpl* model, int count, uint64_t seed,
+                                        const std::function<void(const std::string&)>& progress) {
   Status st = model->NeedTokenizer();
   if (!st.ok()) return st;
   if (model->tokenizer().bos_id() < 0) {
@@ -139,6 +140,9 @@ StatusOr<std::vector<int>> SelfGenerate(ModelImpl* model, int count, uint64_t se
     if (g.max_tokens <= 0) break;
     RETURN_IF_ERROR(s->Generate("", g, [&](TokenId id, std::string_view) {
       tokens.push_back(id);
+      if (progress && tokens.size() % 16 == 0) {
+        progress("self-generating: " + std::to_string(tokens.size()) + " of " + std::to_string(count) + " tokens");
+      }
       return true;
     }));
   }

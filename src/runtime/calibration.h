@@ -71,7 +71,10 @@ Status RunTeacherForced(SessionImpl* session, int vocab, const std::vector<int>&
 
 // Tokens the model samples itself: stories from BOS at temperature 1 until
 // `count` tokens were seen.
-StatusOr<std::vector<int>> SelfGenerate(ModelImpl* model, int count, uint64_t seed);
+// `progress` (optional) hears every 16th token: within a budget each is a
+// dense decode step, reading whatever of the FFN is not resident.
+StatusOr<std::vector<int>> SelfGenerate(ModelImpl* model, int count, uint64_t seed,
+                                        const std::function<void(const std::string&)>& progress = nullptr);
 
 // Reads layer l's gate and up matrices (n x dim, row-major) from the bundle.
 StatusOr<FfnMatrices> ReadFfnMatrices(const Manifest& m, const std::string& dir, int layer);

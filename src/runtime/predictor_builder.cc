@@ -19,7 +19,7 @@ constexpr char kSpillFile[] = "predictor-calibration.tmp";
 StatusOr<std::vector<int>> CalibrationTokens(ModelImpl* model, const BuildPredictorOptions& o) {
   std::vector<int> tokens;
   if (o.self_generate > 0) {
-    ASSIGN_OR_RETURN(tokens, SelfGenerate(model, o.self_generate, o.train.seed));
+    ASSIGN_OR_RETURN(tokens, SelfGenerate(model, o.self_generate, o.train.seed, o.progress));
   } else {
     ASSIGN_OR_RETURN(tokens, model->Encode(o.calibration_text, true));
   }

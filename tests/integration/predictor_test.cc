@@ -289,6 +289,21 @@ TEST_F(TinyReluPredictor, MissCurveIsRecordedAndChecked) {
 
 INSTANTIATE_TEST_SUITE_P(Methods, TinyRelu, ::testing::Values("svd", "trained"));
 
+// Under AddressSanitizer the RSS holds its shadow memory and its quarantine
+// of freed blocks, so a peak says nothing of the library; the memory bounds
+// are checked in the plain build and everything else in both.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kPlainRss = false;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kPlainRss = false;
+#else
+constexpr bool kPlainRss = true;
+#endif
+#else
+constexpr bool kPlainRss = true;
+#endif
+
 uint64_t StatusBytes(const std::string& key) {
   std::ifstream in("/proc/self/status");
   std::string line;
@@ -346,8 +361,10 @@ TEST_P(PredictorWithinBudget, PeakRssIsTheBudgetPlusOneLayer) {
   const uint64_t tokens = 600;
   const uint64_t layer_set = 4ull * spec.ffn_dim * spec.dim * 4 + 6 * tokens * (spec.dim + spec.ffn_dim) * 4;
   const uint64_t all_samples = tokens * spec.n_layers * (spec.dim + spec.ffn_dim) * 4;
-  EXPECT_LE(peak - before, o.model.dram_budget_bytes + layer_set + (4 << 20))
-      << "model " << *whole << " B, every layer's samples " << all_samples << " B";
+  if (kPlainRss) {
+    EXPECT_LE(peak - before, o.model.dram_budget_bytes + layer_set + (4 << 20))
+        << "model " << *whole << " B, every layer's samples " << all_samples << " B";
+  }
   EXPECT_GT(*whole + all_samples, o.model.dram_budget_bytes + layer_set + (4 << 20));  // the old way could not pass
   EXPECT_FALSE(std::filesystem::exists(b + "/predictor-calibration.tmp"));
 
@@ -391,7 +408,7 @@ TEST_P(PredictorWithinBudget, PeakRssIsTheBudgetPlusOneLayer) {
   auto bounded = Evaluate(e);
   const uint64_t eval_peak = StatusBytes("VmHWM:");
   ASSERT_THAT(bounded.status(), IsOk());
-  EXPECT_LE(eval_peak - eval_before, o.model.dram_budget_bytes + (4 << 20));
+  if (kPlainRss) EXPECT_LE(eval_peak - eval_before, o.model.dram_budget_bytes + (4 << 20));
   EXPECT_EQ(bounded->tokens, full->tokens);
   EXPECT_NEAR(bounded->ppl_dense, full->ppl_dense, 1e-3 * full->ppl_dense);
   EXPECT_NEAR(bounded->greedy_agreement, full->greedy_agreement, 0.02);

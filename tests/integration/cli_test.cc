@@ -147,6 +147,32 @@ TEST(Cli, ConvertThenVerify) {
   EXPECT_THAT(r.out, HasSubstr("FFN records f32"));
 }
 
+// train-predictor and eval as a user runs them inside a budget: progress on
+// stderr, the budget it ran within, a stored predictor eval then measures;
+// a budget too small for the model is one clear error.
+TEST(Cli, TrainPredictorAndEvalWithinABudget) {
+  testing::TempDir tmp;
+  const std::string m = tmp.File("m");
+  ASSERT_EQ(RunCli("convert --input " + testing::Stories260KBin() + " --tokenizer " +
+                   testing::Stories260KTokenizer() + " --output " + m).exit_code, 0);
+  Result r = RunCli("train-predictor --model " + m + " --self-generate 64 --rank 32 --activation-sparsity 0.45"
+                    " --dram-budget 90% --max-context 128", tmp.File("err"));
+  const std::string err = testing::ReadFile(tmp.File("err"));
+  ASSERT_EQ(r.exit_code, 0) << err;
+  EXPECT_THAT(r.out, HasSubstr("stored predictor (svd)"));
+  EXPECT_THAT(err, HasSubstr("self-generating: 16 of 64 tokens"));
+  EXPECT_THAT(err, ::testing::ContainsRegex("running the dense model over 6[0-9] tokens within [0-9]+ MiB"));
+  EXPECT_THAT(err, HasSubstr("layer  4: rank 32"));
+  r = RunCli("eval --model " + m + " --text " LLMFLASH_TEST_SOURCE_DIR "/testdata/heldout_stories.txt"
+             " --tokens 100 --dram-budget 130% --max-context 128");
+  ASSERT_EQ(r.exit_code, 0);
+  EXPECT_THAT(r.out, HasSubstr("100 positions"));
+  EXPECT_THAT(r.out, HasSubstr("greedy agreement"));
+  r = RunCli("train-predictor --model " + m + " --self-generate 50 --dram-budget 1000", tmp.File("err"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(testing::ReadFile(tmp.File("err")), HasSubstr("DRAM budget of"));
+}
+
 // A mixed conversion (q4_0 FFN, q8_0 attention, embeddings following) is
 // what verify and inspect then report; an unknown type is refused naming the
 // choices.

@@ -14,7 +14,8 @@ namespace llmflash::tools {
 
 int TrainPredictorCommand(const Flags& f) {
   Status st = f.Check({"model", "calibration", "self-generate", "rank", "target-recall", "method",
-                       "activation-sparsity", "seed", "epochs", "dram-budget", "threads", "device-profile"});
+                       "activation-sparsity", "seed", "epochs", "dram-budget", "max-context", "threads",
+                       "device-profile"});
   if (st.ok()) st = f.Require("model");
   if (st.ok() && f.Has("calibration") == f.Has("self-generate")) {
     st = Status::InvalidArgument("give exactly one of --calibration FILE.txt or --self-generate N");
@@ -64,8 +65,8 @@ int TrainPredictorCommand(const Flags& f) {
 }
 
 int EvalCommand(const Flags& f) {
-  Status st = f.Check({"model", "text", "tokens", "json", "compute-window", "dram-budget", "threads",
-                       "device-profile"});
+  Status st = f.Check({"model", "text", "tokens", "json", "compute-window", "dram-budget", "max-context",
+                       "threads", "device-profile"});
   if (st.ok()) st = f.Require("model");
   if (st.ok()) st = f.Require("text");
   if (!st.ok()) return Fail(st);

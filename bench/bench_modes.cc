@@ -13,6 +13,7 @@
 #include <numeric>
 #include <sstream>
 
+#include "util/heap_usage.h"
 #include "util/timer.h"
 
 namespace llmflash::tools {
@@ -29,30 +30,10 @@ Summary Summarize(std::vector<double> v) {
   return s;
 }
 
-
-
 // Drops the page cache (root only) so modes start equally cold.
 void DropCaches() {
   std::ofstream("/proc/sys/vm/drop_caches") << "3\n";
 }
-
-// A line of /proc/self/status in bytes (its figures are KiB).
-uint64_t StatusBytes(const std::string& key) {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(key, 0) == 0) return std::stoull(line.substr(key.size())) * 1024;
-  }
-  return 0;
-}
-
-// Peak RSS since the last reset (VmHWM), and its reset via clear_refs.
-uint64_t PeakRss() { return StatusBytes("VmHWM:"); }
-void ResetPeakRss() { std::ofstream("/proc/self/clear_refs") << "5\n"; }
-
-
-
-
 
 ModeResult FromJson(const nlohmann::json& j) {
   ModeResult r;
@@ -90,7 +71,7 @@ constexpr uint64_t kFixedOverheadBytes = 64ull << 20;
 
 }  // namespace
 
-uint64_t CurrentRss() { return StatusBytes("VmRSS:"); }
+uint64_t CurrentRss() { return ResidentBytes(); }
 
 // MB/s while reads were in flight: the wait plus the read time hidden
 // behind compute.
@@ -106,7 +87,7 @@ namespace {
 Status RunPrefill(Model& model, const std::string& mode, const RunSpec& spec, const SessionOptions& so,
                   ModeResult::Prefill* p) {
   DropCaches();
-  ResetPeakRss();
+  ResetPeakResidentBytes();
   auto session = model.NewSession(so);
   if (!session.ok()) return session.status();
   Timer timer;
@@ -122,7 +103,7 @@ Status RunPrefill(Model& model, const std::string& mode, const RunSpec& spec, co
     ++p->passes;
     p->bytes_read += t.bytes_read;
   }
-  p->peak_rss = PeakRss();
+  p->peak_rss = PeakResidentBytes();
   const size_t m = std::min<size_t>(spec.token_path_tokens, spec.prompt_ids.size());
   if (mode != "llmflash" || m == 0) return Status::OK();
   (*session)->Reset();
@@ -150,7 +131,7 @@ StatusOr<ModeResult> RunMode(Model& model, const std::string& mode, const RunSpe
     if (!st.ok()) return st;
   }
   DropCaches();
-  ResetPeakRss();
+  ResetPeakResidentBytes();
   auto session = model.NewSession(so);
   if (!session.ok()) return session.status();
   size_t skip = 0;
@@ -168,7 +149,7 @@ StatusOr<ModeResult> RunMode(Model& model, const std::string& mode, const RunSpe
   const Stats& s = (*session)->stats();
   ModeResult r;
   r.mode = mode;
-  r.peak_rss = PeakRss();
+  r.peak_rss = PeakResidentBytes();
   r.prefill = prefill;
   std::vector<double> total;
   for (size_t i = std::min(skip, s.tokens.size()); i < s.tokens.size(); ++i) {

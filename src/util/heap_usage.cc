@@ -1,5 +1,8 @@
 #include "util/heap_usage.h"
 
+#include <fstream>
+#include <string>
+
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
@@ -13,5 +16,23 @@ uint64_t HeapBytesInUse() {
   return 0;
 #endif
 }
+
+namespace {
+
+// A line of /proc/self/status in bytes (its figures are KiB).
+uint64_t StatusBytes(const std::string& key) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(key, 0) == 0) return std::stoull(line.substr(key.size())) * 1024;
+  }
+  return 0;
+}
+
+}  // namespace
+
+uint64_t ResidentBytes() { return StatusBytes("VmRSS:"); }
+uint64_t PeakResidentBytes() { return StatusBytes("VmHWM:"); }
+void ResetPeakResidentBytes() { std::ofstream("/proc/self/clear_refs") << "5\n"; }
 
 }  // namespace llmflash

@@ -4,7 +4,6 @@
 
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <random>
@@ -16,6 +15,7 @@
 #include "runtime/predictor_builder.h"
 #include "testing/test_util.h"
 #include "testing/tiny_model.h"
+#include "util/heap_usage.h"
 #include "util/macros.h"
 
 namespace llmflash {
@@ -304,15 +304,6 @@ constexpr bool kPlainRss = true;
 constexpr bool kPlainRss = true;
 #endif
 
-uint64_t StatusBytes(const std::string& key) {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(key, 0) == 0) return std::stoull(line.substr(key.size())) * 1024;
-  }
-  return 0;
-}
-
 std::string FileBytes(const std::string& path) { return testing::ReadFile(path); }
 
 class PredictorWithinBudget : public ::testing::TestWithParam<std::string> {};
@@ -346,10 +337,10 @@ TEST_P(PredictorWithinBudget, PeakRssIsTheBudgetPlusOneLayer) {
 
   o.model_dir = b;
   o.model.dram_budget_bytes = *whole / 3;
-  std::ofstream("/proc/self/clear_refs") << "5\n";  // VmHWM := VmRSS
-  const uint64_t before = StatusBytes("VmRSS:");
+  ResetPeakResidentBytes();
+  const uint64_t before = ResidentBytes();
   auto layers = BuildPredictor(o);
-  const uint64_t peak = StatusBytes("VmHWM:");
+  const uint64_t peak = PeakResidentBytes();
   ASSERT_THAT(layers.status(), IsOk());
   {
     auto model = Model::Open(b, o.model);
@@ -403,10 +394,10 @@ TEST_P(PredictorWithinBudget, PeakRssIsTheBudgetPlusOneLayer) {
   auto full = Evaluate(e);
   ASSERT_THAT(full.status(), IsOk());
   e.model.dram_budget_bytes = o.model.dram_budget_bytes;
-  std::ofstream("/proc/self/clear_refs") << "5\n";
-  const uint64_t eval_before = StatusBytes("VmRSS:");
+  ResetPeakResidentBytes();
+  const uint64_t eval_before = ResidentBytes();
   auto bounded = Evaluate(e);
-  const uint64_t eval_peak = StatusBytes("VmHWM:");
+  const uint64_t eval_peak = PeakResidentBytes();
   ASSERT_THAT(bounded.status(), IsOk());
   if (kPlainRss) EXPECT_LE(eval_peak - eval_before, o.model.dram_budget_bytes + (4 << 20));
   EXPECT_EQ(bounded->tokens, full->tokens);

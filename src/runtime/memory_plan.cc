@@ -133,8 +133,15 @@ StatusOr<MemoryPlan> PlanMemory(const Manifest& m, uint64_t resident_bytes,
                        " tokens fits (ModelOptions::max_context, --max-context; a shorter one leaves"
                        " more rows for neurons), or raise the budget"
                  : "; no context fits beside the resident weights: raise the budget";
+      // Two figures that round alike get their bytes, so the message never
+      // reads "0.91 MiB is below the minimum of 0.91 MiB".
+      std::string have = Mib(budget), want = Mib(need);
+      if (have == want) {
+        have += " (" + std::to_string(budget) + " bytes)";
+        want += " (" + std::to_string(need) + " bytes)";
+      }
       return Status::ResourceExhausted(
-          "DRAM budget of " + Mib(budget) + " is below the minimum of " + Mib(need) +
+          "DRAM budget of " + have + " is below the minimum of " + want +
           " for this model: resident weights " + Mib(resident_bytes) + ", per session " +
           Mib(per_session_fixed) + " (KV cache for " + std::to_string(p.max_context) +
           " tokens, I/O buffers), plus one neuron per layer" + advice);

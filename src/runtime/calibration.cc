@@ -96,9 +96,8 @@ StatusOr<std::unique_ptr<ModelImpl>> OpenForAnalysis(const std::string& dir, int
   return std::unique_ptr<ModelImpl>(static_cast<ModelImpl*>(m.release()));
 }
 
-Status RunTeacherForced(SessionImpl* session, int vocab, const std::vector<int>& tokens, int context,
+Status RunTeacherForced(SessionImpl* session, const std::vector<int>& tokens, int context,
                         Prefill prefill, const std::function<void(size_t, const float*)>& on_logits) {
-  (void)vocab;
   for (size_t start = 0; start + 1 < tokens.size(); start += context) {
     size_t end = std::min(tokens.size(), start + context);
     std::vector<TokenId> window(tokens.begin() + start, tokens.begin() + end);

@@ -66,7 +66,7 @@ StatusOr<std::unique_ptr<ModelImpl>> OpenForAnalysis(const std::string& dir, int
 // micro-batches (each layer's rows read once per batch) or one decode step per
 // token (`prefill`). `on_logits(pos_in_tokens, logits)` sees the logits
 // predicting tokens[pos+1].
-Status RunTeacherForced(SessionImpl* session, int vocab, const std::vector<int>& tokens, int context,
+Status RunTeacherForced(SessionImpl* session, const std::vector<int>& tokens, int context,
                         Prefill prefill, const std::function<void(size_t, const float*)>& on_logits);
 
 // Tokens the model samples itself: stories from BOS at temperature 1 until

@@ -140,7 +140,7 @@ StatusOr<EvalReport> Evaluate(const EvalOptions& o) {
     auto* session = static_cast<SessionImpl*>(s.get());
     PredictorProbe probe(*model, r.has_predictor ? &model->predictors() : nullptr);
     session->state()->ffn.set_observer(&probe);
-    RETURN_IF_ERROR(RunTeacherForced(session, vocab, tokens, context, Prefill::kBatch, [&](size_t p, const float* l) {
+    RETURN_IF_ERROR(RunTeacherForced(session, tokens, context, Prefill::kBatch, [&](size_t p, const float* l) {
       nll -= LogSoftmaxAt(l, vocab, tokens[p + 1]);
       dense_argmax[p] = Argmax(l, vocab);
       ++r.tokens;
@@ -171,7 +171,7 @@ StatusOr<EvalReport> Evaluate(const EvalOptions& o) {
   WindowSimulator sets(m.config.n_layers, m.config.ffn_dim, m.bundle.record_stride, o.max_window);
   session->state()->ffn.set_observer(&sets);
   double nll_sparse = 0, agree = 0;
-  RETURN_IF_ERROR(RunTeacherForced(session, vocab, tokens, context, Prefill::kToken, [&](size_t p, const float* l) {
+  RETURN_IF_ERROR(RunTeacherForced(session, tokens, context, Prefill::kToken, [&](size_t p, const float* l) {
     nll_sparse -= LogSoftmaxAt(l, vocab, tokens[p + 1]);
     agree += Argmax(l, vocab) == dense_argmax[p];
   }));

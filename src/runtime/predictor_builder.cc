@@ -38,7 +38,7 @@ Status Collect(ModelImpl* model, const std::vector<int>& tokens, ActivationRecor
   auto* session = static_cast<SessionImpl*>(s.get());
   session->state()->ffn.set_observer(rec);
   size_t shown = 0;
-  Status st = RunTeacherForced(session, model->info().vocab_size, tokens, model->info().max_context,
+  Status st = RunTeacherForced(session, tokens, model->info().max_context,
                                Prefill::kBatch, [&](size_t p, const float*) {
                                  if (p + 1 >= shown + 256 && say) {
                                    shown = p + 1;

@@ -187,6 +187,16 @@ Status ModelImpl::Load(const std::string& dir, const ModelOptions& options,
   info_.text_bytes = text_bytes;
   info_.embeddings_on_flash = embeddings_on_flash;
   info_.has_predictor = !predictors_.empty();
+  if (info_.has_predictor) {
+    const PredictorInfo& pi = manifest_.predictor;
+    info_.predictor_method = pi.method;
+    for (const PredictorLayerInfo& l : pi.layers) {
+      info_.predictor_rank = std::max(info_.predictor_rank, l.rank);
+      info_.predictor_recall += l.recall / pi.layers.size();
+      info_.predictor_precision += l.precision / pi.layers.size();
+      info_.predictor_fraction += l.predicted_fraction / pi.layers.size();
+    }
+  }
   info_.ffn_bytes = bundle->size;
   info_.ffn_path = JoinPath(dir, manifest_.bundle.file);
   info_.model_bytes = resident->size + bundle->size;

@@ -163,6 +163,10 @@ TEST(Cli, TrainPredictorAndEvalWithinABudget) {
   EXPECT_THAT(err, HasSubstr("self-generating: 16 of 64 tokens"));
   EXPECT_THAT(err, ::testing::ContainsRegex("running the dense model over 6[0-9] tokens within [0-9]+ MiB"));
   EXPECT_THAT(err, HasSubstr("layer  4: rank 32"));
+  r = RunCli("inspect --model " + m);
+  ASSERT_EQ(r.exit_code, 0);
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("predictor +svd, rank up to 32, held as f32; on held-out "
+                                              "calibration rows: recall 0\\.99[0-9]"));
   r = RunCli("eval --model " + m + " --text " LLMFLASH_TEST_SOURCE_DIR "/testdata/heldout_stories.txt"
              " --tokens 100 --dram-budget 130% --max-context 128");
   ASSERT_EQ(r.exit_code, 0);

@@ -415,6 +415,12 @@ int Inspect(const Flags& f) {
               DramReadBytesPerSecond(p) / 1e9);
   std::printf("plan             window k = %d; %s\n", i.window,
               i.has_predictor ? "predictor on" : "no predictor: every neuron is computed");
+  if (i.has_predictor) {
+    std::printf("predictor        %s, rank up to %d, held as %s; on held-out calibration rows: recall %.3f, "
+                "precision %.3f, %.1f%% of neurons predicted (means over layers)\n",
+                i.predictor_method.c_str(), i.predictor_rank, i.predictor_dtype.c_str(), i.predictor_recall,
+                i.predictor_precision, 100 * i.predictor_fraction);
+  }
   std::printf("expected token   %.1f reads, %.2f MiB read, %.2f MiB of resident weights + %.2f MiB of predictors streamed\n",
               i.planned_reads_per_token, i.planned_bytes_per_token / 1048576.0,
               i.weight_bytes_per_token / 1048576.0, i.predictor_bytes_per_token / 1048576.0);

@@ -64,6 +64,8 @@ class LowRankPredictor {
 
   const PredictorShape& shape() const { return shape_; }
   float threshold() const { return threshold_; }
+  // Moves the cut (eval's sweep over computed fractions).
+  void set_threshold(float t) { threshold_ = t; }
 
  private:
   PredictorShape shape_;
@@ -81,6 +83,7 @@ class Predictors {
   static uint64_t MemoryBytes(const Manifest& m, DType dtype);
   bool empty() const { return layers_.empty(); }
   const LowRankPredictor& layer(int l) const { return layers_[l]; }
+  LowRankPredictor& mutable_layer(int l) { return layers_[l]; }
   uint64_t bytes() const { return data_.size(); }
   int max_rank() const { return max_rank_; }
 

@@ -1,7 +1,9 @@
 // Teacher-forced evaluation of the predictor.
 #include "runtime/evaluator.h"
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 
 #include "runtime/calibration.h"
@@ -27,9 +29,13 @@ int Argmax(const float* x, int n) {
 // Dense run: the true active sets and the predictor's guesses on them.
 class PredictorProbe final : public FfnObserver {
  public:
-  PredictorProbe(const ModelImpl& m, const Predictors* p) : m_(m), p_(p) {
+  // Keeps about `keep` of each layer's scores (a stride over tokens x
+  // neurons) for the thresholds of a sweep.
+  PredictorProbe(const ModelImpl& m, const Predictors* p, uint64_t tokens, uint64_t keep) : m_(m), p_(p) {
     const ModelConfig& c = m.manifest().config;
     counts_.assign(c.n_layers, {});
+    sampled_.resize(c.n_layers);
+    stride_ = std::max<uint64_t>(1, tokens * c.ffn_dim / std::max<uint64_t>(1, keep));
     scratch_.resize(2 * (p ? std::max(1, p->max_rank()) : 1));
   }
   void OnFfn(int l, int64_t t, const float* x, std::span<const int32_t> ids, const float* h) override {
@@ -39,6 +45,9 @@ class PredictorProbe final : public FfnObserver {
     if (predict && scores.empty()) {
       scores.resize(m_.manifest().config.ffn_dim);
       p_->layer(l).Scores(x, scores.data(), scratch_.data());
+      for (float v : scores) {
+        if (seen_[l]++ % stride_ == 0) sampled_[l].push_back(v);
+      }
     }
     Counts& k = counts_[l];
     for (size_t i = 0; i < ids.size(); ++i) {
@@ -54,13 +63,26 @@ class PredictorProbe final : public FfnObserver {
   void OnLayerEnd(int) override { scores_.clear(); }
   struct Counts { double tp = 0, fp = 0, fn = 0, active = 0, total = 0; };
   std::vector<Counts> counts_;
+  std::vector<std::vector<float>> sampled_;  // [layer]: scores, for a sweep's thresholds
 
  private:
   const ModelImpl& m_;
   const Predictors* p_;
   std::map<int64_t, std::vector<float>> scores_;  // the layer's, by token
   std::vector<float> scratch_;
+  std::map<int, uint64_t> seen_;  // scores computed per layer
+  uint64_t stride_ = 1;
 };
+
+// The threshold above which `fraction` of `scores` lie.
+float CutFor(std::vector<float> scores, double fraction) {
+  if (scores.empty()) return 0;
+  const size_t above = std::min(scores.size(), static_cast<size_t>(std::llround(fraction * scores.size())));
+  if (above == 0) return *std::max_element(scores.begin(), scores.end());
+  auto nth = scores.end() - above;  // the smallest of the `above` largest
+  std::nth_element(scores.begin(), nth, scores.end());
+  return std::nextafter(*nth, -std::numeric_limits<float>::infinity());  // score > cut keeps it
+}
 
 // Sparse run: which neurons each token computed, per layer, and what a
 // window of k = 1..max_k tokens would read and hold for them (each neuron's
@@ -130,15 +152,25 @@ StatusOr<EvalReport> Evaluate(const EvalOptions& o) {
   ASSIGN_OR_RETURN(std::vector<int> tokens, model->Encode(o.text, true));
   if (o.max_tokens > 0 && static_cast<int>(tokens.size()) > o.max_tokens + 1) tokens.resize(o.max_tokens + 1);
   if (tokens.size() < 2) return Status::InvalidArgument("eval: the text gives fewer than 2 tokens");
+  for (double f : o.fractions) {
+    if (!(f > 0 && f <= 1)) {
+      return Status::InvalidArgument("eval: a fraction to sweep must be in (0, 1], got " + std::to_string(f));
+    }
+  }
+  if (!o.fractions.empty() && !model->has_predictor()) {
+    return Status::InvalidArgument("eval: " + o.model_dir + " has no predictor to sweep; run llmflash train-predictor");
+  }
 
   EvalReport r;
   r.has_predictor = model->has_predictor();
   std::vector<int> dense_argmax(tokens.size(), -1);
+  std::vector<std::vector<float>> sampled;
   double nll = 0;
   {
     ASSIGN_OR_RETURN(std::unique_ptr<Session> s, model->NewSession({.use_predictor = false}));
     auto* session = static_cast<SessionImpl*>(s.get());
-    PredictorProbe probe(*model, r.has_predictor ? &model->predictors() : nullptr);
+    PredictorProbe probe(*model, r.has_predictor ? &model->predictors() : nullptr, tokens.size(),
+                         o.fractions.empty() ? 0 : 1 << 18);
     session->state()->ffn.set_observer(&probe);
     RETURN_IF_ERROR(RunTeacherForced(session, tokens, context, Prefill::kBatch, [&](size_t p, const float* l) {
       nll -= LogSoftmaxAt(l, vocab, tokens[p + 1]);
@@ -157,6 +189,7 @@ StatusOr<EvalReport> Evaluate(const EvalOptions& o) {
       r.layers.push_back(e);
     }
     r.inactive_fraction = inactive / std::max<size_t>(1, probe.counts_.size());
+    sampled = std::move(probe.sampled_);
   }
   r.ppl_dense = std::exp(nll / r.tokens);
   r.dense_bytes_per_token = static_cast<double>(m.bundle.record_stride) * m.config.ffn_dim * m.config.n_layers;
@@ -165,21 +198,44 @@ StatusOr<EvalReport> Evaluate(const EvalOptions& o) {
     r.greedy_agreement = 1;
     return r;
   }
-  ASSIGN_OR_RETURN(std::unique_ptr<Session> s,
-                   model->NewSession({.use_predictor = true, .compute_window = o.compute_window}));
-  auto* session = static_cast<SessionImpl*>(s.get());
-  WindowSimulator sets(m.config.n_layers, m.config.ffn_dim, m.bundle.record_stride, o.max_window);
-  session->state()->ffn.set_observer(&sets);
-  double nll_sparse = 0, agree = 0;
-  RETURN_IF_ERROR(RunTeacherForced(session, tokens, context, Prefill::kToken, [&](size_t p, const float* l) {
-    nll_sparse -= LogSoftmaxAt(l, vocab, tokens[p + 1]);
-    agree += Argmax(l, vocab) == dense_argmax[p];
-  }));
-  session->state()->ffn.set_observer(nullptr);
-  r.ppl_sparse = std::exp(nll_sparse / r.tokens);
-  r.greedy_agreement = agree / r.tokens;
-  r.computed_fraction = sets.computed_fraction();
-  r.windows = sets.windows();
+  // The sparse run: a decode step per token, as generation runs.
+  auto sparse = [&](CurvePoint* point) -> Status {
+    ASSIGN_OR_RETURN(std::unique_ptr<Session> s,
+                     model->NewSession({.use_predictor = true, .compute_window = o.compute_window}));
+    auto* session = static_cast<SessionImpl*>(s.get());
+    WindowSimulator sets(m.config.n_layers, m.config.ffn_dim, m.bundle.record_stride, o.max_window);
+    session->state()->ffn.set_observer(&sets);
+    double nll_sparse = 0, agree = 0;
+    Status st = RunTeacherForced(session, tokens, context, Prefill::kToken, [&](size_t p, const float* l) {
+      nll_sparse -= LogSoftmaxAt(l, vocab, tokens[p + 1]);
+      agree += Argmax(l, vocab) == dense_argmax[p];
+    });
+    session->state()->ffn.set_observer(nullptr);
+    RETURN_IF_ERROR(st);
+    point->ppl_sparse = std::exp(nll_sparse / r.tokens);
+    point->greedy_agreement = agree / r.tokens;
+    point->computed_fraction = sets.computed_fraction();
+    point->windows = sets.windows();
+    return Status::OK();
+  };
+  CurvePoint stored;
+  RETURN_IF_ERROR(sparse(&stored));
+  r.ppl_sparse = stored.ppl_sparse;
+  r.greedy_agreement = stored.greedy_agreement;
+  r.computed_fraction = stored.computed_fraction;
+  r.windows = stored.windows;
+  Predictors& predictors = model->mutable_predictors();
+  std::vector<float> thresholds;
+  for (int l = 0; l < m.config.n_layers; ++l) thresholds.push_back(predictors.layer(l).threshold());
+  for (double f : o.fractions) {
+    CurvePoint point;
+    point.target_fraction = f;
+    for (int l = 0; l < m.config.n_layers; ++l) predictors.mutable_layer(l).set_threshold(CutFor(sampled[l], f));
+    Status st = sparse(&point);
+    for (int l = 0; l < m.config.n_layers; ++l) predictors.mutable_layer(l).set_threshold(thresholds[l]);
+    RETURN_IF_ERROR(st);
+    r.curve.push_back(point);
+  }
   return r;
 }
 

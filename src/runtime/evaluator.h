@@ -23,6 +23,9 @@ struct EvalOptions {
   // runs. The dense run goes in micro-batches; the sparse one a decode step
   // per token, as generation runs.
   ModelOptions model;
+  // Predicted fractions (0, 1] at which to run the sparse pass again, each
+  // layer's threshold moved to predict that share of its neurons.
+  std::vector<double> fractions;
 };
 
 struct LayerEval {
@@ -35,6 +38,17 @@ struct WindowEval {
   double resident_fraction = 0;
 };
 
+// The sparse run again with each layer's predictor cut where it predicts
+// `target_fraction` of the neurons (on the dense run's scores): a point of
+// the curve computed fraction vs quality vs reads.
+struct CurvePoint {
+  double target_fraction = 0;
+  double computed_fraction = 0;
+  double greedy_agreement = 0;
+  double ppl_sparse = 0;
+  std::vector<WindowEval> windows;
+};
+
 struct EvalReport {
   int tokens = 0;                 // positions scored
   bool has_predictor = false;
@@ -45,6 +59,7 @@ struct EvalReport {
   double dense_bytes_per_token = 0;  // all FFN records, for scale
   std::vector<LayerEval> layers;
   std::vector<WindowEval> windows;
+  std::vector<CurvePoint> curve;  // one per EvalOptions::fractions, in order
 };
 
 StatusOr<EvalReport> Evaluate(const EvalOptions& options);

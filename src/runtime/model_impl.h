@@ -55,6 +55,7 @@ class ModelImpl final : public Model {
   const MemoryPlan& plan() const { return plan_; }
   bool has_predictor() const { return !predictors_.empty(); }
   const Predictors& predictors() const { return predictors_; }
+  Predictors& mutable_predictors() { return predictors_; }  // offline work only (eval's sweep)
   const ResidentWeights& weights() const { return weights_; }
   const TextTokenizer& tokenizer() const { return *tokenizer_; }
   void Release(SessionState* state);

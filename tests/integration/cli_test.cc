@@ -172,6 +172,23 @@ TEST(Cli, TrainPredictorAndEvalWithinABudget) {
   ASSERT_EQ(r.exit_code, 0);
   EXPECT_THAT(r.out, HasSubstr("100 positions"));
   EXPECT_THAT(r.out, HasSubstr("greedy agreement"));
+  // The curve: a row per fraction asked for, in the table and the JSON.
+  r = RunCli("eval --model " + m + " --text " LLMFLASH_TEST_SOURCE_DIR "/testdata/heldout_stories.txt"
+             " --tokens 60 --fractions 0.5,0.25 --json " + tmp.File("eval.json"));
+  ASSERT_EQ(r.exit_code, 0);
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("\n +50\\.0% +[0-9.]+% +[0-9.]+% "));
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("\n +25\\.0% +[0-9.]+% +[0-9.]+% "));
+  auto j = nlohmann::json::parse(testing::ReadFile(tmp.File("eval.json")));
+  ASSERT_EQ(j["curve"].size(), 2u);
+  EXPECT_EQ(j["curve"][1]["predicted_fraction"].get<double>(), 0.25);
+  EXPECT_NEAR(j["curve"][1]["computed_fraction"].get<double>(), 0.25, 0.05);
+  EXPECT_EQ(j["curve"][0]["bytes_read_per_token"].size(), 8u);
+  for (const char* bad : {"0.5,x", "1.5", "0", ""}) {
+    r = RunCli("eval --model " + m + " --text " LLMFLASH_TEST_SOURCE_DIR "/testdata/heldout_stories.txt"
+               " --tokens 20 --fractions '" + std::string(bad) + "'", tmp.File("err"));
+    EXPECT_NE(r.exit_code, 0) << bad;
+    EXPECT_THAT(testing::ReadFile(tmp.File("err")), HasSubstr("fraction")) << bad;
+  }
   r = RunCli("train-predictor --model " + m + " --self-generate 50 --dram-budget 1000", tmp.File("err"));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_THAT(testing::ReadFile(tmp.File("err")), HasSubstr("DRAM budget of"));

@@ -453,6 +453,39 @@ TEST_F(Stories260KPredictor, AgreesWithDenseOnHeldOutTextWhileComputingLess) {
   }
 }
 
+// The curve: each point cuts every layer where the dense run's scores put
+// the asked-for share of neurons, so it computes about that share; fewer
+// neurons agree less and score worse; the stored point is as without a sweep.
+TEST_F(Stories260KPredictor, CurveTradesNeuronsForAgreement) {
+  EvalOptions e;
+  e.model_dir = Dir();
+  e.text = testing::ReadFile(LLMFLASH_TEST_SOURCE_DIR "/testdata/heldout_stories.txt");
+  e.max_tokens = 400;
+  auto plain = Evaluate(e);
+  ASSERT_THAT(plain.status(), IsOk());
+  EXPECT_TRUE(plain->curve.empty());
+  e.fractions = {0.7, 0.4, 0.15};
+  auto r = Evaluate(e);
+  ASSERT_THAT(r.status(), IsOk());
+  ASSERT_EQ(r->curve.size(), 3u);
+  for (size_t i = 0; i < r->curve.size(); ++i) {
+    const CurvePoint& p = r->curve[i];
+    EXPECT_EQ(p.target_fraction, e.fractions[i]);
+    EXPECT_NEAR(p.computed_fraction, p.target_fraction, 0.03);
+    ASSERT_EQ(p.windows.size(), 8u);
+    if (i == 0) continue;
+    EXPECT_LT(p.greedy_agreement, r->curve[i - 1].greedy_agreement);
+    EXPECT_GT(p.ppl_sparse, r->curve[i - 1].ppl_sparse);
+    EXPECT_LT(p.windows[0].bytes_read_per_token, r->curve[i - 1].windows[0].bytes_read_per_token);
+  }
+  // The stored point is the stored thresholds' run, sweep or not.
+  EXPECT_EQ(r->greedy_agreement, plain->greedy_agreement);
+  EXPECT_EQ(r->computed_fraction, plain->computed_fraction);
+  EXPECT_EQ(r->ppl_sparse, plain->ppl_sparse);
+  e.fractions = {1.5};
+  EXPECT_THAT(Evaluate(e).status(), testing::StatusIs(StatusCode::kInvalidArgument, ::testing::HasSubstr("(0, 1]")));
+}
+
 TEST_F(Stories260KPredictor, GenerationReadsFewerBytesThanDense) {
   auto whole = ModelWeightBytes(Dir());
   ASSERT_THAT(whole.status(), IsOk());

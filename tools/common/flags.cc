@@ -73,6 +73,26 @@ StatusOr<double> Flags::GetDouble(const std::string& name, double def) const {
   return x;
 }
 
+StatusOr<std::vector<double>> Flags::GetDoubles(const std::string& name) const {
+  std::vector<double> out;
+  if (!Has(name)) return out;
+  const std::string& v = values_.at(name);
+  size_t begin = 0;
+  while (begin <= v.size()) {
+    size_t end = v.find(',', begin);
+    if (end == std::string::npos) end = v.size();
+    const std::string item = v.substr(begin, end - begin);
+    char* stop = nullptr;
+    double x = std::strtod(item.c_str(), &stop);
+    if (item.empty() || *stop != '\0' || !std::isfinite(x)) {
+      return Status::InvalidArgument("--" + name + " expects numbers separated by commas, got \"" + v + "\"");
+    }
+    out.push_back(x);
+    begin = end + 1;
+  }
+  return out;
+}
+
 Status Flags::Require(const std::string& name) const {
   if (!Has(name) || values_.at(name).empty()) {
     return Status::InvalidArgument("missing required flag --" + name);

@@ -26,6 +26,8 @@ class Flags {
   std::string Get(const std::string& name, const std::string& def = "") const;
   StatusOr<int64_t> GetInt(const std::string& name, int64_t def) const;
   StatusOr<double> GetDouble(const std::string& name, double def) const;
+  // A comma-separated list of numbers ("0.5,0.4"); empty when absent.
+  StatusOr<std::vector<double>> GetDoubles(const std::string& name) const;
   Status Require(const std::string& name) const;
   bool help() const { return help_; }
 

@@ -66,7 +66,7 @@ int TrainPredictorCommand(const Flags& f) {
 
 int EvalCommand(const Flags& f) {
   Status st = f.Check({"model", "text", "tokens", "json", "compute-window", "dram-budget", "max-context",
-                       "threads", "device-profile"});
+                       "threads", "device-profile", "fractions"});
   if (st.ok()) st = f.Require("model");
   if (st.ok()) st = f.Require("text");
   if (!st.ok()) return Fail(st);
@@ -83,6 +83,9 @@ int EvalCommand(const Flags& f) {
   if (*tokens < 0) return Fail(Status::InvalidArgument("--tokens must be >= 0"));
   o.max_tokens = static_cast<int>(*tokens);
   o.compute_window = f.Has("compute-window");
+  auto fractions = f.GetDoubles("fractions");
+  if (!fractions.ok()) return Fail(fractions.status());
+  o.fractions = *fractions;
   auto r = Evaluate(o);
   if (!r.ok()) return Fail(r.status());
   std::printf("%d positions, teacher-forced on %s\n", r->tokens, f.Get("text").c_str());
@@ -106,6 +109,20 @@ int EvalCommand(const Flags& f) {
                   100 * w.bytes_read_per_token / r->dense_bytes_per_token, 100 * w.resident_fraction);
     }
   }
+  if (!r->curve.empty()) {
+    std::printf("\ncurve: each layer's predictor cut to predict a share of its neurons\n");
+    std::printf("%50s FFN bytes read per token, window of k tokens\n", "");
+    std::printf("predicted  computed  agreement  perplexity (+%%)    ");
+    for (const WindowEval& w : r->curve[0].windows) std::printf(" %9s", ("k=" + std::to_string(w.k)).c_str());
+    std::printf("\n");
+    for (const CurvePoint& p : r->curve) {
+      std::printf("%8.1f%%  %7.1f%%  %8.1f%%  %7.4f (%+6.2f%%)", 100 * p.target_fraction,
+                  100 * p.computed_fraction, 100 * p.greedy_agreement, p.ppl_sparse,
+                  100 * (p.ppl_sparse / r->ppl_dense - 1));
+      for (const WindowEval& w : p.windows) std::printf(" %9.0f", w.bytes_read_per_token);
+      std::printf("\n");
+    }
+  }
   if (f.Has("json")) {
     nlohmann::json layers = nlohmann::json::array(), windows = nlohmann::json::array();
     for (const auto& e : r->layers) {
@@ -117,13 +134,21 @@ int EvalCommand(const Flags& f) {
       windows.push_back({{"k", w.k}, {"bytes_read_per_token", w.bytes_read_per_token},
                          {"resident_fraction", w.resident_fraction}});
     }
+    nlohmann::json curve = nlohmann::json::array();
+    for (const auto& p : r->curve) {
+      nlohmann::json bytes = nlohmann::json::object();
+      for (const auto& w : p.windows) bytes[std::to_string(w.k)] = w.bytes_read_per_token;
+      curve.push_back({{"predicted_fraction", p.target_fraction}, {"computed_fraction", p.computed_fraction},
+                       {"greedy_agreement", p.greedy_agreement}, {"ppl_sparse", p.ppl_sparse},
+                       {"bytes_read_per_token", bytes}});
+    }
     nlohmann::json j = {{"tokens", r->tokens}, {"has_predictor", r->has_predictor},
                         {"greedy_agreement", r->greedy_agreement},
                         {"computed_fraction", r->computed_fraction},
                         {"inactive_fraction", r->inactive_fraction},
                         {"ppl_dense", r->ppl_dense}, {"ppl_sparse", r->ppl_sparse},
                         {"dense_bytes_per_token", r->dense_bytes_per_token},
-                        {"layers", layers}, {"windows", windows}};
+                        {"layers", layers}, {"windows", windows}, {"curve", curve}};
     std::ofstream out(f.Get("json"));
     out << j.dump(1) << "\n";
     if (!out) return Fail(Status::IOError(f.Get("json") + ": write failed"));

@@ -67,10 +67,12 @@ struct ModelInfo {
   int neuron_capacity = 0;
   bool streams_layers = false;  // fewer rows than ffn_dim somewhere: parts are streamed
   bool has_predictor = false;   // a sparsity predictor is stored with the model
-  // What train-predictor stored: its method ("svd" or "trained"), the largest
-  // layer rank, and over the layers the mean recall, precision and predicted
-  // fraction it measured on held-out calibration rows (empty and 0 without).
+  // What train-predictor stored: its method ("svd", "trained", or "auto":
+  // chosen per layer), each layer's method, the largest layer rank, and over
+  // the layers the mean recall, precision and predicted fraction it measured
+  // on held-out calibration rows (empty and 0 without).
   std::string predictor_method;
+  std::vector<std::string> predictor_layer_methods;
   int predictor_rank = 0;
   double predictor_recall = 0, predictor_precision = 0, predictor_fraction = 0;
   // The token embedding table stays on flash, a row read per token (untied

@@ -378,7 +378,7 @@ Status ValidateAgainstFiles(const Manifest& m, const std::string& dir) {
     for (size_t l = 0; l < m.predictor.layers.size(); ++l) {
       const PredictorLayerInfo& p = m.predictor.layers[l];
       uint64_t end;
-      uint64_t bytes = PredictorInfo::LayerBytes(m.predictor.form, m.config.ffn_gated,
+      uint64_t bytes = PredictorInfo::LayerBytes(p.form, m.config.ffn_gated,
                                                  m.config.dim, m.config.ffn_dim, p.rank);
       if (!CheckedAdd(p.offset, bytes, &end) || end > pf->size || p.offset % 4 != 0) {
         return Status::Corruption(JoinPath(dir, m.predictor.file) + ": layer " +

@@ -120,6 +120,11 @@ inline constexpr int kLruMissPoints = 25;
 
 struct PredictorLayerInfo {
   uint64_t offset = 0;          // byte offset of the layer's arrays in the file
+  // How this layer was fitted ("svd" or "trained") and the form of its
+  // arrays (PredictorInfo::form). Predictors written before layers could
+  // differ leave them out; they are then the predictor's own.
+  std::string method;
+  std::string form;
   int rank = 0;
   float threshold = 0;          // a neuron is predicted active when score > threshold
   float activation_threshold = 0;  // "active" means |activation| > this (0 for ReLU)
@@ -134,8 +139,12 @@ struct PredictorLayerInfo {
 struct PredictorInfo {
   bool present = false;
   std::string file;
-  std::string method;  // "svd" or "trained"
-  std::string form;    // "gated": |act(Bg·Ag·x) * (Bu·Au·x)|; "logit": B·A·x + bias
+  // What train-predictor was asked for: "svd", "trained", or "auto" (each
+  // layer the better of the two on its held-out rows; layers[l].method says).
+  std::string method;
+  // The first layer's form ("gated": |act(Bg·Ag·x) * (Bu·Au·x)|; "logit":
+  // B·A·x + bias); layers[l].form is each layer's.
+  std::string form;
   float activation_sparsity = 0;  // requested inactive fraction (SiLU models)
   std::vector<PredictorLayerInfo> layers;
 

@@ -23,6 +23,9 @@ Status ParsePredictorInfo(const nlohmann::json& j, const std::string& path, cons
   if (!m.FindFile(p.file)) return r.Bad("file", "is not listed in files");
   RETURN_IF_ERROR(r.String("method", &p.method));
   RETURN_IF_ERROR(r.String("form", &p.form));
+  if (p.method != "svd" && p.method != "trained" && p.method != "auto") {
+    return r.Bad("method", "must be \"svd\", \"trained\" or \"auto\"");
+  }
   if (p.form != "gated" && p.form != "logit") return r.Bad("form", "must be \"gated\" or \"logit\"");
   RETURN_IF_ERROR(r.Float("activation_sparsity", &p.activation_sparsity));
   const nlohmann::json* layers;
@@ -35,6 +38,13 @@ Status ParsePredictorInfo(const nlohmann::json& j, const std::string& path, cons
     JsonReader lr(lj, path + ": predictor.layers[]");
     PredictorLayerInfo l;
     RETURN_IF_ERROR(lr.U64("offset", &l.offset));
+    // Optional: older predictors have one method and form for all layers.
+    l.method = p.method;
+    l.form = p.form;
+    if (lj.is_object() && lj.contains("method")) RETURN_IF_ERROR(lr.String("method", &l.method));
+    if (lj.is_object() && lj.contains("form")) RETURN_IF_ERROR(lr.String("form", &l.form));
+    if (l.method != "svd" && l.method != "trained") return lr.Bad("method", "must be \"svd\" or \"trained\"");
+    if (l.form != "gated" && l.form != "logit") return lr.Bad("form", "must be \"gated\" or \"logit\"");
     RETURN_IF_ERROR(lr.Int("rank", 1, max_rank, &l.rank));
     RETURN_IF_ERROR(lr.Float("threshold", &l.threshold));
     RETURN_IF_ERROR(lr.Float("activation_threshold", &l.activation_threshold));
@@ -65,7 +75,8 @@ Status ParsePredictorInfo(const nlohmann::json& j, const std::string& path, cons
 nlohmann::json PredictorInfoJson(const PredictorInfo& p) {
   nlohmann::json layers = nlohmann::json::array();
   for (const auto& l : p.layers) {
-    nlohmann::json lj = {{"offset", l.offset}, {"rank", l.rank}, {"threshold", l.threshold},
+    nlohmann::json lj = {{"offset", l.offset}, {"method", l.method}, {"form", l.form},
+                         {"rank", l.rank}, {"threshold", l.threshold},
                          {"activation_threshold", l.activation_threshold}, {"recall", l.recall},
                          {"precision", l.precision}, {"predicted_fraction", l.predicted_fraction}};
     if (!l.lru_misses.empty()) lj["lru_misses"] = l.lru_misses;

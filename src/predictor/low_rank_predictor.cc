@@ -19,8 +19,8 @@
 namespace llmflash {
 namespace {
 
-PredictorShape ShapeOf(const PredictorInfo& p, const ModelConfig& c, const PredictorLayerInfo& l) {
-  return PredictorShape{p.form, c.ffn_gated, c.Act(), c.dim, c.ffn_dim, l.rank};
+PredictorShape ShapeOf(const ModelConfig& c, const PredictorLayerInfo& l) {
+  return PredictorShape{l.form, c.ffn_gated, c.Act(), c.dim, c.ffn_dim, l.rank};
 }
 
 // Bytes one layer takes in DRAM: matrices in `dtype`, then the f32 bias,
@@ -102,7 +102,7 @@ uint64_t Predictors::MemoryBytes(const Manifest& m, DType dtype) {
   if (dtype == DType::kF32) return m.FindFile(m.predictor.file)->size;
   uint64_t total = 0;
   for (const PredictorLayerInfo& l : m.predictor.layers) {
-    total += LayerMemoryBytes(ShapeOf(m.predictor, m.config, l), dtype);
+    total += LayerMemoryBytes(ShapeOf(m.config, l), dtype);
   }
   return total;
 }
@@ -130,7 +130,7 @@ Status Predictors::Load(const Manifest& m, const std::string& dir, DType dtype) 
   char* at = data_.data();
   Status st;
   for (const PredictorLayerInfo& l : p.layers) {
-    PredictorShape s = ShapeOf(p, c, l);
+    PredictorShape s = ShapeOf(c, l);
     if (dtype == DType::kF32) {
       layers_.emplace_back(s, MapPredictorWeights(s, reinterpret_cast<const float*>(data_.data() + l.offset)),
                            l.threshold);

@@ -202,12 +202,11 @@ StatusOr<TrainedLayer> TrainLayerPredictor(const PredictorShape& shape, const Ff
   if (m < 10 || samples.h.size() != static_cast<size_t>(m) * n) {
     return Status::InvalidArgument("predictor training needs at least 10 calibration tokens");
   }
-  if (o.method != "svd" && o.method != "trained") {
-    return Status::InvalidArgument("unknown predictor method \"" + o.method + "\" (svd or trained)");
+  if (o.method != "svd" && o.method != "trained" && o.method != "auto") {
+    return Status::InvalidArgument("unknown predictor method \"" + o.method + "\" (svd, trained or auto)");
   }
   const int r = std::max(1, std::min({o.rank, d, n}));
   Eigen::Map<const Mat> X(samples.x.data(), m, d), H(samples.h.data(), m, n);
-  TrainedLayer out;
   // What "active" means: h != 0 for ReLU; |h| above a quantile otherwise.
   float tau = 0;
   if (!shape.act.exact_zeros()) {
@@ -217,19 +216,27 @@ StatusOr<TrainedLayer> TrainLayerPredictor(const PredictorShape& shape, const Ff
     std::nth_element(mag.begin(), mag.begin() + k, mag.end());
     tau = mag[k];
   }
-  out.info.activation_threshold = tau;
-  out.info.rank = r;
   Mat Y = (H.array().abs() > tau).cast<float>().matrix();
   Split split = MakeSplit(X, Y, o.holdout, o.seed);
 
   const std::vector<float>& first = shape.gated ? w.gate : w.up;
-  Mat a, b;
-  TruncatedSvd(first, n, d, r, &a, &b);
-  if (o.method == "svd") {
-    out.form = "gated";
+  auto start = [&](const char* method, const char* form) {
+    TrainedLayer out;
+    out.info.method = method;
+    out.info.form = form;
+    out.info.activation_threshold = tau;
+    out.info.rank = r;
+    return out;
+  };
+  // svd: the gated form from the weights' own factors; only the threshold
+  // comes from the samples.
+  auto svd = [&]() {
+    TrainedLayer out = start("svd", "gated");
     PredictorShape s = shape;
     s.form = "gated";
     s.rank = r;
+    Mat a, b;
+    TruncatedSvd(first, n, d, r, &a, &b);
     if (shape.gated) {
       Append(&out.data, a);
       Append(&out.data, b);
@@ -246,20 +253,35 @@ StatusOr<TrainedLayer> TrainLayerPredictor(const PredictorShape& shape, const Ff
     for (Eigen::Index i = 0; i < xt.rows(); ++i) p.Scores(xt.row(i).data(), scores.row(i).data(), scratch.data());
     ChooseThreshold(scores, split.y_test, o.target_recall, &out.info);
     return out;
-  }
-  out.form = "logit";
-  InputSubspace(split.x_train, first, n, d, r, &a, &b);
-  Logit p{a, b, Vec::Zero(n)};
-  if (!shape.gated && !w.up_bias.empty()) p.bias = Eigen::Map<const Vec>(w.up_bias.data(), n);
-  double positives = split.y_train.sum();
-  double negatives = static_cast<double>(split.y_train.size()) - positives;
-  float wpos = positives > 0 ? static_cast<float>(std::clamp(negatives / positives, 1.0, 50.0)) : 1.0f;
-  TrainLogit(split, o, wpos, &p);
-  Append(&out.data, p.a);
-  Append(&out.data, p.b);
-  out.data.insert(out.data.end(), p.bias.data(), p.bias.data() + n);
-  ChooseThreshold(p.logits(split.x_test), split.y_test, o.target_recall, &out.info);
-  return out;
+  };
+  // trained: the paper's classifier, from the input subspace of the samples.
+  auto trained = [&]() {
+    TrainedLayer out = start("trained", "logit");
+    Mat ia, ib;
+    InputSubspace(split.x_train, first, n, d, r, &ia, &ib);
+    Logit p{ia, ib, Vec::Zero(n)};
+    if (!shape.gated && !w.up_bias.empty()) p.bias = Eigen::Map<const Vec>(w.up_bias.data(), n);
+    double positives = split.y_train.sum();
+    double negatives = static_cast<double>(split.y_train.size()) - positives;
+    float wpos = positives > 0 ? static_cast<float>(std::clamp(negatives / positives, 1.0, 50.0)) : 1.0f;
+    TrainLogit(split, o, wpos, &p);
+    Append(&out.data, p.a);
+    Append(&out.data, p.b);
+    out.data.insert(out.data.end(), p.bias.data(), p.bias.data() + n);
+    ChooseThreshold(p.logits(split.x_test), split.y_test, o.target_recall, &out.info);
+    return out;
+  };
+  if (o.method == "svd") return svd();
+  if (o.method == "trained") return trained();
+  // auto: both, on the same held-out rows at the same target recall; the one
+  // that predicts fewer neurons wins (ties, and a shortfall in recall, go to
+  // the one with the higher recall).
+  TrainedLayer s = svd(), t = trained();
+  const PredictorLayerInfo &si = s.info, &ti = t.info;
+  const bool s_short = si.recall < o.target_recall, t_short = ti.recall < o.target_recall;
+  if (s_short != t_short) return s_short ? t : s;
+  if (si.predicted_fraction != ti.predicted_fraction) return si.predicted_fraction < ti.predicted_fraction ? s : t;
+  return si.recall >= ti.recall ? s : t;
 }
 
 }  // namespace llmflash

@@ -42,7 +42,9 @@ struct FfnMatrices {
 };
 
 struct PredictorTrainOptions {
-  std::string method = "svd";  // "svd" or "trained"
+  // "svd", "trained", or "auto": both, and per layer the one that predicts
+  // fewer neurons at the target recall on the held-out rows.
+  std::string method = "svd";
   int rank = 128;              // capped at min(dim, n)
   float target_recall = 0.99f;
   // SiLU/GELU models: the fraction of neurons that count as inactive; the
@@ -57,8 +59,7 @@ struct PredictorTrainOptions {
 
 struct TrainedLayer {
   std::vector<float> data;  // the layer's arrays, in file order (docs/format.md)
-  PredictorLayerInfo info;  // offset left 0
-  std::string form;
+  PredictorLayerInfo info;  // offset left 0; method and form say which fit it is
 };
 
 // Rank-r factors of W (n x d, row-major): W ~ B (n x r) * A (r x d), both

@@ -191,6 +191,7 @@ Status ModelImpl::Load(const std::string& dir, const ModelOptions& options,
     const PredictorInfo& pi = manifest_.predictor;
     info_.predictor_method = pi.method;
     for (const PredictorLayerInfo& l : pi.layers) {
+      info_.predictor_layer_methods.push_back(l.method);
       info_.predictor_rank = std::max(info_.predictor_rank, l.rank);
       info_.predictor_recall += l.recall / pi.layers.size();
       info_.predictor_precision += l.precision / pi.layers.size();

@@ -3,6 +3,8 @@
 
 #include <cstdio>
 
+#include <nlohmann/json.hpp>
+
 #include "cache/miss_curve.h"
 #include "format/predictor_info.h"
 #include "runtime/calibration.h"
@@ -54,7 +56,7 @@ Status Collect(ModelImpl* model, const std::vector<int>& tokens, ActivationRecor
 // The LRU miss curve of the sets the new predictor picks on the calibration
 // tokens, in order: what the planner expects a layer to read per token.
 std::vector<float> PredictedMissCurve(PredictorShape shape, const TrainedLayer& t, const LayerSamples& s) {
-  shape.form = t.form;
+  shape.form = t.info.form;
   shape.rank = t.info.rank;
   LowRankPredictor p(shape, MapPredictorWeights(shape, t.data.data()), t.info.threshold);
   const int d = shape.dim, n = shape.n;
@@ -73,20 +75,37 @@ std::vector<float> PredictedMissCurve(PredictorShape shape, const TrainedLayer& 
 }  // namespace
 
 // A new predictor replaces the old one, which is dropped from the manifest
-// first: a stale or damaged predictor must not stop its own replacement.
+// first: a stale or damaged predictor must not stop its own replacement, so
+// the predictor section is cut out of the JSON before the rest is checked
+// (a damaged section would fail the parse of the whole manifest).
 static Status DropPredictor(const std::string& dir) {
   std::string path = JoinPath(dir, kManifestName);
   ASSIGN_OR_RETURN(std::string text, ReadFileToString(path, kMaxManifestBytes));
-  ASSIGN_OR_RETURN(Manifest m, ParseManifest(text, path));
-  if (!m.predictor.present) return Status::OK();
-  std::string file = m.predictor.file;
-  std::erase_if(m.files, [&](const FileEntry& f) { return f.name == file; });
-  m.predictor = PredictorInfo{};
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object() || !j.contains("predictor")) {
+    return ParseManifest(text, path).status();  // nothing to drop; a damaged manifest says so
+  }
+  const nlohmann::json& p = j["predictor"];
+  if (p.is_object() && p.contains("file") && p["file"].is_string() && j.contains("files") && j["files"].is_array()) {
+    const std::string file = p["file"].get<std::string>();
+    nlohmann::json& files = j["files"];
+    for (auto it = files.begin(); it != files.end();) {
+      const bool drop = it->is_object() && it->contains("name") && (*it)["name"] == file;
+      it = drop ? files.erase(it) : it + 1;
+    }
+  }
+  j.erase("predictor");
+  ASSIGN_OR_RETURN(Manifest m, ParseManifest(j.dump(), path));
   return WriteManifest(m, dir);
 }
 
 StatusOr<std::vector<PredictorLayerInfo>> BuildPredictor(const BuildPredictorOptions& o) {
   auto say = [&](const std::string& line) { if (o.progress) o.progress(line); };
+  // Checked before anything is dropped or run: a typo must not cost the old
+  // predictor or a calibration.
+  if (o.train.method != "svd" && o.train.method != "trained" && o.train.method != "auto") {
+    return Status::InvalidArgument("unknown predictor method \"" + o.train.method + "\" (svd, trained or auto)");
+  }
   RETURN_IF_ERROR(DropPredictor(o.model_dir));
   ASSIGN_OR_RETURN(std::unique_ptr<ModelImpl> model, OpenForAnalysis(o.model_dir, 1, o.model));
   Manifest m = model->manifest();
@@ -123,12 +142,13 @@ StatusOr<std::vector<PredictorLayerInfo>> BuildPredictor(const BuildPredictorOpt
     RETURN_IF_ERROR(out.PadTo(64));
     t.info.offset = out.size();
     RETURN_IF_ERROR(out.Append(t.data.data(), t.data.size() * sizeof(float)));
-    info.form = t.form;
+    if (l == 0) info.form = t.info.form;
     info.layers.push_back(t.info);
     char line[160];
     std::snprintf(line, sizeof(line),
-                  "layer %2d: rank %d, recall %.3f, precision %.3f, predicted active %.1f%%", l,
-                  t.info.rank, t.info.recall, t.info.precision, 100 * t.info.predicted_fraction);
+                  "layer %2d: rank %d, recall %.3f, precision %.3f, predicted active %.1f%%%s", l,
+                  t.info.rank, t.info.recall, t.info.precision, 100 * t.info.predicted_fraction,
+                  o.train.method == "auto" ? (" (" + t.info.method + ")").c_str() : "");
     say(line);
   }
   RETURN_IF_ERROR(out.Close());

@@ -192,6 +192,15 @@ TEST(Cli, TrainPredictorAndEvalWithinABudget) {
   r = RunCli("train-predictor --model " + m + " --self-generate 50 --dram-budget 1000", tmp.File("err"));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_THAT(testing::ReadFile(tmp.File("err")), HasSubstr("DRAM budget of"));
+  // auto: a method per layer, counted by inspect; an unknown one is refused.
+  r = RunCli("train-predictor --model " + m + " --self-generate 64 --rank 32 --method auto", tmp.File("err"));
+  ASSERT_EQ(r.exit_code, 0) << testing::ReadFile(tmp.File("err"));
+  EXPECT_THAT(testing::ReadFile(tmp.File("err")), ::testing::ContainsRegex("layer  4: rank 32, .* \\((svd|trained)\\)"));
+  r = RunCli("inspect --model " + m);
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("predictor +auto \\(svd in [0-5] layers, trained in [0-5]\\)"));
+  r = RunCli("train-predictor --model " + m + " --self-generate 64 --method lowrank", tmp.File("err"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(testing::ReadFile(tmp.File("err")), HasSubstr("unknown predictor method \"lowrank\""));
 }
 
 // A mixed conversion (q4_0 FFN, q8_0 attention, embeddings following) is

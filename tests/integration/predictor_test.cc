@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <random>
@@ -287,7 +288,83 @@ TEST_F(TinyReluPredictor, MissCurveIsRecordedAndChecked) {
   EXPECT_THAT(Model::Open(dir, {}).status(), IsOk());
 }
 
-INSTANTIATE_TEST_SUITE_P(Methods, TinyRelu, ::testing::Values("svd", "trained"));
+// --method auto fits both per layer and keeps, per layer, the one that
+// predicts fewer neurons at the target recall; the manifest records each
+// layer's method and form, inspect counts them, and a manifest from before
+// layers could differ (no per-layer fields) still opens as its one method.
+TEST_F(TinyReluPredictor, AutoChoosesPerLayerAndRecordsIt) {
+  ASSERT_THAT(testing::WriteTinyModel(dir, {}), IsOk());
+  o.model_dir = dir;
+  o.calibration_text = CalibrationText(400, 4);
+  o.train.rank = 4;  // low rank: the two fits differ
+  std::map<std::string, std::vector<PredictorLayerInfo>> by;
+  for (const char* method : {"svd", "trained", "auto"}) {
+    o.train.method = method;
+    auto layers = BuildPredictor(o);
+    ASSERT_THAT(layers.status(), IsOk()) << method;
+    by[method] = *layers;
+  }
+  const auto& svd = by["svd"];
+  const auto& trained = by["trained"];
+  const auto& chosen = by["auto"];
+  ASSERT_EQ(chosen.size(), svd.size());
+  for (size_t l = 0; l < chosen.size(); ++l) {
+    EXPECT_EQ(svd[l].method, "svd");
+    EXPECT_EQ(svd[l].form, "gated");
+    EXPECT_EQ(trained[l].method, "trained");
+    EXPECT_EQ(trained[l].form, "logit");
+    const PredictorLayerInfo& same = chosen[l].method == "svd" ? svd[l] : trained[l];
+    const PredictorLayerInfo& other = chosen[l].method == "svd" ? trained[l] : svd[l];
+    EXPECT_EQ(chosen[l].form, same.form);
+    EXPECT_EQ(chosen[l].predicted_fraction, same.predicted_fraction) << "layer " << l;
+    EXPECT_EQ(chosen[l].recall, same.recall) << "layer " << l;
+    if (other.recall >= o.train.target_recall && same.recall >= o.train.target_recall) {
+      EXPECT_LE(same.predicted_fraction, other.predicted_fraction) << "layer " << l;
+    }
+  }
+  auto model = Model::Open(dir, {});
+  ASSERT_THAT(model.status(), IsOk());
+  EXPECT_EQ((*model)->info().predictor_method, "auto");
+  std::vector<std::string> methods;
+  for (const auto& l : chosen) methods.push_back(l.method);
+  EXPECT_EQ((*model)->info().predictor_layer_methods, methods);
+  model->reset();
+
+  const std::string path = dir + "/manifest.json";
+  auto j = nlohmann::json::parse(testing::ReadFile(path));
+  for (const char* field : {"method", "form"}) {
+    auto bad = j;
+    bad["predictor"]["layers"][1][field] = "lowrank";
+    testing::WriteFile(path, bad.dump());
+    EXPECT_THAT(Model::Open(dir, {}).status(),
+                testing::StatusIs(StatusCode::kCorruption, ::testing::HasSubstr(field)));
+  }
+  // Written before layers could differ: one method and form for all (and a
+  // damaged predictor section, left by the loop above, does not stop its
+  // own replacement).
+  BuildPredictorOptions one = o;
+  one.train.method = "trained";
+  ASSERT_THAT(BuildPredictor(one).status(), IsOk());
+  const std::vector<float> now = LogitsOf(dir, true, {1, 5, 9, 13});
+  auto old = nlohmann::json::parse(testing::ReadFile(path));
+  for (auto& l : old["predictor"]["layers"]) {
+    l.erase("method");
+    l.erase("form");
+  }
+  testing::WriteFile(path, old.dump());
+  model = Model::Open(dir, {});
+  ASSERT_THAT(model.status(), IsOk());
+  EXPECT_EQ((*model)->info().predictor_layer_methods, std::vector<std::string>(methods.size(), "trained"));
+  model->reset();
+  EXPECT_EQ(LogitsOf(dir, true, {1, 5, 9, 13}), now);
+  // A method nobody knows is refused before anything is dropped.
+  one.train.method = "lowrank";
+  EXPECT_THAT(BuildPredictor(one).status(),
+              testing::StatusIs(StatusCode::kInvalidArgument, ::testing::HasSubstr("lowrank")));
+  EXPECT_THAT(Model::Open(dir, {}).status(), IsOk());
+}
+
+INSTANTIATE_TEST_SUITE_P(Methods, TinyRelu, ::testing::Values("svd", "trained", "auto"));
 
 // Under AddressSanitizer the RSS holds its shadow memory and its quarantine
 // of freed blocks, so a peak says nothing of the library; the memory bounds

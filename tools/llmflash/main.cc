@@ -52,7 +52,7 @@ constexpr char kUsage[] =
     "           [--add-generation-prompt] [--bos-token S] [--eos-token S]\n"
     "           print a conversation as the chat template renders it, and nothing else\n"
     "  train-predictor --model DIR (--calibration FILE.txt | --self-generate N)\n"
-    "           [--rank R] [--target-recall 0.99] [--method svd|trained]\n"
+    "           [--rank R] [--target-recall 0.99] [--method svd|trained|auto]\n"
     "           [--activation-sparsity 0.5] [--seed S] [--epochs E] [--dram-budget BYTES|N%]\n"
     "           [--max-context N]\n"
     "           calibrate in micro-batches within the budget (as generate; activations\n"
@@ -417,9 +417,15 @@ int Inspect(const Flags& f) {
   std::printf("plan             window k = %d; %s\n", i.window,
               i.has_predictor ? "predictor on" : "no predictor: every neuron is computed");
   if (i.has_predictor) {
+    std::string method = i.predictor_method;
+    if (method == "auto") {  // how the layers came out
+      const auto& v = i.predictor_layer_methods;
+      const long svd = std::count(v.begin(), v.end(), "svd");
+      method += " (svd in " + std::to_string(svd) + " layers, trained in " + std::to_string(v.size() - svd) + ")";
+    }
     std::printf("predictor        %s, rank up to %d, held as %s; on held-out calibration rows: recall %.3f, "
                 "precision %.3f, %.1f%% of neurons predicted (means over layers)\n",
-                i.predictor_method.c_str(), i.predictor_rank, i.predictor_dtype.c_str(), i.predictor_recall,
+                method.c_str(), i.predictor_rank, i.predictor_dtype.c_str(), i.predictor_recall,
                 i.predictor_precision, 100 * i.predictor_fraction);
   }
   std::printf("expected token   %.1f reads, %.2f MiB read, %.2f MiB of resident weights + %.2f MiB of predictors streamed\n",

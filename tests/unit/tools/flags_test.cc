@@ -40,6 +40,21 @@ TEST(Flags, ParsesAndRejectsUnknown) {
   EXPECT_FALSE(g.GetInt("window", 1).ok());
 }
 
+// A list of numbers: every item a finite number, none empty; absent is empty.
+TEST(Flags, ListsOfNumbers) {
+  const char* argv[] = {"llmflash", "eval", "--fractions", "0.5,0.25,1e-1", "--a", "0.5,,1", "--b", "0.5,x",
+                        "--c", "nan", "--d", ""};
+  Flags f(12, const_cast<char**>(argv), 2);
+  auto v = f.GetDoubles("fractions");
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(*v, (std::vector<double>{0.5, 0.25, 0.1}));
+  EXPECT_TRUE(f.GetDoubles("none")->empty());
+  for (const char* bad : {"a", "b", "c", "d"}) {
+    EXPECT_THAT(f.GetDoubles(bad).status(),
+                StatusIs(StatusCode::kInvalidArgument, HasSubstr("numbers separated by commas"))) << bad;
+  }
+}
+
 TEST(Flags, HelpAnywhereIsNotAFlagValue) {
   const char* argv[] = {"llmflash", "synth", "--arch", "opt", "--help"};
   Flags f(5, const_cast<char**>(argv), 2);

@@ -44,7 +44,7 @@ namespace {
 constexpr char kUsage[] =
     "usage: llmflash-bench --model DIR [--modes naive,hybrid,mmap,llmflash] [--tokens N (64)]\n"
     "                      [--warmup N (8)] [--text FILE] [--generate [--prompt TEXT]]\n"
-    "                      [--dram-budget BYTES|N%] [--window K] [--kv-cache f16|f32]\n"
+    "                      [--dram-budget BYTES|N%] [--window K] [--kv-cache f16|f32|q8_0]\n"
     "                      [--max-context N (2048)] [--no-predictor]\n"
     "                      [--lookahead auto|on|off (auto)] [--threads N] [--device-profile FILE]\n"
     "                      [--remeasure full|quick|off (full)] [--json FILE] [--plot FILE.svg]\n"
@@ -116,8 +116,10 @@ StatusOr<BenchConfig> ParseConfig(const Flags& f) {
   o.threads = static_cast<int>(*threads);
   o.device_profile = f.Get("device-profile", "");
   const std::string kv = f.Get("kv-cache", "f16");
-  if (kv != "f16" && kv != "f32") return Status::InvalidArgument("--kv-cache must be f16 or f32, not \"" + kv + "\"");
-  o.kv_cache = kv == "f16" ? KvCacheType::kF16 : KvCacheType::kF32;
+  if (kv == "f16") o.kv_cache = KvCacheType::kF16;
+  else if (kv == "f32") o.kv_cache = KvCacheType::kF32;
+  else if (kv == "q8_0") o.kv_cache = KvCacheType::kQ8_0;
+  else return Status::InvalidArgument("--kv-cache must be f16, f32 or q8_0, not \"" + kv + "\"");
   c.lookahead_flag = f.Get("lookahead", "auto");
   if (c.lookahead_flag != "auto" && c.lookahead_flag != "on" && c.lookahead_flag != "off") {
     return Status::InvalidArgument("--lookahead must be auto, on or off, not \"" + c.lookahead_flag + "\"");
@@ -299,7 +301,7 @@ int Main(int argc, char** argv) {
               "context %d tokens (KV cache %s), %s\n",
               c.dir.c_str(), *whole / 1048576.0, info.budget_bytes / 1048576.0, info.neuron_capacity,
               info.ffn_dim, info.window, info.max_context,
-              c.options.kv_cache == KvCacheType::kF16 ? "f16" : "f32",
+              f.Get("kv-cache", "f16").c_str(),
               info.has_predictor ? "with predictor" : "no predictor");
   std::printf("device profile: %s\n", info.profile_source.c_str());
   // The prediction that counts, made before the first token from the model,

@@ -26,6 +26,11 @@ enum class IoBackendKind {
 enum class KvCacheType {
   kF16,  // half the DRAM of f32; the logits move at f16 rounding (~1e-3)
   kF32,  // exact f32 attention, as llama2.c computes it
+  // q8_0 blocks (34 bytes per 32 values: 53% of f16's DRAM), keys and values
+  // quantized as q8_0 weights are and the query to int8 per block for the
+  // key products, as llama.cpp's -ctk/-ctv q8_0 do. Needs head_dim a
+  // multiple of 32 (Open says so otherwise).
+  kQ8_0,
 };
 
 struct ModelOptions {

@@ -215,8 +215,10 @@ void Transformer::AttendHead(int l, int h, int pos, const float* q, float* att, 
   // `sliding_window` positions.
   const int first = Sliding(l) ? std::max(0, pos - c_.sliding_window + 1) : 0;
   const size_t kv_off = RowBytes(kv_dtype_, (h / kv_mul) * hs);
+  thread_local KernelInput in;  // q as the key rows' products take it, once per head
+  in.Prepare(kv_dtype_, q, hs);
   for (int t = first; t <= pos; ++t) {
-    att[t] = DotTyped(kc + static_cast<size_t>(t) * row + kv_off, kv_dtype_, q, hs) * scale;
+    att[t] = DotPrepared(kc + static_cast<size_t>(t) * row + kv_off, kv_dtype_, in, hs) * scale;
     if (cap > 0) att[t] = cap * std::tanh(att[t] / cap);  // Gemma 2's soft-capping
   }
   Softmax(att + first, pos + 1 - first);

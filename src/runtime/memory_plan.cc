@@ -38,6 +38,7 @@ DType KvDType(const ModelOptions& o) {
   switch (o.kv_cache) {
     case KvCacheType::kF16: return DType::kF16;
     case KvCacheType::kF32: return DType::kF32;
+    case KvCacheType::kQ8_0: return DType::kQ8_0;
   }
   return DType::kF32;  // unreachable: every enumerator is handled above
 }
@@ -45,6 +46,10 @@ DType KvDType(const ModelOptions& o) {
 StatusOr<MemoryPlan> PlanMemory(const Manifest& m, uint64_t resident_bytes,
                                 const ModelOptions& o) {
   const ModelConfig& c = m.config;
+  if (o.kv_cache == KvCacheType::kQ8_0 && c.head_dim % 32 != 0) {  // a head's keys are whole blocks
+    return Status::InvalidArgument("a q8_0 KV cache needs head_dim a multiple of 32; this model's is " +
+                                   std::to_string(c.head_dim) + " (use f16 or f32)");
+  }
   MemoryPlan p;
   constexpr int kDefaultContextCap = 4096;
   p.max_context = o.max_context == 0 ? std::min(c.max_seq_len, kDefaultContextCap)

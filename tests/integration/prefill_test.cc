@@ -16,6 +16,7 @@
 #include "llmflash/llmflash.h"
 #include "runtime/stop_strings.h"
 #include "testing/test_util.h"
+#include "testing/tiny_model.h"
 
 namespace llmflash {
 namespace {
@@ -233,6 +234,50 @@ TEST(StopStrings, GenerationStopsBeforeTheStopString) {
               IsOk());
   EXPECT_EQ(stopped, free_text.substr(0, at));
   EXPECT_LT((*s)->stats().generated_tokens, 60u);
+}
+
+// A q8_0 KV cache: 17/32 of f16's bytes; its logits stay near f32
+// attention's, further than f16's (8 bits against 11); a batch gives what
+// one token at a time gives; a head that is not whole blocks is refused.
+TEST(KvCache, Q8_0HoldsLessAndStaysNearF32) {
+  testing::TempDir tmp;
+  const std::string dir = tmp.File("m");
+  ASSERT_THAT(testing::WriteTinyModel(dir, {.dim = 128, .ffn_dim = 256, .n_layers = 2, .n_heads = 4,
+                                            .n_kv_heads = 2, .vocab = 40, .max_seq_len = 64,
+                                            .gated = true, .activation = "silu"}),
+              IsOk());
+  std::vector<TokenId> ids;
+  for (int i = 0; i < 48; ++i) ids.push_back((i * 7 + 3) % 40);
+  auto run = [&](KvCacheType kv, Prefill prefill, uint64_t* kv_bytes = nullptr) {
+    auto model = Model::Open(dir, {.max_context = 64, .kv_cache = kv});
+    EXPECT_THAT(model.status(), IsOk());
+    if (kv_bytes != nullptr) *kv_bytes = (*model)->info().kv_cache_bytes;
+    auto logits = (*(*model)->NewSession({}))->Logits(ids, prefill);
+    EXPECT_THAT(logits.status(), IsOk());
+    return *logits;
+  };
+  uint64_t f16_bytes = 0, q8_bytes = 0;
+  const std::vector<float> f32 = run(KvCacheType::kF32, Prefill::kToken);
+  const std::vector<float> f16 = run(KvCacheType::kF16, Prefill::kToken, &f16_bytes);
+  const std::vector<float> q8 = run(KvCacheType::kQ8_0, Prefill::kToken, &q8_bytes);
+  const std::vector<float> q8_batch = run(KvCacheType::kQ8_0, Prefill::kBatch);
+  EXPECT_EQ(q8_bytes * 32, f16_bytes * 17);
+  auto max_diff = [](const std::vector<float>& a, const std::vector<float>& b) {
+    double worst = 0;
+    for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::fabs(double(a[i]) - b[i]));
+    return worst;
+  };
+  double scale = 0;
+  for (float v : f32) scale = std::max(scale, std::fabs(double(v)));
+  const double d16 = max_diff(f16, f32), d8 = max_diff(q8, f32);
+  EXPECT_GT(d8, d16) << "a q8_0 KV cache as close as f16's was not q8_0";
+  // Each key and value is off by at most half a step, 1/254 of its block's
+  // largest magnitude (the query likewise in the key products): within half
+  // a percent of the logits' scale through two layers (measured: 0.15%).
+  EXPECT_LT(d8, 0.005 * scale);
+  EXPECT_LE(max_diff(q8_batch, q8), 1e-4 * scale);
+  auto stories = Model::Open(testing::Stories260KModel(), {.kv_cache = KvCacheType::kQ8_0});
+  EXPECT_THAT(stories.status(), StatusIs(StatusCode::kInvalidArgument, HasSubstr("head_dim a multiple of 32")));
 }
 
 }  // namespace

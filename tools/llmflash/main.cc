@@ -40,7 +40,7 @@ constexpr char kUsage[] =
     "  generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T]\n"
     "           [--top-p P] [--top-k K] [--min-p P] [--repeat-penalty R] [--repeat-last-n N]\n"
     "           [--seed S] [--dram-budget BYTES|N%] [--window K]\n"
-    "           [--io-backend auto|uring|pread] [--max-context N] [--kv-cache f16|f32] [--stats]\n"
+    "           [--io-backend auto|uring|pread] [--max-context N] [--kv-cache f16|f32|q8_0] [--stats]\n"
     "           [--no-predictor] [--compute-window] [--chat [--system TEXT]] [--stop TEXT]\n"
     "           [--prefill batch|token] [--prefill-batch N]\n"
     "           (--chat: the prompt is a user message in the model's chat template;\n"
@@ -68,7 +68,7 @@ constexpr char kUsage[] =
     "  verify   --model DIR      check every file's size and checksum\n"
     "  inspect  --model FILE.gguf   what a GGUF file holds (before convert)\n"
     "  inspect  --model DIR [--dram-budget BYTES|N%] [--window K] [--device-profile F]\n"
-    "           [--max-context N] [--kv-cache f16|f32]\n"
+    "           [--max-context N] [--kv-cache f16|f32|q8_0]\n"
     "           print the model's shapes, how the budget is spent, the plan and its\n"
     "           predicted latency\n"
     "  calibrate [--file PATH | --size BYTES] [--output PROFILE.json] [--quick]\n"
@@ -150,7 +150,8 @@ StatusOr<ModelOptions> OptionsFromFlags(const Flags& f, const std::string& dir) 
   const std::string kv = f.Get("kv-cache", "f16");
   if (kv == "f16") o.kv_cache = KvCacheType::kF16;
   else if (kv == "f32") o.kv_cache = KvCacheType::kF32;
-  else return Status::InvalidArgument("--kv-cache must be f16 or f32, not \"" + kv + "\"");
+  else if (kv == "q8_0") o.kv_cache = KvCacheType::kQ8_0;
+  else return Status::InvalidArgument("--kv-cache must be f16, f32 or q8_0, not \"" + kv + "\"");
   std::string backend = f.Get("io-backend", "auto");
   if (backend == "auto") o.io_backend = IoBackendKind::kAuto;
   else if (backend == "uring") o.io_backend = IoBackendKind::kUring;

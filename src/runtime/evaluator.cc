@@ -161,6 +161,7 @@ StatusOr<EvalReport> Evaluate(const EvalOptions& o) {
     return Status::InvalidArgument("eval: " + o.model_dir + " has no predictor to sweep; run llmflash train-predictor");
   }
 
+  auto say = [&](const std::string& line) { if (o.progress) o.progress(line); };
   EvalReport r;
   r.has_predictor = model->has_predictor();
   std::vector<int> dense_argmax(tokens.size(), -1);
@@ -172,6 +173,7 @@ StatusOr<EvalReport> Evaluate(const EvalOptions& o) {
     PredictorProbe probe(*model, r.has_predictor ? &model->predictors() : nullptr, tokens.size(),
                          o.fractions.empty() ? 0 : 1 << 18);
     session->state()->ffn.set_observer(&probe);
+    say("eval: dense pass over " + std::to_string(tokens.size() - 1) + " positions in micro-batches");
     RETURN_IF_ERROR(RunTeacherForced(session, tokens, context, Prefill::kBatch, [&](size_t p, const float* l) {
       nll -= LogSoftmaxAt(l, vocab, tokens[p + 1]);
       dense_argmax[p] = Argmax(l, vocab);
@@ -199,16 +201,19 @@ StatusOr<EvalReport> Evaluate(const EvalOptions& o) {
     return r;
   }
   // The sparse run: a decode step per token, as generation runs.
-  auto sparse = [&](CurvePoint* point) -> Status {
+  auto sparse = [&](CurvePoint* point, const std::string& what) -> Status {
     ASSIGN_OR_RETURN(std::unique_ptr<Session> s,
                      model->NewSession({.use_predictor = true, .compute_window = o.compute_window}));
     auto* session = static_cast<SessionImpl*>(s.get());
     WindowSimulator sets(m.config.n_layers, m.config.ffn_dim, m.bundle.record_stride, o.max_window);
     session->state()->ffn.set_observer(&sets);
     double nll_sparse = 0, agree = 0;
+    const std::string n = std::to_string(tokens.size() - 1);
+    say("eval: sparse pass, " + what + ", a decode step per position");
     Status st = RunTeacherForced(session, tokens, context, Prefill::kToken, [&](size_t p, const float* l) {
       nll_sparse -= LogSoftmaxAt(l, vocab, tokens[p + 1]);
       agree += Argmax(l, vocab) == dense_argmax[p];
+      if ((p + 1) % 16 == 0) say("eval: " + std::to_string(p + 1) + " of " + n + " positions");
     });
     session->state()->ffn.set_observer(nullptr);
     RETURN_IF_ERROR(st);
@@ -219,7 +224,7 @@ StatusOr<EvalReport> Evaluate(const EvalOptions& o) {
     return Status::OK();
   };
   CurvePoint stored;
-  RETURN_IF_ERROR(sparse(&stored));
+  RETURN_IF_ERROR(sparse(&stored, "stored thresholds"));
   r.ppl_sparse = stored.ppl_sparse;
   r.greedy_agreement = stored.greedy_agreement;
   r.computed_fraction = stored.computed_fraction;
@@ -231,7 +236,7 @@ StatusOr<EvalReport> Evaluate(const EvalOptions& o) {
     CurvePoint point;
     point.target_fraction = f;
     for (int l = 0; l < m.config.n_layers; ++l) predictors.mutable_layer(l).set_threshold(CutFor(sampled[l], f));
-    Status st = sparse(&point);
+    Status st = sparse(&point, std::to_string(static_cast<int>(std::lround(100 * f))) + "% predicted");
     for (int l = 0; l < m.config.n_layers; ++l) predictors.mutable_layer(l).set_threshold(thresholds[l]);
     RETURN_IF_ERROR(st);
     r.curve.push_back(point);

@@ -5,6 +5,7 @@
 #ifndef LLMFLASH_RUNTIME_EVALUATOR_H_
 #define LLMFLASH_RUNTIME_EVALUATOR_H_
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,9 @@ struct EvalOptions {
   // Predicted fractions (0, 1] at which to run the sparse pass again, each
   // layer's threshold moved to predict that share of its neurons.
   std::vector<double> fractions;
+  // One line per pass and every 16 tokens of a sparse pass (each token is a
+  // decode step through the flash reads: minutes on a large model).
+  std::function<void(const std::string&)> progress;
 };
 
 struct LayerEval {

@@ -174,8 +174,10 @@ TEST(Cli, TrainPredictorAndEvalWithinABudget) {
   EXPECT_THAT(r.out, HasSubstr("greedy agreement"));
   // The curve: a row per fraction asked for, in the table and the JSON.
   r = RunCli("eval --model " + m + " --text " LLMFLASH_TEST_SOURCE_DIR "/testdata/heldout_stories.txt"
-             " --tokens 60 --fractions 0.5,0.25 --json " + tmp.File("eval.json"));
+             " --tokens 60 --fractions 0.5,0.25 --json " + tmp.File("eval.json"), tmp.File("err"));
   ASSERT_EQ(r.exit_code, 0);
+  EXPECT_THAT(testing::ReadFile(tmp.File("err")), HasSubstr("eval: sparse pass, 25% predicted"));
+  EXPECT_THAT(testing::ReadFile(tmp.File("err")), HasSubstr("eval: 48 of 60 positions"));
   EXPECT_THAT(r.out, ::testing::ContainsRegex("\n +50\\.0% +[0-9.]+% +[0-9.]+% "));
   EXPECT_THAT(r.out, ::testing::ContainsRegex("\n +25\\.0% +[0-9.]+% +[0-9.]+% "));
   auto j = nlohmann::json::parse(testing::ReadFile(tmp.File("eval.json")));

@@ -86,6 +86,7 @@ int EvalCommand(const Flags& f) {
   auto fractions = f.GetDoubles("fractions");
   if (!fractions.ok()) return Fail(fractions.status());
   o.fractions = *fractions;
+  o.progress = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
   auto r = Evaluate(o);
   if (!r.ok()) return Fail(r.status());
   std::printf("%d positions, teacher-forced on %s\n", r->tokens, f.Get("text").c_str());

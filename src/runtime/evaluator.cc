@@ -171,7 +171,7 @@ StatusOr<EvalReport> Evaluate(const EvalOptions& o) {
     ASSIGN_OR_RETURN(std::unique_ptr<Session> s, model->NewSession({.use_predictor = false}));
     auto* session = static_cast<SessionImpl*>(s.get());
     PredictorProbe probe(*model, r.has_predictor ? &model->predictors() : nullptr, tokens.size(),
-                         o.fractions.empty() ? 0 : 1 << 18);
+                         o.fractions.empty() ? 0 : 1 << 16);
     session->state()->ffn.set_observer(&probe);
     say("eval: dense pass over " + std::to_string(tokens.size() - 1) + " positions in micro-batches");
     RETURN_IF_ERROR(RunTeacherForced(session, tokens, context, Prefill::kBatch, [&](size_t p, const float* l) {

@@ -52,6 +52,7 @@ struct ModelInfo {
   int max_context = 0;       // tokens a session can hold
   int prefill_batch = 1;     // tokens a prompt's forward pass runs together
   uint64_t kv_cache_bytes = 0;  // of session_bytes: the KV cache for max_context tokens
+  std::string kv_cache_dtype;   // how it stores keys and values: "f16", "f32" or "q8_0"
   uint64_t batch_bytes = 0;     // of session_bytes: activations and logits of a prompt's micro-batch
   uint64_t model_bytes = 0;     // resident file + FFN bundle file
   uint64_t resident_bytes = 0;  // always in DRAM: weights, predictors and text_bytes

@@ -182,6 +182,7 @@ Status ModelImpl::Load(const std::string& dir, const ModelOptions& options,
   info_.max_context = plan_.max_context;
   info_.prefill_batch = plan_.prefill_batch;
   info_.kv_cache_bytes = plan_.kv_cache_bytes;
+  info_.kv_cache_dtype = DTypeName(KvDType(options));
   info_.batch_bytes = plan_.batch_bytes;
   info_.resident_bytes = resident_bytes + beside_weights;
   info_.text_bytes = text_bytes;

@@ -126,6 +126,12 @@ TEST(Cli, CalibrateWritesAProfileThatInspectPlansWith) {
   EXPECT_NE(r.out.find("device profile   " + tmp.File("device.json")), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("predicted "), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("window k = "), std::string::npos) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("KV cache: "));
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("MiB \\(f16, [0-9.]+ KiB per token"));
+  // q8_0 needs whole blocks per head; stories260K's heads are 8 wide.
+  r = RunCli("inspect --model " + testing::Stories260KModel() + " --kv-cache q8_0", tmp.File("err"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(testing::ReadFile(tmp.File("err")), HasSubstr("head_dim a multiple of 32; this model's is 8"));
   // A profile that is not one is an error naming it.
   std::string bad = tmp.File("bad.json");
   FILE* f = std::fopen(bad.c_str(), "w");

@@ -252,6 +252,8 @@ TEST(KvCache, Q8_0HoldsLessAndStaysNearF32) {
     auto model = Model::Open(dir, {.max_context = 64, .kv_cache = kv});
     EXPECT_THAT(model.status(), IsOk());
     if (kv_bytes != nullptr) *kv_bytes = (*model)->info().kv_cache_bytes;
+    EXPECT_EQ((*model)->info().kv_cache_dtype,
+              kv == KvCacheType::kQ8_0 ? "q8_0" : kv == KvCacheType::kF16 ? "f16" : "f32");
     auto logits = (*(*model)->NewSession({}))->Logits(ids, prefill);
     EXPECT_THAT(logits.status(), IsOk());
     return *logits;

@@ -390,9 +390,10 @@ int Inspect(const Flags& f) {
   std::printf("DRAM budget      %.3f MiB: resident %.3f MiB (of which tokenizer, template and manifest %.3f MiB)"
               " + session %.3f MiB\n",
               mib(i.budget_bytes), mib(i.resident_bytes), mib(i.text_bytes), mib(i.session_bytes));
-  std::printf("                 the session's KV cache: %d tokens, %.3f MiB (%.1f KiB per token; --max-context N"
-              " sets it); a prompt's micro-batch of %d tokens: %.3f MiB (--prefill-batch)\n",
-              i.max_context, mib(i.kv_cache_bytes), i.max_context > 0 ? i.kv_cache_bytes / 1024.0 / i.max_context : 0.0,
+  std::printf("                 the session's KV cache: %d tokens, %.3f MiB (%s, %.1f KiB per token; --max-context N"
+              " and --kv-cache set it); a prompt's micro-batch of %d tokens: %.3f MiB (--prefill-batch)\n",
+              i.max_context, mib(i.kv_cache_bytes), i.kv_cache_dtype.c_str(),
+              i.max_context > 0 ? i.kv_cache_bytes / 1024.0 / i.max_context : 0.0,
               i.prefill_batch, mib(i.batch_bytes));
   if (i.embeddings_on_flash) {
     std::printf("                 the token embeddings stay on flash (a row read per token)\n");

@@ -115,11 +115,9 @@ StatusOr<BenchConfig> ParseConfig(const Flags& f) {
   o.max_context = static_cast<int>(*context);
   o.threads = static_cast<int>(*threads);
   o.device_profile = f.Get("device-profile", "");
-  const std::string kv = f.Get("kv-cache", "f16");
-  if (kv == "f16") o.kv_cache = KvCacheType::kF16;
-  else if (kv == "f32") o.kv_cache = KvCacheType::kF32;
-  else if (kv == "q8_0") o.kv_cache = KvCacheType::kQ8_0;
-  else return Status::InvalidArgument("--kv-cache must be f16, f32 or q8_0, not \"" + kv + "\"");
+  auto kv = ParseKvCacheType(f.Get("kv-cache", "f16"));
+  if (!kv.ok()) return kv.status();
+  o.kv_cache = *kv;
   c.lookahead_flag = f.Get("lookahead", "auto");
   if (c.lookahead_flag != "auto" && c.lookahead_flag != "on" && c.lookahead_flag != "off") {
     return Status::InvalidArgument("--lookahead must be auto, on or off, not \"" + c.lookahead_flag + "\"");
@@ -301,7 +299,7 @@ int Main(int argc, char** argv) {
               "context %d tokens (KV cache %s), %s\n",
               c.dir.c_str(), *whole / 1048576.0, info.budget_bytes / 1048576.0, info.neuron_capacity,
               info.ffn_dim, info.window, info.max_context,
-              f.Get("kv-cache", "f16").c_str(),
+              info.kv_cache_dtype.c_str(),
               info.has_predictor ? "with predictor" : "no predictor");
   std::printf("device profile: %s\n", info.profile_source.c_str());
   // The prediction that counts, made before the first token from the model,

@@ -202,7 +202,7 @@ StatusOr<TrainedLayer> TrainLayerPredictor(const PredictorShape& shape, const Ff
   if (m < 10 || samples.h.size() != static_cast<size_t>(m) * n) {
     return Status::InvalidArgument("predictor training needs at least 10 calibration tokens");
   }
-  if (o.method != "svd" && o.method != "trained" && o.method != "auto") {
+  if (!IsPredictorMethod(o.method)) {
     return Status::InvalidArgument("unknown predictor method \"" + o.method + "\" (svd, trained or auto)");
   }
   const int r = std::max(1, std::min({o.rank, d, n}));
@@ -279,9 +279,10 @@ StatusOr<TrainedLayer> TrainLayerPredictor(const PredictorShape& shape, const Ff
   TrainedLayer s = svd(), t = trained();
   const PredictorLayerInfo &si = s.info, &ti = t.info;
   const bool s_short = si.recall < o.target_recall, t_short = ti.recall < o.target_recall;
-  if (s_short != t_short) return s_short ? t : s;
-  if (si.predicted_fraction != ti.predicted_fraction) return si.predicted_fraction < ti.predicted_fraction ? s : t;
-  return si.recall >= ti.recall ? s : t;
+  bool keep_svd = si.recall >= ti.recall;
+  if (s_short != t_short) keep_svd = t_short;
+  else if (si.predicted_fraction != ti.predicted_fraction) keep_svd = si.predicted_fraction < ti.predicted_fraction;
+  return keep_svd ? std::move(s) : std::move(t);  // the layer's arrays, not a copy
 }
 
 }  // namespace llmflash

@@ -57,6 +57,11 @@ struct PredictorTrainOptions {
   uint64_t seed = 1;
 };
 
+// Whether `method` is one PredictorTrainOptions::method takes.
+inline bool IsPredictorMethod(const std::string& method) {
+  return method == "svd" || method == "trained" || method == "auto";
+}
+
 struct TrainedLayer {
   std::vector<float> data;  // the layer's arrays, in file order (docs/format.md)
   PredictorLayerInfo info;  // offset left 0; method and form say which fit it is

@@ -35,6 +35,7 @@ class PredictorProbe final : public FfnObserver {
     const ModelConfig& c = m.manifest().config;
     counts_.assign(c.n_layers, {});
     sampled_.resize(c.n_layers);
+    seen_.assign(c.n_layers, 0);
     stride_ = std::max<uint64_t>(1, tokens * c.ffn_dim / std::max<uint64_t>(1, keep));
     scratch_.resize(2 * (p ? std::max(1, p->max_rank()) : 1));
   }
@@ -70,7 +71,7 @@ class PredictorProbe final : public FfnObserver {
   const Predictors* p_;
   std::map<int64_t, std::vector<float>> scores_;  // the layer's, by token
   std::vector<float> scratch_;
-  std::map<int, uint64_t> seen_;  // scores computed per layer
+  std::vector<uint64_t> seen_;  // scores computed per layer
   uint64_t stride_ = 1;
 };
 

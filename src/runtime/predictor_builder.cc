@@ -103,7 +103,7 @@ StatusOr<std::vector<PredictorLayerInfo>> BuildPredictor(const BuildPredictorOpt
   auto say = [&](const std::string& line) { if (o.progress) o.progress(line); };
   // Checked before anything is dropped or run: a typo must not cost the old
   // predictor or a calibration.
-  if (o.train.method != "svd" && o.train.method != "trained" && o.train.method != "auto") {
+  if (!IsPredictorMethod(o.train.method)) {
     return Status::InvalidArgument("unknown predictor method \"" + o.train.method + "\" (svd, trained or auto)");
   }
   RETURN_IF_ERROR(DropPredictor(o.model_dir));

@@ -100,6 +100,13 @@ Status Flags::Require(const std::string& name) const {
   return Status::OK();
 }
 
+StatusOr<KvCacheType> ParseKvCacheType(const std::string& text) {
+  if (text == "f16") return KvCacheType::kF16;
+  if (text == "f32") return KvCacheType::kF32;
+  if (text == "q8_0") return KvCacheType::kQ8_0;
+  return Status::InvalidArgument("--kv-cache must be f16, f32 or q8_0, not \"" + text + "\"");
+}
+
 StatusOr<uint64_t> ParseByteSize(const std::string& text, uint64_t whole) {
   auto bad = [&] {
     return Status::InvalidArgument("\"" + text + "\" is not a size (examples: 1048576, 64M, 1.5G, 50%)");

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "llmflash/options.h"
 #include "llmflash/status.h"
 
 namespace llmflash::tools {
@@ -36,6 +37,9 @@ class Flags {
   std::string error_;
   bool help_ = false;
 };
+
+// --kv-cache's value: "f16", "f32" or "q8_0".
+StatusOr<KvCacheType> ParseKvCacheType(const std::string& text);
 
 // A size: "123", "64K", "64M", "1.5G" (powers of 1024), or "50%" of `whole`.
 StatusOr<uint64_t> ParseByteSize(const std::string& text, uint64_t whole);

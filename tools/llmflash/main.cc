@@ -147,11 +147,9 @@ StatusOr<ModelOptions> OptionsFromFlags(const Flags& f, const std::string& dir) 
   if (*threads < 0 || *threads > 256) return Status::InvalidArgument("--threads must be in [0, 256]");
   o.threads = static_cast<int>(*threads);
   o.device_profile = f.Get("device-profile", "");
-  const std::string kv = f.Get("kv-cache", "f16");
-  if (kv == "f16") o.kv_cache = KvCacheType::kF16;
-  else if (kv == "f32") o.kv_cache = KvCacheType::kF32;
-  else if (kv == "q8_0") o.kv_cache = KvCacheType::kQ8_0;
-  else return Status::InvalidArgument("--kv-cache must be f16, f32 or q8_0, not \"" + kv + "\"");
+  auto kv = ParseKvCacheType(f.Get("kv-cache", "f16"));
+  if (!kv.ok()) return kv.status();
+  o.kv_cache = *kv;
   std::string backend = f.Get("io-backend", "auto");
   if (backend == "auto") o.io_backend = IoBackendKind::kAuto;
   else if (backend == "uring") o.io_backend = IoBackendKind::kUring;

@@ -47,7 +47,9 @@ struct ModelInfo {
   std::string ffn_dtype;     // storage type of the FFN records on flash
   int n_layers = 0;
   int dim = 0;
-  int ffn_dim = 0;           // neurons per FFN layer
+  int ffn_dim = 0;           // neurons per FFN layer (a mixture of experts: all its experts')
+  int n_experts = 0;         // experts per layer (0: a dense FFN); each has ffn_dim / n_experts neurons
+  int n_experts_used = 0;    // experts the router picks per token
   int vocab_size = 0;
   int max_context = 0;       // tokens a session can hold
   int prefill_batch = 1;     // tokens a prompt's forward pass runs together

@@ -14,6 +14,8 @@ constexpr LlamaFamilyArch kLlama[] = {
     {"SparseLlamaForCausalLM", false, false, false, false, false, true,  true,  0},
     {"Gemma2ForCausalLM",      false, false, false, true,  false, false, true,  2},
     {"Gemma3ForCausalLM",      false, true,  false, true,  false, false, true,  3},
+    {"MixtralForCausalLM",     false, false, false, true,  false, false, true,  0, MoeNaming::kMixtral},
+    {"Qwen3MoeForCausalLM",    false, true,  false, false, true,  false, false, 0, MoeNaming::kQwen},
 };
 
 }  // namespace
@@ -57,6 +59,21 @@ LlamaTensorNames LlamaLayerNames(int l, const LlamaFamilyArch& a) {
     n.post_ffn_norm = p + "post_feedforward_layernorm.weight";
   }
   return n;
+}
+
+std::string RouterName(int l, const LlamaFamilyArch& a) {
+  const std::string p = "model.layers." + std::to_string(l) + ".";
+  return p + (a.moe == MoeNaming::kMixtral ? "block_sparse_moe.gate.weight" : "mlp.gate.weight");
+}
+
+ExpertTensorNames ExpertNames(int l, int e, const LlamaFamilyArch& a) {
+  const std::string p = "model.layers." + std::to_string(l) + ".";
+  if (a.moe == MoeNaming::kMixtral) {
+    const std::string x = p + "block_sparse_moe.experts." + std::to_string(e) + ".";
+    return {x + "w1.weight", x + "w3.weight", x + "w2.weight"};
+  }
+  const std::string x = p + "mlp.experts." + std::to_string(e) + ".";
+  return {x + "gate_proj.weight", x + "up_proj.weight", x + "down_proj.weight"};
 }
 
 }  // namespace llmflash

@@ -11,6 +11,13 @@
 
 namespace llmflash {
 
+// Where a mixture-of-experts checkpoint keeps its router and experts.
+enum class MoeNaming {
+  kNone,     // a dense MLP
+  kMixtral,  // block_sparse_moe.gate, block_sparse_moe.experts.E.w1 (gate) / w3 (up) / w2 (down)
+  kQwen,     // mlp.gate, mlp.experts.E.gate_proj / up_proj / down_proj (Qwen2-MoE, Qwen3-MoE, OLMoE)
+};
+
 // Llama-shaped decoders: RMSNorm, RoPE (rotate-half), gated FFN.
 struct LlamaFamilyArch {
   const char* hf_class;      // config.json "architectures"[0]
@@ -23,6 +30,7 @@ struct LlamaFamilyArch {
   bool bos_by_default;       // a tokenizer without its own rule gets BOS (Qwen: none)
   int gemma;                 // 2 or 3: Gemma's norms (1 + w, four per layer), scaled embeddings,
                              // query_pre_attn_scalar, soft-caps, alternating windows; 0: not Gemma
+  MoeNaming moe = MoeNaming::kNone;  // a mixture of experts in place of the MLP, and its tensor names
 };
 
 // Every Llama-family row; null when `hf_class` is not one of them.
@@ -37,6 +45,14 @@ struct LlamaTensorNames {
   std::string post_attention_norm, post_ffn_norm;  // Gemma
 };
 LlamaTensorNames LlamaLayerNames(int l, const LlamaFamilyArch& a);
+
+// Hugging Face tensor names of layer `l`'s router and of its expert `e`
+// (a.moe != kNone).
+struct ExpertTensorNames {
+  std::string gate, up, down;
+};
+std::string RouterName(int l, const LlamaFamilyArch& a);
+ExpertTensorNames ExpertNames(int l, int e, const LlamaFamilyArch& a);
 
 }  // namespace llmflash
 

@@ -196,6 +196,13 @@ Status Importer::Config() {
     return Status::Corruption(f_.path() + ": head_count_kv must divide head_count and the head size be even");
   }
   if (family_->sliding_window) RETURN_IF_ERROR(integer("attention.sliding_window", 0, 1 << 22, &c_.sliding_window, 0));
+  int experts = 0;  // Mixtral GGUFs say "llama" with an expert count
+  RETURN_IF_ERROR(integer("expert_count", 0, kMax, &experts, 0));
+  if (experts > 0) {
+    return Status::Unsupported(f_.path() + ": " + key_ + "expert_count " + std::to_string(experts) +
+                               ": mixture-of-experts GGUF files are not read yet; convert the Hugging Face "
+                               "checkpoint instead");
+  }
   std::string scaling;
   ASSIGN_OR_RETURN(scaling, f_.GetStringOr(key_ + "rope.scaling.type", "none"));
   if (scaling == "linear") {

@@ -270,6 +270,46 @@ Status GemmaConfig(const nlohmann::json& j, const HfConfig& h, const std::string
   return Status::OK();
 }
 
+// The experts: how many, how many a token uses, their size. Mixtral names
+// them num_local_experts and intermediate_size and always renormalises the
+// top-k weights; Qwen3-MoE num_experts and moe_intermediate_size, with
+// norm_topk_prob (false when absent, as transformers' Qwen3MoeConfig says)
+// and dense MLP layers where decoder_sparse_step or mlp_only_layers say.
+Status MoeConfig(const nlohmann::json& j, const HfConfig& h, const std::string& path, const LlamaFamilyArch& a,
+                 ModelConfig* c) {
+  constexpr int kMax = 1 << 20;
+  int expert_dim = 0;
+  if (a.moe == MoeNaming::kMixtral) {
+    RETURN_IF_ERROR(h.Int("num_local_experts", 1, 1 << 16, &c->n_experts));
+    RETURN_IF_ERROR(h.Int("intermediate_size", 1, kMax, &expert_dim));
+    c->expert_norm_topk = true;
+  } else {
+    RETURN_IF_ERROR(h.Int("num_experts", 1, 1 << 16, &c->n_experts));
+    RETURN_IF_ERROR(h.Int("moe_intermediate_size", 1, kMax, &expert_dim));
+    RETURN_IF_ERROR(h.Bool("norm_topk_prob", false, &c->expert_norm_topk));
+    int step = 1;
+    RETURN_IF_ERROR(h.Int("decoder_sparse_step", 1, 4096, &step, 1));
+    const bool dense_layers = j.contains("mlp_only_layers") && j["mlp_only_layers"].is_array() &&
+                              !j["mlp_only_layers"].empty();
+    if (step != 1 || dense_layers) {
+      return Status::Unsupported(path + ": dense MLP layers between the expert layers (decoder_sparse_step " +
+                                 std::to_string(step) + ", mlp_only_layers) are not supported");
+    }
+    if (j.contains("shared_expert_intermediate_size") && !j["shared_expert_intermediate_size"].is_null() &&
+        !(j["shared_expert_intermediate_size"].is_number() && j["shared_expert_intermediate_size"] == 0)) {
+      return Status::Unsupported(path + ": shared experts are not supported");
+    }
+  }
+  RETURN_IF_ERROR(h.Int("num_experts_per_tok", 1, c->n_experts, &c->n_experts_used));
+  if (static_cast<int64_t>(c->n_experts) * expert_dim > kMax) {
+    return Status::Unsupported(path + ": " + std::to_string(c->n_experts) + " experts of " +
+                               std::to_string(expert_dim) + " neurons are more than " + std::to_string(kMax) +
+                               " neurons per layer");
+  }
+  c->ffn_dim = c->n_experts * expert_dim;
+  return Status::OK();
+}
+
 Status LlamaConfig(const nlohmann::json& j, const HfConfig& h, const std::string& path, const LlamaFamilyArch& a,
                    ModelConfig* c) {
   constexpr int kMax = 1 << 20;
@@ -311,6 +351,7 @@ Status LlamaConfig(const nlohmann::json& j, const HfConfig& h, const std::string
   c->qk_norm = a.qk_norm;
   c->rope_style = "half";
   c->ffn_gated = true;
+  if (a.moe != MoeNaming::kNone) RETURN_IF_ERROR(MoeConfig(j, h, path, a, c));
   std::string act = h.String("hidden_activation", h.String("hidden_act", "silu"));  // Gemma says hidden_activation
   if (act == "silu" || act == "relu") {
     c->activation = act;
@@ -334,12 +375,22 @@ std::vector<std::string> LlamaExpectedTensors(const ModelConfig& c, const LlamaF
   if (!c.tied_classifier) names.push_back("lm_head.weight");
   for (int l = 0; l < c.n_layers; ++l) {
     LlamaTensorNames n = LlamaLayerNames(l, a);
-    for (const std::string* t : {&n.attn_norm, &n.o, &n.ffn_norm, &n.down}) names.push_back(*t);
+    for (const std::string* t : {&n.attn_norm, &n.o, &n.ffn_norm}) names.push_back(*t);
     if (a.fused) {
       names.push_back(n.qkv);
       names.push_back(n.gate_up);
+      names.push_back(n.down);
     } else {
-      for (const std::string* t : {&n.q, &n.k, &n.v, &n.gate, &n.up}) names.push_back(*t);
+      for (const std::string* t : {&n.q, &n.k, &n.v}) names.push_back(*t);
+    }
+    if (!a.fused && c.moe()) {
+      names.push_back(RouterName(l, a));
+      for (int e = 0; e < c.n_experts; ++e) {
+        ExpertTensorNames x = ExpertNames(l, e, a);
+        for (const std::string* t : {&x.gate, &x.up, &x.down}) names.push_back(*t);
+      }
+    } else if (!a.fused) {
+      for (const std::string* t : {&n.gate, &n.up, &n.down}) names.push_back(*t);
     }
     if (c.qkv_bias || c.attention_bias) for (const std::string* t : {&n.q_bias, &n.k_bias, &n.v_bias}) names.push_back(*t);
     if (c.attention_bias) names.push_back(n.o_bias);
@@ -361,6 +412,27 @@ Status CheckNoStrayTensors(const SafetensorsCheckpoint& ck, const std::vector<st
                                "(is \"architectures\" right?)");
   }
   return Status::OK();
+}
+
+// A layer's experts as one bundle layer: expert e's neurons are records
+// [e F, (e + 1) F), its gate and up rows in order and its down matrix's
+// columns beside them.
+Status AddExpertLayer(const SafetensorsCheckpoint& ck, const ModelConfig& c, const LlamaFamilyArch& a, int l,
+                      ModelWriter* w) {
+  const uint64_t d = c.dim, f = c.ExpertDim(), n = c.ffn_dim;
+  std::vector<float> gate(n * d), up(n * d), down(d * n);
+  for (int e = 0; e < c.n_experts; ++e) {
+    const ExpertTensorNames x = ExpertNames(l, e, a);
+    ASSIGN_OR_RETURN(std::vector<float> g, ck.Read(x.gate, {f, d}));
+    ASSIGN_OR_RETURN(std::vector<float> u, ck.Read(x.up, {f, d}));
+    ASSIGN_OR_RETURN(std::vector<float> dn, ck.Read(x.down, {d, f}));
+    std::copy(g.begin(), g.end(), gate.begin() + e * f * d);
+    std::copy(u.begin(), u.end(), up.begin() + e * f * d);
+    for (uint64_t r = 0; r < d; ++r) {
+      std::copy(dn.begin() + r * f, dn.begin() + (r + 1) * f, down.begin() + r * n + e * f);
+    }
+  }
+  return w->AddFfnLayer(l, gate.data(), up.data(), down.data());
 }
 
 Status ConvertLlama(const SafetensorsCheckpoint& ck, const nlohmann::json& config, const ModelConfig& c,
@@ -416,12 +488,18 @@ Status ConvertLlama(const SafetensorsCheckpoint& ck, const nlohmann::json& confi
       RETURN_IF_ERROR(norm(from.post_attention_norm, to + "post_attention_norm", d));
       RETURN_IF_ERROR(norm(from.post_ffn_norm, to + "post_ffn_norm", d));
     }
+    if (c.moe()) RETURN_IF_ERROR(copy(RouterName(l, a), to + "router", {static_cast<uint64_t>(c.n_experts), d}));
   }
   RETURN_IF_ERROR(norm("model.norm.weight", "norm", d));
   if (!c.tied_classifier) RETURN_IF_ERROR(copy("lm_head.weight", "output", {V, d}));
   for (int l = 0; l < c.n_layers; ++l) {
     const LlamaTensorNames from = LlamaLayerNames(l, a);
     std::vector<float> gate, up;
+    if (c.moe()) {
+      RETURN_IF_ERROR(AddExpertLayer(ck, c, a, l, &w));
+      if (o.progress) o.progress(static_cast<double>(l + 1) / c.n_layers, "FFN layers");
+      continue;
+    }
     if (a.fused) {  // Phi-3: rows [gate | up]
       ASSIGN_OR_RETURN(std::vector<float> gu, ck.Read(from.gate_up, {2 * n, d}));
       gate.assign(gu.begin(), gu.begin() + n * d);

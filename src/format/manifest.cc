@@ -102,6 +102,20 @@ Status ParseConfig(const json& j, const std::string& path, ModelConfig* c) {
       (c->rope_local_theta > 0 && c->rope_local_theta <= 1)) {
     return r.Bad("attn_softcap", "softcaps, query_scale and rope_local_theta must be >= 0 (a base > 1)");
   }
+  if (j.contains("n_experts")) {
+    RETURN_IF_ERROR(r.Int("n_experts", 0, kMaxDim, &c->n_experts));
+    RETURN_IF_ERROR(r.Int("n_experts_used", 0, kMaxDim, &c->n_experts_used));
+    RETURN_IF_ERROR(r.Bool("expert_norm_topk", &c->expert_norm_topk));
+  }
+  if (c->n_experts > 0) {
+    if (c->ffn_dim % c->n_experts != 0) return r.Bad("n_experts", "must divide ffn_dim (experts of equal size)");
+    if (c->n_experts_used < 1 || c->n_experts_used > c->n_experts) {
+      return r.Bad("n_experts_used", "must be in [1, n_experts]");
+    }
+    if (!c->ffn_gated || c->ffn_bias || c->architecture != "llama") {
+      return r.Bad("n_experts", "experts are gated FFNs without biases in a llama-architecture model");
+    }
+  }
   return Status::OK();
 }
 
@@ -268,7 +282,7 @@ Status ParseBody(const json& j, const std::string& path, Manifest* m) {
 }
 
 json ConfigJson(const ModelConfig& c) {
-  return json{{"architecture", c.architecture}, {"dim", c.dim}, {"ffn_dim", c.ffn_dim},
+  json j{{"architecture", c.architecture}, {"dim", c.dim}, {"ffn_dim", c.ffn_dim},
               {"n_layers", c.n_layers}, {"n_heads", c.n_heads}, {"n_kv_heads", c.n_kv_heads},
               {"head_dim", c.head_dim}, {"vocab_size", c.vocab_size},
               {"max_seq_len", c.max_seq_len}, {"norm_eps", c.norm_eps},
@@ -287,6 +301,12 @@ json ConfigJson(const ModelConfig& c) {
               {"sandwich_norm", c.sandwich_norm}, {"attn_softcap", c.attn_softcap},
               {"final_softcap", c.final_softcap}, {"query_scale", c.query_scale},
               {"sliding_window_period", c.sliding_window_period}, {"rope_local_theta", c.rope_local_theta}};
+  if (c.n_experts > 0) {  // dense manifests stay as they were
+    j["n_experts"] = c.n_experts;
+    j["n_experts_used"] = c.n_experts_used;
+    j["expert_norm_topk"] = c.expert_norm_topk;
+  }
+  return j;
 }
 
 }  // namespace

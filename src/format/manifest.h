@@ -69,6 +69,17 @@ struct ModelConfig {
   // (l + 1) % period != 0 (Gemma 2: 2, Gemma 3: 6).
   int sliding_window_period = 0;
   float rope_local_theta = 0.0f;  // RoPE base of the sliding-window layers, unscaled (Gemma 3); 0: rope_theta
+  // Mixture of experts (absent in older manifests: a dense FFN). Every layer
+  // has n_experts gated FFNs of ffn_dim / n_experts neurons, stored as one
+  // bundle of ffn_dim records, expert e owning records [e F, (e + 1) F); a
+  // router (layers.L.router, n_experts x dim, f32) picks n_experts_used of
+  // them per token by softmax and top-k, weighted by their probabilities.
+  int n_experts = 0;             // 0: dense
+  int n_experts_used = 0;        // top-k
+  bool expert_norm_topk = true;  // top-k weights renormalised to sum 1 (Mixtral; Qwen3-MoE's norm_topk_prob)
+  bool moe() const { return n_experts > 0; }
+  // Neurons of one expert (of the whole FFN when dense).
+  int ExpertDim() const { return n_experts > 0 ? ffn_dim / n_experts : ffn_dim; }
   int EmbedDim() const { return embed_dim == 0 ? dim : embed_dim; }
   // The FFN activation (validated when the manifest is read).
   Activation Act() const {

@@ -131,7 +131,11 @@ Status ModelWriter::AddResidentTensor(const std::string& name, std::vector<uint6
   for (size_t i = 0; i + 1 < t.shape.size(); ++i) n_rows *= t.shape[i];
   const uint64_t cols = t.shape.back();
   const bool embedding = name == "tok_embeddings" || name == "pos_embeddings" || name == "output";
-  t.dtype = t.shape.size() < 2 ? DType::kF32 : Fit(embedding ? types_.embedding : types_.resident, cols, name);
+  // A router stays f32, as llama.cpp keeps ffn_gate_inp: it is small, and
+  // rounding its logits changes which experts a token picks.
+  const bool router = name.ends_with(".router");
+  t.dtype = t.shape.size() < 2 || router ? DType::kF32
+                                         : Fit(embedding ? types_.embedding : types_.resident, cols, name);
   t.bytes = n_rows * RowBytes(t.dtype, cols);
   std::vector<char> row(RowBytes(t.dtype, cols));
   const std::string what = embedding ? name : (t.shape.size() < 2 ? "vectors" : "resident matrices");

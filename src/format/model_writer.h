@@ -63,7 +63,7 @@ class ModelWriter {
                std::function<void(const std::string&)> note = nullptr);
 
   // Appends a resident tensor of the given shape (row-major f32 data), in
-  // its type: vectors f32; tok_embeddings, pos_embeddings and output the
+  // its type: vectors and routers (names ending .router) f32; tok_embeddings, pos_embeddings and output the
   // embedding type; other matrices the resident type.
   Status AddResidentTensor(const std::string& name, std::vector<uint64_t> shape,
                            const float* data);

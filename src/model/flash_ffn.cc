@@ -1,6 +1,8 @@
 // FlashFfn: the FFN math over the rows the NeuronLoader hands over.
 #include "model/flash_ffn.h"
 
+#include <algorithm>
+
 #include "format/bundle_layout.h"
 #include "kernels/parallel_kernels.h"
 #include "util/macros.h"
@@ -64,6 +66,87 @@ Status FlashFfn::ComputeBatch(int l, int64_t t, std::span<const int32_t> active,
     }
   }
   return st;
+}
+
+Status FlashFfn::ComputeExperts(int l, int64_t t, const int32_t* experts, const float* weights, int k,
+                                const float* x, int n, float* out, TokenStats* stats) {
+  const ModelConfig& c = m_->config;
+  const int n_experts = c.n_experts, f = c.ExpertDim();
+  if (n < 1 || k < 1 || n_experts < 1) return Status::InvalidArgument("FlashFfn::ComputeExperts: no experts or inputs");
+  expert_inputs_.resize(n_experts);
+  expert_slots_.resize(n_experts);
+  expert_ids_.resize(n_experts);
+  for (auto& v : expert_inputs_) v.clear();
+  for (int b = 0; b < n; ++b) {
+    for (int j = 0; j < k; ++j) {
+      const int32_t e = experts[static_cast<size_t>(b) * k + j];
+      if (e < 0 || e >= n_experts) return Status::Internal("FlashFfn::ComputeExperts: expert out of range");
+      expert_inputs_[e].push_back({b, weights[static_cast<size_t>(b) * k + j]});
+    }
+  }
+  // The union of the routed experts' neurons, in neuron order.
+  experts_used_.clear();
+  expert_active_.clear();
+  for (int e = 0; e < n_experts; ++e) {
+    if (expert_inputs_[e].empty()) continue;
+    experts_used_.push_back(e);
+    for (int i = 0; i < f; ++i) expert_active_.push_back(e * f + i);
+  }
+  routing_ = Routing{experts, weights, k, n};
+  LoadOptions lo;
+  if (n > 1) {
+    lo.demand = static_cast<double>(k) * f;
+    lo.wide_stream = true;
+  }
+  if (pool_ != nullptr) lo.overlap_min_rows = (kMinParallelWork + record_.dim - 1) / record_.dim;
+  Status st = loader_.Load(
+      l, t, expert_active_, lo, [&](const ReadyRows& rows) { ComputeExpertRows(rows, x, out, stats); }, stats);
+  routing_ = Routing{};
+  if (!st.ok() || n == 1 || !loader_.reuse()) return st;
+  for (int e : experts_used_) {  // each expert's neurons: the last input routed to it
+    const int b = expert_inputs_[e].back().first;
+    if (b == n - 1) continue;
+    for (int i = 0; i < f; ++i) loader_.SetLastUsed(l, e * f + i, t - (n - 1 - b));
+  }
+  return st;
+}
+
+void FlashFfn::ComputeExpertRows(const ReadyRows& rows, const float* x, float* out, TokenStats* stats) {
+  const int d = record_.dim, f = m_->config.ExpertDim();
+  for (int e : experts_used_) {
+    expert_slots_[e].clear();
+    expert_ids_[e].clear();
+  }
+  for (size_t i = 0; i < rows.ids.size(); ++i) {
+    const int e = rows.ids[i] / f;
+    expert_slots_[e].push_back(rows.slots[i]);
+    expert_ids_[e].push_back(rows.ids[i]);
+  }
+  for (int e : experts_used_) {
+    const std::vector<int32_t>& slots = expert_slots_[e];
+    if (slots.empty()) continue;
+    const auto& inputs = expert_inputs_[e];
+    const int m = static_cast<int>(inputs.size());
+    // The routed inputs side by side, the expert's output for each, then
+    // added to each input's output with its weight.
+    expert_x_.resize(static_cast<size_t>(m) * d);
+    expert_out_.assign(static_cast<size_t>(m) * d, 0.0f);
+    for (int i = 0; i < m; ++i) {
+      std::copy_n(x + static_cast<size_t>(inputs[i].first) * d, d, expert_x_.data() + static_cast<size_t>(i) * d);
+    }
+    if (m == 1) {
+      FfnRows(pool_, record_, rows.base, rows.row_bytes, slots, expert_x_.data(), expert_out_.data(), nullptr,
+              nullptr, &scratch_);
+    } else {
+      FfnRowsBatch(pool_, record_, rows.base, rows.row_bytes, slots, expert_ids_[e], expert_x_.data(), m,
+                   expert_out_.data(), nullptr, 0, nullptr, &scratch_);
+    }
+    for (int i = 0; i < m; ++i) {
+      Axpy(inputs[i].second, expert_out_.data() + static_cast<size_t>(i) * d, d,
+           out + static_cast<size_t>(inputs[i].first) * d);
+    }
+    stats->neurons_computed += slots.size() * m;
+  }
 }
 
 void FlashFfn::ComputeRows(int l, const ReadyRows& rows, const float* x, float* out,

@@ -73,6 +73,16 @@ class FlashFfn {
                       const float* up_bias = nullptr);
   bool has_observer() const { return observer_ != nullptr; }
 
+  // A mixture-of-experts layer (config n_experts > 0): expert e is the FFN
+  // over neurons [e F, (e + 1) F). Input b of the n in x (n x dim, tokens
+  // t - n + 1 .. t) routes to the k experts experts[b k .. b k + k) with
+  // weights weights[b k ..]: out_b += sum_j weights_j Expert_j(x_b). The
+  // union of the routed experts' neurons is made resident and read once;
+  // each expert computes only the inputs routed to it. Afterwards each
+  // neuron counts as last used by the last input that routed to its expert.
+  Status ComputeExperts(int layer, int64_t t, const int32_t* experts, const float* weights, int k,
+                        const float* x, int n, float* out, TokenStats* stats);
+
   // Call before token t's first layer: may re-share rows between layers
   // (NeuronLoader::BeginToken).
   void BeginToken(TokenStats* stats) { loader_.BeginToken(stats); }
@@ -108,6 +118,9 @@ class FlashFfn {
   // The batch's inputs one at a time over the rows each computes, each
   // reported to the observer.
   void ObserveBatch(int layer, const ReadyRows& rows, const float* x, float* out, const float* bias);
+  // ComputeExperts' work on the rows of one part: per expert among them,
+  // the inputs routed to it gathered, computed, and added with their weights.
+  void ComputeExpertRows(const ReadyRows& rows, const float* x, float* out, TokenStats* stats);
 
   NeuronLoader loader_;
   const Manifest* m_ = nullptr;
@@ -122,6 +135,16 @@ class FlashFfn {
   } batch_;
   std::vector<float> h_, bias_, scratch_, sub_bias_;
   std::vector<int32_t> sub_slots_, sub_ids_;
+  struct Routing {
+    const int32_t* experts = nullptr;  // n x k
+    const float* weights = nullptr;    // n x k
+    int k = 0, n = 0;
+  } routing_;
+  // Per expert: its rows in the part being computed; the inputs routed to it.
+  std::vector<std::vector<int32_t>> expert_slots_, expert_ids_;
+  std::vector<std::vector<std::pair<int, float>>> expert_inputs_;
+  std::vector<int32_t> experts_used_, expert_active_;
+  std::vector<float> expert_x_, expert_out_;
   FfnObserver* observer_ = nullptr;
   bool compute_window_ = false;
 };

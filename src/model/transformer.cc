@@ -41,6 +41,11 @@ uint64_t Transformer::StateBytes(const ModelConfig& c, int max_context, DType kv
     // tile and each row's tokens (FfnRowsBatch).
     bytes += static_cast<uint64_t>(threads) * 4 * nb * kPanelRows * sizeof(float);
   }
+  if (c.moe()) {
+    // The router's probabilities and each row's top-k (ids and weights);
+    // the rows routed to one expert gathered, and its output for them.
+    scratch += nb * (c.n_experts + 2ull * c.n_experts_used + 2ull * c.dim);
+  }
   const uint64_t prev_attn = static_cast<uint64_t>(c.n_layers) * c.dim;  // lookahead's guess
   // Plus room to read one embedding row from flash (AlignedBuffer rounds it
   // up to a whole block).
@@ -68,6 +73,11 @@ void Transformer::Init(const ModelConfig& c, const ResidentWeights* w,
   if (nb > 1) {
     batch_mask_.assign(nb * c.ffn_dim, 0);
     batch_union_.reserve(c.ffn_dim);
+  }
+  if (c.moe()) {
+    router_probs_.assign(nb * c.n_experts, 0);
+    route_.assign(nb * c.n_experts_used, 0);
+    route_weights_.assign(nb * c.n_experts_used, 0);
   }
   ffn_ = ffn;
   max_context_ = max_context;
@@ -295,7 +305,9 @@ Status Transformer::Ffn(int l, const float* in, int n, TokenStats* stats) {
   std::fill(xb2_.begin(), xb2_.begin() + static_cast<size_t>(n) * d, 0.0f);
   const float* up_bias = w_->layers[l].ffn_up_bias;
   Status st;
-  if (n == 1) {
+  if (c_.moe()) {
+    st = Experts(l, in, n, stats);
+  } else if (n == 1) {
     std::span<const int32_t> active = ffn_->all_ids();
     if (use_predictor_) {
       ScopedTimer timer(&stats->predictor_ms);
@@ -336,6 +348,37 @@ Status Transformer::Ffn(int l, const float* in, int n, TokenStats* stats) {
     if (post != nullptr) RmsNorm(o, post, d, c_.norm_eps, o);
   }
   return st;
+}
+
+// Mixtral and Qwen3-MoE route alike: softmax over the router's logits, the
+// k most probable experts (ties to the lower index), their probabilities
+// renormalised to sum 1 when the config says so.
+Status Transformer::Experts(int l, const float* in, int n, TokenStats* stats) {
+  const int d = c_.dim, e_count = c_.n_experts, k = c_.n_experts_used;
+  {
+    ScopedTimer timer(&stats->predictor_ms);
+    MatMul(pool_, w_->layers[l].router, in, n, e_count, d, router_probs_.data());
+    for (int b = 0; b < n; ++b) {
+      float* p = router_probs_.data() + static_cast<size_t>(b) * e_count;
+      int32_t* ids = route_.data() + static_cast<size_t>(b) * k;
+      float* wts = route_weights_.data() + static_cast<size_t>(b) * k;
+      Softmax(p, e_count);
+      float sum = 0;
+      for (int j = 0; j < k; ++j) {
+        int best = -1;
+        for (int e = 0; e < e_count; ++e) {
+          if (std::find(ids, ids + j, e) != ids + j) continue;
+          if (best < 0 || p[e] > p[best]) best = e;
+        }
+        ids[j] = best;
+        wts[j] = p[best];
+        sum += p[best];
+      }
+      if (c_.expert_norm_topk) for (int j = 0; j < k; ++j) wts[j] /= sum;
+    }
+  }
+  return ffn_->ComputeExperts(l, step_ + n - 1, route_.data(), route_weights_.data(), k, in, n, xb2_.data(),
+                              stats);
 }
 
 StatusOr<const float*> Transformer::Forward(std::span<const int> tokens, int pos, TokenStats* stats,

@@ -72,6 +72,8 @@ class Transformer {
   void Norm(const float* x, const float* weight, const float* bias, float* out) const;
   // n rows of `in` (n x dim) -> xb2_ (n x dim).
   Status Ffn(int l, const float* in, int n, TokenStats* stats);
+  // A mixture-of-experts layer: the router's top-k per row, then the experts.
+  Status Experts(int l, const float* in, int n, TokenStats* stats);
   Status Lookahead(int l, int pos, TokenStats* stats);  // starts layer l's reads; uses xb_, xb2_
   void Rope(float* vec, int n, int pos, const std::vector<float>& freq) const;
   // Whether layer l attends through the sliding window.
@@ -92,6 +94,10 @@ class Transformer {
   std::vector<uint8_t> batch_mask_;
   std::vector<int32_t> batch_union_;
   std::vector<float> pred_scores_, pred_scratch_;
+  // Mixture of experts: router probabilities (n x n_experts), each row's
+  // top-k experts and their weights (n x n_experts_used).
+  std::vector<float> router_probs_, route_weights_;
+  std::vector<int32_t> route_;
   int max_context_ = 0;
   int64_t step_ = 0;  // forward passes so far: the window's clock
   std::vector<float> x_, xb_, xb2_, q_, k_, v_, att_, logits_;

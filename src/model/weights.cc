@@ -168,6 +168,7 @@ Status ResidentWeights::Load(const Manifest& m, const std::string& dir, bool emb
       RETURN_IF_ERROR(find.Get(p + "q_norm", {hd}, &w.q_norm));
       RETURN_IF_ERROR(find.Get(p + "k_norm", {hd}, &w.k_norm));
     }
+    if (c.moe()) RETURN_IF_ERROR(find.Get(p + "router", {static_cast<uint64_t>(c.n_experts), d}, &w.router));
     if (c.ffn_bias) {
       RETURN_IF_ERROR(find.Get(p + "ffn_up_bias", {n}, &w.ffn_up_bias));
       RETURN_IF_ERROR(find.Get(p + "ffn_down_bias", {d}, &w.ffn_down_bias));

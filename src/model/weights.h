@@ -37,6 +37,7 @@ struct LayerWeights {
   const float* post_ffn_norm = nullptr;        // [dim] (sandwich_norm)
   const float* ffn_up_bias = nullptr;          // [ffn_dim], per neuron
   const float* ffn_down_bias = nullptr;        // [dim]
+  WeightRef router;                            // [n_experts, dim], f32 (mixture of experts)
 };
 
 class ResidentWeights {

@@ -178,6 +178,8 @@ Status ModelImpl::Load(const std::string& dir, const ModelOptions& options,
   info_.n_layers = c.n_layers;
   info_.dim = c.dim;
   info_.ffn_dim = c.ffn_dim;
+  info_.n_experts = c.n_experts;
+  info_.n_experts_used = c.n_experts_used;
   info_.vocab_size = c.vocab_size;
   info_.max_context = plan_.max_context;
   info_.prefill_batch = plan_.prefill_batch;

@@ -110,6 +110,10 @@ StatusOr<std::vector<PredictorLayerInfo>> BuildPredictor(const BuildPredictorOpt
   ASSIGN_OR_RETURN(std::unique_ptr<ModelImpl> model, OpenForAnalysis(o.model_dir, 1, o.model));
   Manifest m = model->manifest();
   const ModelConfig& c = m.config;
+  if (c.moe()) {
+    return Status::Unsupported(o.model_dir + ": a mixture-of-experts model picks its neurons with its router "
+                               "(whole experts); predictors inside experts are not built yet");
+  }
   ASSIGN_OR_RETURN(std::vector<int> tokens, CalibrationTokens(model.get(), o));
   ASSIGN_OR_RETURN(std::unique_ptr<ActivationRecorder> rec,
                    ActivationRecorder::Create(JoinPath(o.model_dir, kSpillFile), c.n_layers, c.dim, c.ffn_dim,

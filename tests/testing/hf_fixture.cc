@@ -45,7 +45,7 @@ std::vector<float> Values(const std::string& name, const std::vector<uint64_t>& 
 
 Status WriteHfFixture(const std::string& dir, const nlohmann::json& c, uint64_t seed) {
   const std::string arch = c["architectures"][0].get<std::string>();
-  const uint64_t d = c["hidden_size"], n = c["intermediate_size"], V = c["vocab_size"];
+  const uint64_t d = c["hidden_size"], n = c.value("intermediate_size", 0), V = c["vocab_size"];
   const int L = c["num_hidden_layers"];
   const uint64_t H = c["num_attention_heads"];
   const uint64_t KV = c.value("num_key_value_heads", H);
@@ -62,7 +62,21 @@ Status WriteHfFixture(const std::string& dir, const nlohmann::json& c, uint64_t 
       shapes[p + "post_feedforward_layernorm.weight"] = {d};
     }
     shapes[p + "self_attn.o_proj.weight"] = {d, H * hd};
-    shapes[p + "mlp.down_proj.weight"] = {d, n};
+    if (arch == "MixtralForCausalLM" || arch == "Qwen3MoeForCausalLM") {  // a router and its experts
+      const bool mixtral = arch == "MixtralForCausalLM";
+      const uint64_t E = c[mixtral ? "num_local_experts" : "num_experts"];
+      const uint64_t F = c[mixtral ? "intermediate_size" : "moe_intermediate_size"];
+      const std::string moe = p + (mixtral ? "block_sparse_moe." : "mlp.");
+      shapes[moe + "gate.weight"] = {E, d};
+      for (uint64_t e = 0; e < E; ++e) {
+        const std::string x = moe + "experts." + std::to_string(e) + ".";
+        shapes[x + (mixtral ? "w1.weight" : "gate_proj.weight")] = {F, d};
+        shapes[x + (mixtral ? "w3.weight" : "up_proj.weight")] = {F, d};
+        shapes[x + (mixtral ? "w2.weight" : "down_proj.weight")] = {d, F};
+      }
+    } else {
+      shapes[p + "mlp.down_proj.weight"] = {d, n};
+    }
     if (arch == "Phi3ForCausalLM") {
       shapes[p + "self_attn.qkv_proj.weight"] = {H * hd + 2 * KV * hd, d};
       shapes[p + "mlp.gate_up_proj.weight"] = {2 * n, d};
@@ -70,15 +84,17 @@ Status WriteHfFixture(const std::string& dir, const nlohmann::json& c, uint64_t 
       shapes[p + "self_attn.q_proj.weight"] = {H * hd, d};
       shapes[p + "self_attn.k_proj.weight"] = {KV * hd, d};
       shapes[p + "self_attn.v_proj.weight"] = {KV * hd, d};
-      shapes[p + "mlp.gate_proj.weight"] = {n, d};
-      shapes[p + "mlp.up_proj.weight"] = {n, d};
+      if (!c.contains("num_experts_per_tok")) {
+        shapes[p + "mlp.gate_proj.weight"] = {n, d};
+        shapes[p + "mlp.up_proj.weight"] = {n, d};
+      }
     }
     if (arch == "Qwen2ForCausalLM") {
       shapes[p + "self_attn.q_proj.bias"] = {H * hd};
       shapes[p + "self_attn.k_proj.bias"] = {KV * hd};
       shapes[p + "self_attn.v_proj.bias"] = {KV * hd};
     }
-    if (arch == "Qwen3ForCausalLM" || arch == "Gemma3ForCausalLM") {
+    if (arch == "Qwen3ForCausalLM" || arch == "Qwen3MoeForCausalLM" || arch == "Gemma3ForCausalLM") {
       shapes[p + "self_attn.q_norm.weight"] = {hd};
       shapes[p + "self_attn.k_norm.weight"] = {hd};
     }

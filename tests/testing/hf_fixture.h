@@ -1,7 +1,8 @@
 // Tiny Hugging Face checkpoints (config.json + model.safetensors, F32) of the
-// Llama-family architectures, with every weight derived from its tensor's
-// name as tests/reference/families_reference.py derives it, so the NumPy
-// reference's logits are those of the checkpoint written here.
+// Llama-family and mixture-of-experts architectures, with every weight
+// derived from its tensor's name as tests/reference/families_reference.py
+// (and moe_reference.py) derive it, so the NumPy reference's logits are
+// those of the checkpoint written here.
 #ifndef LLMFLASH_TESTS_TESTING_HF_FIXTURE_H_
 #define LLMFLASH_TESTS_TESTING_HF_FIXTURE_H_
 

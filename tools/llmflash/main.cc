@@ -381,6 +381,10 @@ int Inspect(const Flags& f) {
   }
   std::printf("shape            %d layers, dim %d, %d FFN neurons/layer, vocab %d, context %d\n",
               i.n_layers, i.dim, i.ffn_dim, i.vocab_size, i.max_context);
+  if (i.n_experts > 0) {
+    std::printf("experts          %d per layer of %d neurons; the router picks %d per token (%.1f%% of the FFN)\n",
+                i.n_experts, i.ffn_dim / i.n_experts, i.n_experts_used, 100.0 * i.n_experts_used / i.n_experts);
+  }
   std::printf("model            %.3f MiB (resident %.3f MiB, FFN bundle %.3f MiB)\n",
               mib(i.model_bytes), mib(i.resident_bytes), mib(i.ffn_bytes));
   std::printf("neuron record    %llu bytes\n", (unsigned long long)i.record_bytes);
@@ -415,7 +419,9 @@ int Inspect(const Flags& f) {
               p.ReadThroughput(4096, 1) / 1e6, p.ReadThroughput(1 << 20, 64) / 1e6,
               DramReadBytesPerSecond(p) / 1e9);
   std::printf("plan             window k = %d; %s\n", i.window,
-              i.has_predictor ? "predictor on" : "no predictor: every neuron is computed");
+              i.has_predictor  ? "predictor on"
+              : i.n_experts > 0 ? "the router picks whole experts, read when picked"
+                                : "no predictor: every neuron is computed");
   if (i.has_predictor) {
     std::string method = i.predictor_method;
     if (method == "auto") {  // how the layers came out

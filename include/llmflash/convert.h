@@ -59,12 +59,21 @@ LLMFLASH_EXPORT StatusOr<std::string> DetectCheckpointFormat(const std::string& 
 LLMFLASH_EXPORT Status Convert(const ConvertOptions& options);
 
 struct SynthOptions {
-  std::string arch = "opt";       // "opt", "llama", "llama3" (Llama 3.1) or "qwen2" (Qwen2.5)
-  std::string preset = "tiny";    // opt/llama: tiny, 125m, 1.3b, 6.7b (llama also 7b); llama3: tiny, 8b; qwen2: tiny, 7b
+  // "opt", "llama", "llama3" (Llama 3.1), "qwen2" (Qwen2.5), "mixtral" (Mixtral
+  // 8x7B) or "qwen3-moe" (Qwen3-30B-A3B)
+  std::string arch = "opt";
+  // opt/llama: tiny, 125m, 1.3b, 6.7b (llama also 7b); llama3: tiny, 8b;
+  // qwen2: tiny, 7b; mixtral: tiny, 8x7b; qwen3-moe: tiny, 30b-a3b
+  std::string preset = "tiny";
   std::string activation = "";    // llama: "silu" (default) or "relu"; opt: relu
   double activation_sparsity = 0.9;  // target fraction of inactive ReLU neurons
   uint64_t seed = 1;
-  std::string output;             // directory to create (Hugging Face layout)
+  std::string output;             // directory to create
+  // "hf": the Hugging Face layout (f16 safetensors); "llmflash": a converted
+  // model directory in `dtype` (as convert --dtype), written without the
+  // Hugging Face files, for shapes whose f16 files would not fit on disk.
+  std::string format = "hf";
+  std::string dtype = "f16";      // with format "llmflash": f32, f16, bf16, q8_0 or q4_0
   // A tokenizer.json to ship with the checkpoint (e.g. OPT's or Llama 2's
   // real one, so that text gives the distinct tokens real text gives), its
   // ids below the preset's vocabulary. Empty: a byte-level tokenizer, where

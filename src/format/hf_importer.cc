@@ -10,6 +10,7 @@
 #include <set>
 
 #include "format/architecture.h"
+#include "format/hf_importer.h"
 #include "format/model_writer.h"
 #include "model/chat_template.h"
 #include "model/hf_tokenizer.h"
@@ -400,10 +401,10 @@ std::vector<std::string> LlamaExpectedTensors(const ModelConfig& c, const LlamaF
   return names;
 }
 
-Status CheckNoStrayTensors(const SafetensorsCheckpoint& ck, const std::vector<std::string>& expected,
+Status CheckNoStrayTensors(const TensorSource& ck, const std::vector<std::string>& expected,
                            const ModelConfig& c, const std::string& dir) {
   std::set<std::string> want(expected.begin(), expected.end());
-  for (const auto& [name, t] : ck.tensors()) {
+  for (const std::string& name : ck.Names()) {
     if (want.count(name) > 0) continue;
     if (name.ends_with("rotary_emb.inv_freq")) continue;           // a buffer some exports keep
     if (c.tied_classifier && name == "lm_head.weight") continue;   // a copy of the embeddings
@@ -416,26 +417,22 @@ Status CheckNoStrayTensors(const SafetensorsCheckpoint& ck, const std::vector<st
 
 // A layer's experts as one bundle layer: expert e's neurons are records
 // [e F, (e + 1) F), its gate and up rows in order and its down matrix's
-// columns beside them.
-Status AddExpertLayer(const SafetensorsCheckpoint& ck, const ModelConfig& c, const LlamaFamilyArch& a, int l,
+// columns beside them; one expert in memory at a time.
+Status AddExpertLayer(const TensorSource& ck, const ModelConfig& c, const LlamaFamilyArch& a, int l,
                       ModelWriter* w) {
-  const uint64_t d = c.dim, f = c.ExpertDim(), n = c.ffn_dim;
-  std::vector<float> gate(n * d), up(n * d), down(d * n);
+  const uint64_t d = c.dim, f = c.ExpertDim();
   for (int e = 0; e < c.n_experts; ++e) {
     const ExpertTensorNames x = ExpertNames(l, e, a);
-    ASSIGN_OR_RETURN(std::vector<float> g, ck.Read(x.gate, {f, d}));
-    ASSIGN_OR_RETURN(std::vector<float> u, ck.Read(x.up, {f, d}));
-    ASSIGN_OR_RETURN(std::vector<float> dn, ck.Read(x.down, {d, f}));
-    std::copy(g.begin(), g.end(), gate.begin() + e * f * d);
-    std::copy(u.begin(), u.end(), up.begin() + e * f * d);
-    for (uint64_t r = 0; r < d; ++r) {
-      std::copy(dn.begin() + r * f, dn.begin() + (r + 1) * f, down.begin() + r * n + e * f);
-    }
+    ASSIGN_OR_RETURN(std::vector<float> gate, ck.Read(x.gate, {f, d}));
+    ASSIGN_OR_RETURN(std::vector<float> up, ck.Read(x.up, {f, d}));
+    ASSIGN_OR_RETURN(std::vector<float> down, ck.Read(x.down, {d, f}));
+    RETURN_IF_ERROR(w->AddFfnRecords(l, static_cast<int>(f), SourceRows{GgmlType::kF32, gate.data(), nullptr},
+                                     SourceRows{GgmlType::kF32, up.data(), nullptr}, down.data()));
   }
-  return w->AddFfnLayer(l, gate.data(), up.data(), down.data());
+  return Status::OK();
 }
 
-Status ConvertLlama(const SafetensorsCheckpoint& ck, const nlohmann::json& config, const ModelConfig& c,
+Status ConvertLlama(const TensorSource& ck, const nlohmann::json& config, const ModelConfig& c,
                     const LlamaFamilyArch& a,
                     const ConvertOptions& o) {
   RETURN_IF_ERROR(CheckNoStrayTensors(ck, LlamaExpectedTensors(c, a), c, o.input));
@@ -557,7 +554,7 @@ Status OptConfig(const HfConfig& h, const std::string& path, ModelConfig* c) {
   return Status::OK();
 }
 
-Status ConvertOpt(const SafetensorsCheckpoint& ck, const nlohmann::json& config, const ModelConfig& c,
+Status ConvertOpt(const TensorSource& ck, const nlohmann::json& config, const ModelConfig& c,
                   const ConvertOptions& o) {
   ModelWriter w;
   ASSIGN_OR_RETURN(StorageTypes types, StorageTypesFor(o));
@@ -605,7 +602,10 @@ Status ConvertOpt(const SafetensorsCheckpoint& ck, const nlohmann::json& config,
 
 }  // namespace
 
-Status ConvertHuggingFace(const ConvertOptions& o) {
+namespace {
+
+// `tensors` null: o.input's safetensors files.
+Status Convert(const ConvertOptions& o, const TensorSource* tensors) {
   if (o.input.empty() || o.output.empty()) {
     return Status::InvalidArgument("convert needs an input directory and an output directory");
   }
@@ -634,8 +634,17 @@ Status ConvertHuggingFace(const ConvertOptions& o) {
     return Status::Corruption(path + ": " + e.what());
   }
   SafetensorsCheckpoint ck;
-  RETURN_IF_ERROR(ck.Open(o.input));
-  return llama != nullptr ? ConvertLlama(ck, j, c, *llama, o) : ConvertOpt(ck, j, c, o);
+  if (tensors == nullptr) {
+    RETURN_IF_ERROR(ck.Open(o.input));
+    tensors = &ck;
+  }
+  return llama != nullptr ? ConvertLlama(*tensors, j, c, *llama, o) : ConvertOpt(*tensors, j, c, o);
 }
+
+}  // namespace
+
+Status ConvertHuggingFace(const ConvertOptions& o) { return Convert(o, nullptr); }
+
+Status ConvertHuggingFaceFrom(const ConvertOptions& o, const TensorSource& tensors) { return Convert(o, &tensors); }
 
 }  // namespace llmflash

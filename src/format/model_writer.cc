@@ -155,26 +155,38 @@ Status ModelWriter::AddFfnLayer(int layer, const float* gate, const float* up,
 
 Status ModelWriter::AddFfnLayer(int layer, SourceRows gate, SourceRows up, const float* down,
                                 const char* down_source) {
+  if (records_written_ != 0) return Status::Internal("AddFfnLayer after part of a layer's records");
+  return AddFfnRecords(layer, manifest_.config.ffn_dim, gate, up, down, down_source);
+}
+
+Status ModelWriter::AddFfnRecords(int layer, int count, SourceRows gate, SourceRows up, const float* down,
+                                  const char* down_source) {
   const ModelConfig& c = manifest_.config;
   if (layer != layers_written_) return Status::Internal("FFN layers must be added in order");
   if ((gate.data != nullptr) != c.ffn_gated) return Status::Internal("gate presence mismatch");
-  const int d = c.dim, n = c.ffn_dim;
+  if (count < 1 || count > c.ffn_dim - records_written_) {
+    return Status::Internal("FFN records beyond the layer's " + std::to_string(c.ffn_dim));
+  }
+  const int d = c.dim;
   const DType dt = manifest_.ffn_dtype;
   std::vector<float> column(d);
   std::vector<char> bytes(layout_.record_stride, 0);
   const std::string down_key = std::string("ffn_down (columns rebuilt): ") + (down_source ? down_source : "") +
                                " -> " + DTypeName(dt);
-  for (int i = 0; i < n; ++i) {
+  for (int i = 0; i < count; ++i) {
     // Gate row, up row and down column each stored as a row of its own.
     if (gate.data) StoreRow(gate, i, d, dt, "ffn_gate", bytes.data() + layout_.gate_offset);
     StoreRow(up, i, d, dt, "ffn_up", bytes.data() + layout_.up_offset);
-    for (int j = 0; j < d; ++j) column[j] = down[static_cast<size_t>(j) * n + i];
+    for (int j = 0; j < d; ++j) column[j] = down[static_cast<size_t>(j) * count + i];
     char* out = bytes.data() + layout_.down_offset;
     QuantizeRow(dt, column.data(), d, out);
     if (down_source != nullptr) CountError(down_key, column.data(), out, dt, d);
     RETURN_IF_ERROR(bundle_.Append(bytes.data(), layout_.record_stride));
   }
+  records_written_ += count;
+  if (records_written_ < c.ffn_dim) return Status::OK();
   RETURN_IF_ERROR(bundle_.PadTo(kLayerAlignment));
+  records_written_ = 0;
   ++layers_written_;
   return Status::OK();
 }

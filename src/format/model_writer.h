@@ -82,6 +82,11 @@ class ModelWriter {
   // type has the same blocks). Down columns are always rebuilt from f32;
   // `down_source` names the type they came from for the error account.
   Status AddFfnLayer(int layer, SourceRows gate, SourceRows up, const float* down, const char* down_source);
+  // The next `count` records of layer `layer` (its records in order, the
+  // layer done after ffn_dim of them): gate and up count x dim, down dim x
+  // count. A layer of experts goes expert by expert in bounded memory.
+  Status AddFfnRecords(int layer, int count, SourceRows gate, SourceRows up, const float* down,
+                       const char* down_source = nullptr);
 
   // Copies the tokenizer file into the directory. bos_id -1: no BOS;
   // stop_ids: every token that ends generation, the end-of-sequence one first.
@@ -117,6 +122,7 @@ class ModelWriter {
   WritableFile resident_;
   WritableFile bundle_;
   int layers_written_ = 0;
+  int records_written_ = 0;  // of the layer being written
   std::map<std::string, RequantError> errors_;
   uint64_t carried_bytes_ = 0;
   std::vector<float> source_f32_, stored_f32_;  // one row, for StoreRow and CountError

@@ -181,4 +181,11 @@ StatusOr<std::vector<float>> SafetensorsCheckpoint::Read(const std::string& name
   return out;
 }
 
+std::vector<std::string> SafetensorsCheckpoint::Names() const {
+  std::vector<std::string> names;
+  names.reserve(tensors_.size());
+  for (const auto& [name, t] : tensors_) names.push_back(name);
+  return names;
+}
+
 }  // namespace llmflash

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "format/tensor_source.h"
 #include "util/dtype.h"
 #include "llmflash/status.h"
 
@@ -36,7 +37,7 @@ StatusOr<std::map<std::string, SafetensorsTensor>> ParseSafetensorsHeader(
     const std::string& json_text, uint64_t data_start, uint64_t data_bytes,
     const std::string& path);
 
-class SafetensorsCheckpoint {
+class SafetensorsCheckpoint : public TensorSource {
  public:
   // `dir` holds model.safetensors or model.safetensors.index.json + shards.
   Status Open(const std::string& dir);
@@ -46,7 +47,8 @@ class SafetensorsCheckpoint {
   // Reads a tensor converted to f32, checking its shape. NotFound names the
   // tensor and the checkpoint.
   StatusOr<std::vector<float>> Read(const std::string& name,
-                                    const std::vector<uint64_t>& shape) const;
+                                    const std::vector<uint64_t>& shape) const override;
+  std::vector<std::string> Names() const override;
   const std::map<std::string, SafetensorsTensor>& tensors() const { return tensors_; }
 
  private:

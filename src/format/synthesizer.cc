@@ -1,14 +1,17 @@
 // llmflash synth: deterministic synthetic checkpoints in the Hugging Face layout.
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <Eigen/Core>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "format/hf_importer.h"
 #include "format/safetensors_writer.h"
 #include "llmflash/convert.h"
 #include "util/utf8.h"
@@ -29,9 +32,12 @@ namespace {
 constexpr float kAttnOut = 0.4f;
 
 struct Shape {
-  int d, n, layers, heads, vocab, positions;
+  int d, n, layers, heads, vocab, positions;  // n: an expert's neurons in a mixture of experts
   int kv_heads = 0;  // 0: heads (no grouped-query attention)
+  int head_dim = 0;  // 0: d / heads
+  int experts = 0, used = 0;  // a mixture of experts: experts per layer, routed per token
   int KvHeads() const { return kv_heads > 0 ? kv_heads : heads; }
+  int HeadDim() const { return head_dim > 0 ? head_dim : d / heads; }
 };
 
 const std::map<std::string, Shape>& Presets(const std::string& arch) {
@@ -49,6 +55,14 @@ const std::map<std::string, Shape>& Presets(const std::string& arch) {
       {"tiny", {64, 192, 2, 4, 512, 256, 2}}, {"8b", {4096, 14336, 32, 32, 128256, 8192, 8}}};
   static const std::map<std::string, Shape> qwen2 = {
       {"tiny", {64, 192, 2, 4, 512, 256, 2}}, {"7b", {3584, 18944, 28, 28, 152064, 32768, 4}}};
+  // Mixtral-8x7B-v0.1 and Qwen3-30B-A3B as their config.json files give them.
+  static const std::map<std::string, Shape> mixtral = {
+      {"tiny", {64, 96, 2, 4, 512, 256, 2, 0, 8, 2}}, {"8x7b", {4096, 14336, 32, 32, 32000, 32768, 8, 0, 8, 2}}};
+  static const std::map<std::string, Shape> qwen3_moe = {
+      {"tiny", {64, 32, 2, 4, 512, 256, 2, 32, 16, 4}},
+      {"30b-a3b", {2048, 768, 48, 32, 151936, 40960, 4, 128, 128, 8}}};
+  if (arch == "mixtral") return mixtral;
+  if (arch == "qwen3-moe") return qwen3_moe;
   if (arch == "opt") return opt;
   if (arch == "llama3") return llama3;
   if (arch == "qwen2") return qwen2;
@@ -384,7 +398,90 @@ std::vector<Tensor> LlamaTensors(Builder& b, const Shape& s, bool relu, bool qkv
   return t;
 }
 
+// Router logits: kRouterSpread times a token-dependent part (about unit
+// spread: a unit row orthogonal to u against the normalised hidden state)
+// plus a fixed per-expert popularity of spread kExpertPopularity, carried by
+// u, which every hidden state holds about equally. The popularity skews how
+// often experts are picked, as in trained routers (Qwen3-30B-A3B's most
+// used experts see several times the mean load); the token-dependent part
+// changes with the hidden state, which neighbouring tokens share through
+// attention (token-to-token persistence).
+constexpr float kRouterSpread = 2.0f;
+constexpr float kExpertPopularity = 0.7f;
+
+// A mixture-of-experts decoder (Mixtral or Qwen3-MoE names): Llama
+// attention (Qwen3-MoE: head_dim apart from d / heads, q/k norms) and, per
+// layer, a router and `experts` SwiGLU experts whose gate and up rows are
+// full rank like the dense presets' FFN rows.
+std::vector<Tensor> MoeTensors(Builder& b, const Shape& s, bool mixtral) {
+  const uint64_t d = s.d, n = s.n, V = s.vocab, E = s.experts;
+  const uint64_t hd = s.HeadDim(), q = static_cast<uint64_t>(s.heads) * hd, kv = static_cast<uint64_t>(s.KvHeads()) * hd;
+  const float wd = 1.0f / std::sqrt(float(d));
+  b.MakeDirection();
+  const std::vector<float>* u = &b.u();
+  std::vector<Tensor> t;
+  t.push_back(b.Embedding("model.embed_tokens.weight", std::sqrt(float(d))));
+  // x.u of a normalised hidden state h / rms(h), h = g + sqrt(d) u with |g|^2 ~ d.
+  const float along_u = std::sqrt(float(d) / 2);
+  for (int l = 0; l < s.layers; ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    const uint64_t tag = 100 + 20 * l;
+    t.push_back(b.Constant(p + "input_layernorm.weight", d, 1.0f));
+    t.push_back(b.Random(p + "self_attn.q_proj.weight", {q, d}, 0.2f * wd, tag + 1));
+    t.push_back(b.Random(p + "self_attn.k_proj.weight", {kv, d}, 0.2f * wd, tag + 2));
+    t.push_back(b.Random(p + "self_attn.v_proj.weight", {kv, d}, wd, tag + 3));
+    t.push_back(b.Random(p + "self_attn.o_proj.weight", {d, q}, b.AttnOut() / std::sqrt(float(q)), tag + 4));
+    if (!mixtral) {
+      t.push_back(b.Constant(p + "self_attn.q_norm.weight", hd, 1.0f));
+      t.push_back(b.Constant(p + "self_attn.k_norm.weight", hd, 1.0f));
+    }
+    t.push_back(b.Constant(p + "post_attention_layernorm.weight", d, 1.0f));
+    const std::string moe = p + (mixtral ? "block_sparse_moe." : "mlp.");
+    RowFill direction = b.FullRankRow(tag + 8, nullptr);
+    const uint64_t pop_stream = b.Stream(80000 + l);
+    t.push_back({{moe + "gate.weight", DType::kF16, {E, d}}, [=](uint64_t e, float* out) {
+                   direction(e, out);
+                   Rng r(pop_stream * 2654435761ull + e);
+                   const float popularity = kExpertPopularity * r.Unit() / along_u;
+                   for (uint64_t c = 0; c < d; ++c) out[c] = kRouterSpread * out[c] + popularity * (*u)[c];
+                 }});
+    // Each expert adds what a dense FFN of its k * n neurons would.
+    const float down = static_cast<float>(std::sqrt(Builder::kFfnShare * b.DepthScale() / (0.3 * s.used * n)));
+    for (uint64_t e = 0; e < E; ++e) {
+      const std::string x = moe + "experts." + std::to_string(e) + ".";
+      const uint64_t et = 1000000 + (static_cast<uint64_t>(l) * E + e) * 4;
+      t.push_back({{x + (mixtral ? "w1.weight" : "gate_proj.weight"), DType::kF16, {n, d}}, b.FullRankRow(et, nullptr)});
+      t.push_back({{x + (mixtral ? "w3.weight" : "up_proj.weight"), DType::kF16, {n, d}}, b.FullRankRow(et + 1, nullptr)});
+      t.push_back(b.Random(x + (mixtral ? "w2.weight" : "down_proj.weight"), {d, n}, down, et + 2));
+    }
+  }
+  t.push_back(b.Constant("model.norm.weight", d, 1.0f));
+  t.push_back(b.Random("lm_head.weight", {V, d}, wd, 9));
+  return t;
+}
+
 nlohmann::ordered_json Config(const SynthOptions& o, const Shape& s, const std::string& act) {
+  if (o.arch == "mixtral") {  // Mixtral-8x7B-v0.1's config.json
+    return {{"architectures", {"MixtralForCausalLM"}}, {"model_type", "mixtral"}, {"hidden_size", s.d},
+            {"intermediate_size", s.n}, {"num_hidden_layers", s.layers}, {"num_attention_heads", s.heads},
+            {"num_key_value_heads", s.KvHeads()}, {"num_local_experts", s.experts},
+            {"num_experts_per_tok", s.used}, {"vocab_size", s.vocab}, {"max_position_embeddings", s.positions},
+            {"rms_norm_eps", 1e-5}, {"rope_theta", 1000000.0}, {"sliding_window", nullptr}, {"hidden_act", "silu"},
+            {"bos_token_id", 1}, {"eos_token_id", 2}, {"router_aux_loss_coef", 0.02},
+            {"tie_word_embeddings", false}, {"torch_dtype", "bfloat16"}};
+  }
+  if (o.arch == "qwen3-moe") {  // Qwen3-30B-A3B's config.json
+    return {{"architectures", {"Qwen3MoeForCausalLM"}}, {"model_type", "qwen3_moe"}, {"hidden_size", s.d},
+            {"intermediate_size", 6144}, {"moe_intermediate_size", s.n}, {"num_hidden_layers", s.layers},
+            {"num_attention_heads", s.heads}, {"num_key_value_heads", s.KvHeads()}, {"head_dim", s.HeadDim()},
+            {"num_experts", s.experts}, {"num_experts_per_tok", s.used}, {"norm_topk_prob", true},
+            {"decoder_sparse_step", 1}, {"mlp_only_layers", nlohmann::ordered_json::array()},
+            {"vocab_size", s.vocab}, {"max_position_embeddings", s.positions}, {"rms_norm_eps", 1e-6},
+            {"rope_theta", 1000000.0}, {"rope_scaling", nullptr}, {"attention_bias", false},
+            {"use_sliding_window", false}, {"sliding_window", nullptr}, {"hidden_act", "silu"},
+            {"bos_token_id", s.vocab > 151643 ? 151643 : 1}, {"eos_token_id", s.vocab > 151645 ? 151645 : 2},
+            {"tie_word_embeddings", false}, {"torch_dtype", "bfloat16"}};
+  }
   if (o.arch == "opt") {
     return {{"architectures", {"OPTForCausalLM"}}, {"model_type", "opt"}, {"hidden_size", s.d},
             {"word_embed_proj_dim", s.d}, {"ffn_dim", s.n}, {"num_hidden_layers", s.layers},
@@ -456,15 +553,63 @@ Status WriteText(const std::string& path, const std::string& text) {
   return f.Close();
 }
 
+// dir/tokenizer.json: the one asked for, or a byte-level one.
+Status WriteTokenizer(const SynthOptions& o, int vocab, const std::string& dir) {
+  if (o.tokenizer.empty()) return WriteText(JoinPath(dir, "tokenizer.json"), TokenizerJson(o, vocab));
+  ASSIGN_OR_RETURN(std::string tok, ReadFileToString(o.tokenizer, 64ull << 20));
+  return WriteText(JoinPath(dir, "tokenizer.json"), tok);
+}
+
+
+Status SynthesizeConverted(const SynthOptions& o, const nlohmann::ordered_json& config,
+                           const std::vector<Tensor>& tensors, int vocab);
+
+// The synthesized tensors by name, generated when read (rounded through f16,
+// as the Hugging Face files store them): what `--format llmflash` converts.
+class SynthSource : public TensorSource {
+ public:
+  explicit SynthSource(const std::vector<Tensor>& tensors) : tensors_(tensors) {
+    for (size_t i = 0; i < tensors.size(); ++i) index_[tensors[i].spec.name] = i;
+  }
+  StatusOr<std::vector<float>> Read(const std::string& name, const std::vector<uint64_t>& shape) const override {
+    auto it = index_.find(name);
+    if (it == index_.end()) return Status::NotFound("synth: no tensor \"" + name + "\"");
+    const Tensor& t = tensors_[it->second];
+    if (t.spec.shape != shape) return Status::Internal("synth: tensor \"" + name + "\" has another shape");
+    const uint64_t cols = shape.back(), rows = t.spec.bytes() / 2 / cols;
+    std::vector<float> v(rows * cols);
+    for (uint64_t r = 0; r < rows; ++r) {
+      float* row = v.data() + r * cols;
+      t.fill(r, row);
+      for (uint64_t c = 0; c < cols; ++c) row[c] = F16ToFloat(FloatToF16(row[c]));
+    }
+    return v;
+  }
+  std::vector<std::string> Names() const override {
+    std::vector<std::string> names;
+    for (const Tensor& t : tensors_) names.push_back(t.spec.name);
+    return names;
+  }
+
+ private:
+  const std::vector<Tensor>& tensors_;
+  std::map<std::string, size_t> index_;
+};
+
 }  // namespace
 
 Status Synthesize(const SynthOptions& o) {
-  if (o.arch != "opt" && o.arch != "llama" && o.arch != "llama3" && o.arch != "qwen2") {
-    return Status::InvalidArgument("--arch must be opt, llama, llama3 or qwen2");
+  const bool moe = o.arch == "mixtral" || o.arch == "qwen3-moe";
+  if (o.arch != "opt" && o.arch != "llama" && o.arch != "llama3" && o.arch != "qwen2" && !moe) {
+    return Status::InvalidArgument("--arch must be opt, llama, llama3, qwen2, mixtral or qwen3-moe");
   }
   const auto& presets = Presets(o.arch);
   auto it = presets.find(o.preset);
-  if (it == presets.end()) return Status::InvalidArgument("unknown preset \"" + o.preset + "\" for " + o.arch);
+  if (it == presets.end()) {
+    std::string names;
+    for (const auto& [name, shape] : presets) names += (names.empty() ? "" : ", ") + name;
+    return Status::InvalidArgument("unknown preset \"" + o.preset + "\" for " + o.arch + " (" + names + ")");
+  }
   if (!(o.activation_sparsity > 0 && o.activation_sparsity < 1)) {
     return Status::InvalidArgument("activation sparsity must be in (0, 1)");
   }
@@ -472,6 +617,8 @@ Status Synthesize(const SynthOptions& o) {
   if (act != "relu" && (o.arch == "opt" || act != "silu")) {
     return Status::InvalidArgument("activation must be relu (opt) or silu|relu (llama, llama3, qwen2)");
   }
+  if (moe && act != "silu") return Status::InvalidArgument("mixtral and qwen3-moe experts are SwiGLU: silu only");
+  if (o.format != "hf" && o.format != "llmflash") return Status::InvalidArgument("--format must be hf or llmflash");
   if (o.output.empty()) return Status::InvalidArgument("synth needs an output directory");
   if (mkdir(o.output.c_str(), 0755) != 0 && errno != EEXIST) {
     return Status::IOError(o.output + ": cannot create: " + std::strerror(errno));
@@ -480,7 +627,10 @@ Status Synthesize(const SynthOptions& o) {
   Builder b(o, s);
   std::vector<std::vector<float>> keep;
   keep.reserve(s.layers);
-  std::vector<Tensor> tensors = o.arch == "opt" ? OptTensors(b, s, &keep) : LlamaTensors(b, s, act == "relu", o.arch == "qwen2", &keep);
+  std::vector<Tensor> tensors = moe ? MoeTensors(b, s, o.arch == "mixtral")
+                                : o.arch == "opt" ? OptTensors(b, s, &keep)
+                                                  : LlamaTensors(b, s, act == "relu", o.arch == "qwen2", &keep);
+  if (o.format == "llmflash") return SynthesizeConverted(o, Config(o, s, act), tensors, s.vocab);
 
   // Shards of at most 2 GiB.
   constexpr uint64_t kShard = 2ull << 30;
@@ -525,9 +675,34 @@ Status Synthesize(const SynthOptions& o) {
     RETURN_IF_ERROR(WriteText(JoinPath(o.output, "model.safetensors.index.json"), index.dump(1)));
   }
   RETURN_IF_ERROR(WriteText(JoinPath(o.output, "config.json"), Config(o, s, act).dump(1)));
-  if (o.tokenizer.empty()) return WriteText(JoinPath(o.output, "tokenizer.json"), TokenizerJson(o, s.vocab));
-  ASSIGN_OR_RETURN(std::string tok, ReadFileToString(o.tokenizer, 64ull << 20));
-  return WriteText(JoinPath(o.output, "tokenizer.json"), tok);
+  return WriteTokenizer(o, s.vocab, o.output);
 }
+
+namespace {
+
+// Straight to a model directory: config.json and tokenizer.json in a
+// staging folder beside the tensors generated on demand, converted as
+// `llmflash convert` would convert the Hugging Face files (a layer, or an
+// expert, in memory at a time).
+Status SynthesizeConverted(const SynthOptions& o, const nlohmann::ordered_json& config,
+                           const std::vector<Tensor>& tensors, int vocab) {
+  const std::string staging = JoinPath(o.output, ".synth-source");
+  if (mkdir(staging.c_str(), 0755) != 0 && errno != EEXIST) {
+    return Status::IOError(staging + ": cannot create: " + std::strerror(errno));
+  }
+  RETURN_IF_ERROR(WriteText(JoinPath(staging, "config.json"), config.dump(1)));
+  RETURN_IF_ERROR(WriteTokenizer(o, vocab, staging));
+  ConvertOptions c;
+  c.input = staging;
+  c.output = o.output;
+  c.dtype = o.dtype;
+  c.progress = o.progress;
+  Status st = ConvertHuggingFaceFrom(c, SynthSource(tensors));
+  for (const char* f : {"config.json", "tokenizer.json"}) std::remove(JoinPath(staging, f).c_str());
+  rmdir(staging.c_str());
+  return st;
+}
+
+}  // namespace
 
 }  // namespace llmflash

@@ -2,6 +2,7 @@
 // ReLU sparsity; deterministic per seed.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <string>
 #include <tuple>
 
@@ -96,6 +97,48 @@ TEST(Synth, SameSeedSameBytesOtherSeedOtherBytes) {
   EXPECT_NE(a, c);
 }
 
+// Mixture-of-experts shapes: `--format llmflash` writes, without the
+// Hugging Face files, the bytes that synth + convert write; the model
+// routes each token to k experts.
+class SynthMoe : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(SynthMoe, DirectEqualsConvertedAndRoutes) {
+  testing::TempDir tmp;
+  SynthOptions s;
+  s.arch = GetParam();
+  s.preset = "tiny";
+  s.output = tmp.File("hf");
+  ASSERT_THAT(Synthesize(s), IsOk());
+  ConvertOptions c{.input = tmp.File("hf"), .output = tmp.File("converted"), .dtype = "q8_0"};
+  ASSERT_THAT(ConvertHuggingFace(c), IsOk());
+  s.output = tmp.File("direct");
+  s.format = "llmflash";
+  s.dtype = "q8_0";
+  ASSERT_THAT(Synthesize(s), IsOk());
+  for (const char* f : {"ffn.bundle", "resident.bin", "tokenizer.json", "manifest.json"}) {
+    EXPECT_EQ(testing::ReadFile(tmp.File("direct") + "/" + f), testing::ReadFile(tmp.File("converted") + "/" + f))
+        << f;
+  }
+  EXPECT_FALSE(std::filesystem::exists(tmp.File("direct") + "/.synth-source"));
+  auto model = Model::Open(tmp.File("direct"), {});
+  ASSERT_THAT(model.status(), IsOk());
+  const ModelInfo& i = (*model)->info();
+  EXPECT_EQ(i.source_architecture, GetParam() == "mixtral" ? "MixtralForCausalLM" : "Qwen3MoeForCausalLM");
+  ASSERT_GT(i.n_experts, i.n_experts_used);
+  auto session = (*model)->NewSession({});
+  int n = 0;
+  ASSERT_THAT((*session)->Generate("Hello", {.max_tokens = 6}, [&](TokenId, std::string_view) { return ++n > 0; }),
+              IsOk());
+  EXPECT_EQ(n, 6);
+  for (const TokenStats& t : (*session)->stats().tokens) {
+    EXPECT_EQ(t.neurons_computed, static_cast<uint64_t>(t.batch) * i.n_layers * i.n_experts_used *
+                                      (i.ffn_dim / i.n_experts));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Arch, SynthMoe, ::testing::Values("mixtral", "qwen3-moe"),
+                         [](const auto& info) { return info.param == "mixtral" ? "mixtral" : "qwen3_moe"; });
+
 TEST(Synth, BadOptionsAreErrors) {
   SynthOptions s;
   s.output = "/tmp/unused";
@@ -107,6 +150,16 @@ TEST(Synth, BadOptionsAreErrors) {
   s.arch = "opt";
   s.activation_sparsity = 1.5;
   EXPECT_THAT(Synthesize(s), StatusIs(StatusCode::kInvalidArgument, HasSubstr("sparsity")));
+  s.activation_sparsity = 0.9;
+  s.format = "gguf";
+  EXPECT_THAT(Synthesize(s), StatusIs(StatusCode::kInvalidArgument, HasSubstr("--format")));
+  s.format = "llmflash";
+  s.arch = "qwen3-moe";
+  s.activation = "relu";
+  EXPECT_THAT(Synthesize(s), StatusIs(StatusCode::kInvalidArgument, HasSubstr("silu")));
+  s.activation = "";
+  s.preset = "8x7b";
+  EXPECT_THAT(Synthesize(s), StatusIs(StatusCode::kInvalidArgument, HasSubstr("30b-a3b")));
 }
 
 }  // namespace

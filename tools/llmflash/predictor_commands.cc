@@ -162,7 +162,8 @@ int EvalCommand(const Flags& f) {
 namespace llmflash::tools {
 
 int SynthCommand(const Flags& f) {
-  Status st = f.Check({"arch", "preset", "activation", "activation-sparsity", "seed", "output", "tokenizer"});
+  Status st = f.Check({"arch", "preset", "activation", "activation-sparsity", "seed", "output", "tokenizer", "format",
+                        "dtype"});
   for (const char* name : {"arch", "preset", "output"}) if (st.ok()) st = f.Require(name);
   if (!st.ok()) return Fail(st);
   SynthOptions o;
@@ -171,6 +172,11 @@ int SynthCommand(const Flags& f) {
   o.activation = f.Get("activation", "");
   o.output = f.Get("output");
   o.tokenizer = f.Get("tokenizer", "");
+  o.format = f.Get("format", o.format);
+  o.dtype = f.Get("dtype", o.dtype);
+  if (f.Has("dtype") && o.format != "llmflash") {
+    return Fail(Status::InvalidArgument("--dtype goes with --format llmflash (the Hugging Face files are f16)"));
+  }
   auto sparsity = f.GetDouble("activation-sparsity", o.activation_sparsity);
   auto seed = f.GetInt("seed", 1);
   if (!sparsity.ok()) return Fail(sparsity.status());
@@ -186,7 +192,9 @@ int SynthCommand(const Flags& f) {
   st = Synthesize(o);
   std::fprintf(stderr, "\n");
   if (!st.ok()) return Fail(st);
-  std::printf("wrote %s (%s %s, f16)\n", o.output.c_str(), o.arch.c_str(), o.preset.c_str());
+  std::printf("wrote %s (%s %s, %s)\n", o.output.c_str(), o.arch.c_str(), o.preset.c_str(),
+              o.format == "llmflash" ? ("a converted model directory, " + o.dtype).c_str()
+                                     : "Hugging Face layout, f16");
   return 0;
 }
 

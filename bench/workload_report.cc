@@ -2,6 +2,7 @@
 #include "bench/workload_report.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <set>
 
@@ -78,6 +79,24 @@ nlohmann::json ReportWorkload(const BenchWorkload& w, const ActivationTrace& tra
   } else {
     std::printf("no predictor stored\n");
   }
+  nlohmann::json experts = nullptr;
+  if (trace.expert_dim > 0) {
+    const double e = static_cast<double>(trace.ffn_dim) / trace.expert_dim;
+    auto hit = [](const WorkloadStats& x) { return x.active_fraction > 0 ? 1 - x.new_fraction / x.active_fraction : 0; };
+    std::printf("experts: %.2f of %.0f routed per token and layer; of them %.1f%% were routed by one of the %d tokens "
+                "before (k = 5: %.1f%%; uniform, independent routing: %.1f%%); %.1f%% shared with the token before "
+                "(uniform: %.1f%%); the most used tenth of each layer's experts take %.1f%% of the routings "
+                "(uniform: %.1f%%)\n",
+                s.experts_per_token, e, 100 * hit(s), k, 100 * hit(s5),
+                100 * (1 - std::pow(1 - s.experts_per_token / e, k)), 100 * s.consecutive_overlap,
+                100 * s.experts_per_token / e, 100 * s.expert_top_tenth_share, 100 * std::ceil(e / 10) / e);
+    experts = {{"count", e},
+               {"routed_per_token", s.experts_per_token},
+               {"window_hit_rate", hit(s)},
+               {"window_hit_rate_k5", hit(s5)},
+               {"consecutive_overlap", s.consecutive_overlap},
+               {"top_tenth_share", s.expert_top_tenth_share}};
+  }
   std::printf("active per layer:");
   for (double a : s.active_fraction_per_layer) std::printf(" %.1f", 100 * a);
   std::printf(" %%\n\n");
@@ -96,6 +115,7 @@ nlohmann::json ReportWorkload(const BenchWorkload& w, const ActivationTrace& tra
           {"predictor_recall", pred ? nlohmann::json(s.predictor_recall) : nlohmann::json(nullptr)},
           {"predictor_precision", pred ? nlohmann::json(s.predictor_precision) : nlohmann::json(nullptr)},
           {"predicted_window_coverage", pred ? nlohmann::json(s.predicted_window_coverage) : nlohmann::json(nullptr)},
+          {"experts", experts},
           {"k5", {{"new_fraction_per_token", s5.new_fraction}, {"window_coverage", s5.window_coverage},
                   {"predicted_new_fraction_per_token", s5.predicted_new_fraction},
                   {"predicted_window_coverage", s5.predicted_window_coverage}}}};

@@ -93,6 +93,8 @@ Status FlashFfn::ComputeExperts(int l, int64_t t, const int32_t* experts, const 
     for (int i = 0; i < f; ++i) expert_active_.push_back(e * f + i);
   }
   routing_ = Routing{experts, weights, k, n};
+  layer_ = l;
+  t_ = t;
   LoadOptions lo;
   if (n > 1) {
     lo.demand = static_cast<double>(k) * f;
@@ -102,6 +104,7 @@ Status FlashFfn::ComputeExperts(int l, int64_t t, const int32_t* experts, const 
   Status st = loader_.Load(
       l, t, expert_active_, lo, [&](const ReadyRows& rows) { ComputeExpertRows(rows, x, out, stats); }, stats);
   routing_ = Routing{};
+  if (st.ok() && observer_ != nullptr) observer_->OnLayerEnd(l);
   if (!st.ok() || n == 1 || !loader_.reuse()) return st;
   for (int e : experts_used_) {  // each expert's neurons: the last input routed to it
     const int b = expert_inputs_[e].back().first;
@@ -135,8 +138,16 @@ void FlashFfn::ComputeExpertRows(const ReadyRows& rows, const float* x, float* o
       std::copy_n(x + static_cast<size_t>(inputs[i].first) * d, d, expert_x_.data() + static_cast<size_t>(i) * d);
     }
     if (m == 1) {
-      FfnRows(pool_, record_, rows.base, rows.row_bytes, slots, expert_x_.data(), expert_out_.data(), nullptr,
+      float* h = nullptr;
+      if (observer_ != nullptr) {
+        h_.resize(slots.size());
+        h = h_.data();
+      }
+      FfnRows(pool_, record_, rows.base, rows.row_bytes, slots, expert_x_.data(), expert_out_.data(), h,
               nullptr, &scratch_);
+      // A token's experts as they are computed: what traces see of an MoE
+      // (its active neurons are its experts'; batches are not observed).
+      if (observer_ != nullptr && routing_.n == 1) observer_->OnFfn(layer_, t_, x, expert_ids_[e], h);
     } else {
       FfnRowsBatch(pool_, record_, rows.base, rows.row_bytes, slots, expert_ids_[e], expert_x_.data(), m,
                    expert_out_.data(), nullptr, 0, nullptr, &scratch_);

@@ -128,6 +128,7 @@ class FlashFfn {
   ThreadPool* pool_ = nullptr;
   const float* up_bias_ = nullptr;  // of the layer being computed
   int64_t t_ = 0;                   // the token being computed (a batch: its last)
+  int layer_ = 0;                   // the layer ComputeExperts is computing
   struct Batch {
     int n = 1;                      // inputs of the current Compute
     const uint8_t* mask = nullptr;  // n x ffn_dim, or none

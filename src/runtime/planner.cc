@@ -89,12 +89,18 @@ LoaderPlan PlanLoader(const Manifest& m, const MemoryPlan& memory, const DeviceP
     frac /= c.n_layers;
   }
   plan.active_fraction = frac > 0 ? frac : 1.0;
+  if (c.moe()) plan.active_fraction = static_cast<double>(c.n_experts_used) / c.n_experts;  // exact
   // Predictors record, per layer, what an LRU matrix of each size read per
   // token on the calibration text: then reads come from that curve at the
   // layer's rows, not from a fixed churn.
   bool curves = predicted;
   for (const auto& l : m.predictor.layers) curves &= l.lru_misses.size() == static_cast<size_t>(kMissCurvePoints);
   plan.churn = plan.active_fraction < 1 ? kDefaultChurn : 0;
+  if (c.moe()) {  // the share of routed experts a full matrix misses (uniform routing)
+    double cap_all = 0;
+    for (int cap : memory.capacities) cap_all += cap;
+    plan.churn = 1 - std::min(1.0, cap_all / (n * c.n_layers));
+  }
   // Per layer: its expected active neurons and its rows (MemoryPlan gives
   // rows in proportion to the first, so the layers fill alike).
   double active_sum = 0, added_sum = 0, cap_sum = 0, reads = 0;
@@ -109,6 +115,12 @@ LoaderPlan PlanLoader(const Manifest& m, const MemoryPlan& memory, const DeviceP
     // Neurons read: what the window misses, plus what does not fit.
     if (curves) {
       reads += MissesAt(m.predictor.layers[l].lru_misses, cap / n) * n;
+    } else if (c.moe()) {
+      // Before any run, routing is taken as uniform and independent from
+      // token to token: an LRU matrix holding cap / n of the experts then
+      // hits that share of them. Skewed or persistent routing (trained
+      // routers) hits more; the prediction errs towards slow.
+      reads += active * (1 - std::min(1.0, cap / n));
     } else if (cap < n) {
       reads += active <= cap ? active * plan.churn : (active - cap) + cap * plan.churn;
     }
@@ -125,6 +137,9 @@ LoaderPlan PlanLoader(const Manifest& m, const MemoryPlan& memory, const DeviceP
   plan.weight_bytes_per_token = ResidentWeightBytesPerToken(m);
   TokenWorkload& w = plan.expected;
   w.read_ops = reads;  // one request per neuron at this sparsity
+  if (c.moe()) {  // a routed expert is a run of records: requests of up to max_read_bytes
+    w.read_ops = std::ceil(reads * m.bundle.record_stride / std::max<double>(1, memory.io.max_read_bytes));
+  }
   w.read_batches = reads > 0 ? c.n_layers : 0;  // each layer waits for its own misses
   w.device_bytes = w.read_ops * stride;
   w.queue_depth = o.queue_depth;

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <unordered_map>
 
@@ -89,6 +90,35 @@ void WindowCounts(const NeuronSets& sets, int layer, int n, int k, int skip, dou
   }
 }
 
+// Per layer, how often each expert was routed to (an expert counts once
+// per token, however many of its neurons the set holds).
+void ExpertPopularity(const ActivationTrace& trace, int skip, WorkloadStats* w) {
+  const int L = trace.n_layers, f = trace.expert_dim, experts = trace.ffn_dim / f;
+  const int T = static_cast<int>(trace.active.size());
+  const int top = std::max(1, (experts + 9) / 10);
+  double share = 0, routed = 0;
+  for (int l = 0; l < L; ++l) {
+    std::vector<double> count(experts, 0);
+    double total = 0;
+    for (int t = skip; t < T; ++t) {
+      int last = -1;
+      for (int32_t id : trace.active[t][l]) {
+        if (id / f == last) continue;
+        last = id / f;
+        count[last] += 1;
+        total += 1;
+      }
+    }
+    std::sort(count.begin(), count.end(), std::greater<double>());
+    double top_sum = 0;
+    for (int e = 0; e < top; ++e) top_sum += count[e];
+    share += total > 0 ? top_sum / total / L : 0;
+    routed += total;
+  }
+  w->expert_top_tenth_share = share;
+  w->experts_per_token = T > skip ? routed / (static_cast<double>(T - skip) * L) : 0;
+}
+
 }  // namespace
 
 StatusOr<ActivationTrace> TraceActivations(Model* model, const std::vector<TokenId>& tokens) {
@@ -96,6 +126,7 @@ StatusOr<ActivationTrace> TraceActivations(Model* model, const std::vector<Token
   ActivationTrace trace;
   trace.n_layers = impl->manifest().config.n_layers;
   trace.ffn_dim = impl->manifest().config.ffn_dim;
+  if (impl->manifest().config.moe()) trace.expert_dim = impl->manifest().config.ExpertDim();
   ASSIGN_OR_RETURN(std::unique_ptr<Session> s, impl->NewSession({.use_predictor = false}));
   auto* session = static_cast<SessionImpl*>(s.get());
   TraceProbe probe(*impl, &trace);
@@ -146,6 +177,7 @@ WorkloadStats SummarizeTrace(const ActivationTrace& trace, int window, int skip)
     w.predictor_precision = guessed > 0 ? tp / guessed : 1;
     w.predicted_fraction = guessed / (static_cast<double>(w.tokens) * L * n);
   }
+  if (trace.expert_dim > 0) ExpertPopularity(trace, skip, &w);
   double fresh = 0, covered = 0, fresh_predicted = 0, covered_predicted = 0;
   for (int l = 0; l < L; ++l) {
     WindowCounts(trace.active, l, n, window, skip, &fresh, &covered);

@@ -26,6 +26,7 @@ using NeuronSets = std::vector<std::vector<std::vector<int32_t>>>;
 struct ActivationTrace {
   int n_layers = 0;
   int ffn_dim = 0;
+  int expert_dim = 0;    // a mixture of experts: neurons per expert (its active sets are whole experts); 0: dense
   NeuronSets active;     // truly active: h != 0 (ReLU) or |h| above the predictor's threshold
   NeuronSets predicted;  // the stored predictor's guess on the same input; empty without one
 };
@@ -48,6 +49,14 @@ struct WorkloadStats {
   double consecutive_overlap = 0;     // |A_t ∩ A_t-1| ÷ |A_t|
   double predictor_recall = 0, predictor_precision = 0;  // 0 without a predictor
   double predicted_fraction = 0;      // predicted neurons per token ÷ ffn_dim
+  // A mixture of experts (expert_dim > 0): the experts are runs of neurons,
+  // so new_fraction ÷ active_fraction is the share of routed experts the
+  // window misses and consecutive_overlap the share a token shares with
+  // the one before. Popularity: the share of all routings that go to the
+  // most used tenth of a layer's experts (a tenth if routing were uniform),
+  // mean over layers.
+  double expert_top_tenth_share = 0;
+  double experts_per_token = 0;       // routed experts per token and layer
 };
 
 // Statistics over the tokens from `skip` on (earlier ones still count as

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <functional>
 #include <limits>
 #include <map>
 #include <random>
@@ -123,6 +124,69 @@ TEST(WorkloadStats, MatchDirectCounts) {
   EXPECT_NEAR(w.predictor_recall, tp / size, 1e-12);
   EXPECT_NEAR(w.predictor_precision, tp / guessed, 1e-12);
   EXPECT_NEAR(w.predicted_fraction, guessed / per, 1e-12);
+}
+
+// A mixture of experts' trace: whole experts, k per token. Routed-per-token
+// and the popularity of the top tenth against a direct count.
+TEST(WorkloadStats, ExpertsMatchDirectCounts) {
+  const int T = 30, L = 2, E = 20, f = 3, k = 4, skip = 5;
+  std::mt19937_64 rng(5);
+  ActivationTrace trace;
+  trace.n_layers = L;
+  trace.ffn_dim = E * f;
+  trace.expert_dim = f;
+  std::vector<std::vector<int>> uses(L, std::vector<int>(E, 0));
+  for (int t = 0; t < T; ++t) {
+    trace.active.emplace_back(L);
+    for (int l = 0; l < L; ++l) {
+      std::vector<int> experts;
+      while (static_cast<int>(experts.size()) < k) {
+        // Skewed: low ids far more often.
+        const int e = std::min<int>(E - 1, static_cast<int>(std::exponential_distribution<>(0.3)(rng)));
+        if (std::find(experts.begin(), experts.end(), e) == experts.end()) experts.push_back(e);
+      }
+      std::sort(experts.begin(), experts.end());
+      for (int e : experts) {
+        for (int i = 0; i < f; ++i) trace.active[t][l].push_back(e * f + i);
+        if (t >= skip) ++uses[l][e];
+      }
+    }
+  }
+  WorkloadStats w = SummarizeTrace(trace, 2, skip);
+  EXPECT_DOUBLE_EQ(w.experts_per_token, k);
+  double share = 0;
+  for (auto& u : uses) {
+    std::sort(u.begin(), u.end(), std::greater<int>());
+    share += static_cast<double>(u[0] + u[1]) / ((T - skip) * k) / L;  // the top tenth of 20: 2 experts
+  }
+  EXPECT_NEAR(w.expert_top_tenth_share, share, 1e-12);
+  EXPECT_GT(w.expert_top_tenth_share, 0.1 * 1.5) << "skewed routing";
+  EXPECT_NEAR(w.active_fraction, static_cast<double>(k) / E, 1e-12);
+}
+
+// A tiny mixture of experts' trace: each token's sets are exactly k whole
+// experts per layer.
+TEST(TraceActivations, MixtureOfExpertsGivesWholeRoutedExperts) {
+  testing::TempDir tmp;
+  SynthOptions s{.arch = "qwen3-moe", .preset = "tiny", .output = tmp.File("m"), .format = "llmflash"};
+  ASSERT_THAT(Synthesize(s), IsOk());
+  auto model = Model::Open(tmp.File("m"), {});
+  ASSERT_THAT(model.status(), IsOk());
+  const ModelInfo& i = (*model)->info();
+  const int f = i.ffn_dim / i.n_experts;
+  auto trace = TraceActivations(model->get(), {1, 40, 41, 42, 43, 44, 45, 46});
+  ASSERT_THAT(trace.status(), IsOk());
+  EXPECT_EQ(trace->expert_dim, f);
+  ASSERT_EQ(trace->active.size(), 8u);
+  for (const auto& token : trace->active) {
+    for (const auto& layer : token) {
+      ASSERT_EQ(static_cast<int>(layer.size()), i.n_experts_used * f);
+      for (size_t j = 0; j < layer.size(); j += f) {
+        EXPECT_EQ(layer[j] % f, 0);
+        EXPECT_EQ(layer[j + f - 1], layer[j] + f - 1);  // the whole expert
+      }
+    }
+  }
 }
 
 // The trace of a real (tiny) model: its active sets are what a dense

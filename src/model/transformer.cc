@@ -64,6 +64,7 @@ void Transformer::Init(const ModelConfig& c, const ResidentWeights* w,
   max_batch_ = std::max(1, max_batch);
   const size_t nb = max_batch_;
   set_use_predictor(true);
+  if (c.moe()) lookahead_ids_.reserve(static_cast<size_t>(c.n_experts_used) * c.ExpertDim());
   if (predictors_ != nullptr) {
     active_.reserve(c.ffn_dim);
     lookahead_ids_.reserve(c.ffn_dim);
@@ -291,8 +292,18 @@ Status Transformer::Lookahead(int l, int pos, TokenStats* stats) {
   Norm(xb2_.data(), w.ffn_norm, w.ffn_norm_bias, xb_.data());
   {
     ScopedTimer timer(&stats->predictor_ms);
-    predictors_->layer(l).Predict(xb_.data(), &lookahead_ids_, pred_scores_.data(),
-                                  pred_scratch_.data(), pool_);
+    if (c_.moe()) {  // the router on the guess: its experts' neurons
+      Route(l, xb_.data(), 1, route_.data(), route_weights_.data());
+      const int f = c_.ExpertDim();
+      std::sort(route_.begin(), route_.begin() + c_.n_experts_used);
+      lookahead_ids_.clear();
+      for (int j = 0; j < c_.n_experts_used; ++j) {
+        for (int i = 0; i < f; ++i) lookahead_ids_.push_back(route_[j] * f + i);
+      }
+    } else {
+      predictors_->layer(l).Predict(xb_.data(), &lookahead_ids_, pred_scores_.data(), pred_scratch_.data(),
+                                    pool_);
+    }
   }
   return ffn_->Prefetch(l, step_, lookahead_ids_, stats);
 }
@@ -353,32 +364,36 @@ Status Transformer::Ffn(int l, const float* in, int n, TokenStats* stats) {
 // Mixtral and Qwen3-MoE route alike: softmax over the router's logits, the
 // k most probable experts (ties to the lower index), their probabilities
 // renormalised to sum 1 when the config says so.
-Status Transformer::Experts(int l, const float* in, int n, TokenStats* stats) {
+void Transformer::Route(int l, const float* in, int n, int32_t* ids_out, float* weights_out) {
   const int d = c_.dim, e_count = c_.n_experts, k = c_.n_experts_used;
+  MatMul(pool_, w_->layers[l].router, in, n, e_count, d, router_probs_.data());
+  for (int b = 0; b < n; ++b) {
+    float* p = router_probs_.data() + static_cast<size_t>(b) * e_count;
+    int32_t* ids = ids_out + static_cast<size_t>(b) * k;
+    float* wts = weights_out + static_cast<size_t>(b) * k;
+    Softmax(p, e_count);
+    float sum = 0;
+    for (int j = 0; j < k; ++j) {
+      int best = -1;
+      for (int e = 0; e < e_count; ++e) {
+        if (std::find(ids, ids + j, e) != ids + j) continue;
+        if (best < 0 || p[e] > p[best]) best = e;
+      }
+      ids[j] = best;
+      wts[j] = p[best];
+      sum += p[best];
+    }
+    if (c_.expert_norm_topk) for (int j = 0; j < k; ++j) wts[j] /= sum;
+  }
+}
+
+Status Transformer::Experts(int l, const float* in, int n, TokenStats* stats) {
   {
     ScopedTimer timer(&stats->predictor_ms);
-    MatMul(pool_, w_->layers[l].router, in, n, e_count, d, router_probs_.data());
-    for (int b = 0; b < n; ++b) {
-      float* p = router_probs_.data() + static_cast<size_t>(b) * e_count;
-      int32_t* ids = route_.data() + static_cast<size_t>(b) * k;
-      float* wts = route_weights_.data() + static_cast<size_t>(b) * k;
-      Softmax(p, e_count);
-      float sum = 0;
-      for (int j = 0; j < k; ++j) {
-        int best = -1;
-        for (int e = 0; e < e_count; ++e) {
-          if (std::find(ids, ids + j, e) != ids + j) continue;
-          if (best < 0 || p[e] > p[best]) best = e;
-        }
-        ids[j] = best;
-        wts[j] = p[best];
-        sum += p[best];
-      }
-      if (c_.expert_norm_topk) for (int j = 0; j < k; ++j) wts[j] /= sum;
-    }
+    Route(l, in, n, route_.data(), route_weights_.data());
   }
-  return ffn_->ComputeExperts(l, step_ + n - 1, route_.data(), route_weights_.data(), k, in, n, xb2_.data(),
-                              stats);
+  return ffn_->ComputeExperts(l, step_ + n - 1, route_.data(), route_weights_.data(), c_.n_experts_used, in, n,
+                              xb2_.data(), stats);
 }
 
 StatusOr<const float*> Transformer::Forward(std::span<const int> tokens, int pos, TokenStats* stats,
@@ -402,7 +417,9 @@ StatusOr<const float*> Transformer::Forward(std::span<const int> tokens, int pos
   const uint64_t moved_before = ffn_->bytes_moved();
   for (int b = 0; b < n; ++b) RETURN_IF_ERROR(Embed(tokens[b], pos + b, x_.data() + static_cast<size_t>(b) * d, stats));
   ffn_->BeginToken(stats);
-  const bool can_look = c_.pre_norm && use_predictor_ && ffn_->can_prefetch();
+  // The router is a mixture of experts' exact predictor: its lookahead runs
+  // whether or not a sparsity predictor is stored.
+  const bool can_look = c_.pre_norm && (use_predictor_ || c_.moe()) && ffn_->can_prefetch();
   const bool lookahead = n == 1 && can_look && lookahead_.Next();
   stats->lookahead = lookahead;
   stats->batch = n;

@@ -74,6 +74,8 @@ class Transformer {
   Status Ffn(int l, const float* in, int n, TokenStats* stats);
   // A mixture-of-experts layer: the router's top-k per row, then the experts.
   Status Experts(int l, const float* in, int n, TokenStats* stats);
+  // Layer l's router on n rows of `in`: each row's k experts and weights.
+  void Route(int l, const float* in, int n, int32_t* ids, float* weights);
   Status Lookahead(int l, int pos, TokenStats* stats);  // starts layer l's reads; uses xb_, xb2_
   void Rope(float* vec, int n, int pos, const std::vector<float>& freq) const;
   // Whether layer l attends through the sliding window.

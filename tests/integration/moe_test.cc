@@ -150,6 +150,32 @@ TEST(Moe, ABatchComputesEachTokensExpertsOnly) {
   EXPECT_LE(loaded, layers * E * f);  // the whole FFN fits: each neuron read at most once
 }
 
+// The lookahead: before a layer's attention, the layer's router on the
+// guessed FFN input picks experts whose rows are read during attention. The
+// logits are unchanged (the exact routing follows), and most of what was
+// read ahead is used.
+TEST(Moe, TheLookaheadReadsRoutedExpertsAheadAndChangesNoLogit) {
+  testing::TempDir tmp;
+  const std::string dir = Convert(tmp, "qwen3moe");
+  auto model = Model::Open(dir, {.dram_budget_bytes = SmallestBudget(dir), .kv_cache = KvCacheType::kF32});
+  ASSERT_THAT(model.status(), IsOk());
+  auto session = (*model)->NewSession({.lookahead = Lookahead::kOn});
+  ASSERT_THAT(session.status(), IsOk());
+  const auto seq = Reference()["sequences"][0].get<std::vector<TokenId>>();
+  auto logits = (*session)->Logits(seq, Prefill::kToken);
+  ASSERT_THAT(logits.status(), IsOk());
+  EXPECT_LT(testing::MaxAbsDiff(*logits, Reference()["models"]["qwen3moe"]["logits"][0]), 1e-4);
+  uint64_t prefetched = 0, unused = 0, lookahead = 0;
+  for (const TokenStats& t : (*session)->stats().tokens) {
+    prefetched += t.neurons_prefetched;
+    unused += t.prefetch_unused;
+    lookahead += t.lookahead;
+  }
+  EXPECT_EQ(lookahead, seq.size());
+  EXPECT_GT(prefetched, 0u);
+  EXPECT_LT(unused, prefetched / 2) << "the router on the guess mostly picks the token's experts";
+}
+
 // What the converter refuses, by name.
 TEST(Moe, BadCheckpointsGetClearErrors) {
   struct Case {

@@ -392,10 +392,10 @@ int Main(int argc, char** argv) {
   if (!c.generate) {
     floor = ComputeOracleFloor(trace, info, best, c.warmup, qd);
     std::printf("oracle floor: %.1f ms/token = max(I/O: %.0f reads of %llu B (Belady, the run's %d rows/layer) "
-                "at %.0f MB/s = %.1f ms, compute: %.1f MiB of resident weights and truly active neurons "
-                "at %.1f GB/s = %.1f ms)\n",
+                "at %.0f MB/s (%.0f KiB requests) = %.1f ms, compute: %.1f MiB of resident weights and truly active "
+                "neurons at %.1f GB/s = %.1f ms)\n",
                 floor.ms, floor.reads_per_token, static_cast<unsigned long long>(info.record_bytes),
-                info.neuron_capacity, best.ReadThroughput(static_cast<double>(info.record_bytes), qd) / 1e6,
+                info.neuron_capacity, floor.read_rate / 1e6, floor.read_size / 1024,
                 floor.io_ms, floor.weight_bytes_per_token / 1048576.0, DramReadBytesPerSecond(best) / 1e9,
                 floor.compute_ms);
   }

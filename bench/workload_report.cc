@@ -36,7 +36,14 @@ OracleFloor ComputeOracleFloor(const ActivationTrace& trace, const ModelInfo& in
   OracleFloor f;
   f.reads_per_token = OracleReadsPerToken(trace.active, trace.n_layers, info.layer_neuron_capacity, warmup);
   f.io_bytes_per_token = f.reads_per_token * info.record_bytes;
-  const double rate = best.ReadThroughput(static_cast<double>(info.record_bytes), queue_depth);
+  // A neuron is a record read on its own; an expert is a run of records,
+  // read in requests of up to 1 MiB.
+  const double read_size = info.n_experts > 0
+                               ? std::min(1048576.0, static_cast<double>(info.ffn_dim / info.n_experts) * info.record_bytes)
+                               : static_cast<double>(info.record_bytes);
+  const double rate = best.ReadThroughput(read_size, queue_depth);
+  f.read_size = read_size;
+  f.read_rate = rate;
   f.io_ms = rate > 0 ? 1e3 * f.io_bytes_per_token / rate : 0;
   const WorkloadStats s = SummarizeTrace(trace, 1, warmup);
   const double active = s.active_fraction * trace.ffn_dim * trace.n_layers;  // neurons per token

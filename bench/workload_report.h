@@ -29,6 +29,8 @@ StatusOr<BenchWorkload> MakeWorkload(const Model& model, const std::string& text
                                      const std::string& source, int warmup, int tokens);
 
 struct OracleFloor {
+  double read_size = 0;  // bytes per request the I/O floor assumes (a record; an MoE: up to 1 MiB of an expert)
+  double read_rate = 0;  // the best measured throughput at that size, bytes/s
   double reads_per_token = 0;      // Belady, with the run's rows per layer
   double io_bytes_per_token = 0;   // those reads' bytes
   double io_ms = 0;                // ÷ the best throughput at one record per read

@@ -137,11 +137,11 @@ LoaderPlan PlanLoader(const Manifest& m, const MemoryPlan& memory, const DeviceP
   plan.weight_bytes_per_token = ResidentWeightBytesPerToken(m);
   TokenWorkload& w = plan.expected;
   w.read_ops = reads;  // one request per neuron at this sparsity
-  if (c.moe()) {  // a routed expert is a run of records: requests of up to max_read_bytes
-    w.read_ops = std::ceil(reads * m.bundle.record_stride / std::max<double>(1, memory.io.max_read_bytes));
-  }
   w.read_batches = reads > 0 ? c.n_layers : 0;  // each layer waits for its own misses
-  w.device_bytes = w.read_ops * stride;
+  w.device_bytes = reads * stride;
+  if (c.moe()) {  // a routed expert is a run of records: requests of up to max_read_bytes
+    w.read_ops = std::ceil(w.device_bytes / std::max<double>(1, memory.io.max_read_bytes));
+  }
   w.queue_depth = o.queue_depth;
   w.weight_bytes = plan.weight_bytes_per_token;
   w.weight_bytes[DTypeName(m.ffn_dtype)] += active * c.n_layers * stride;
@@ -154,7 +154,8 @@ LoaderPlan PlanLoader(const Manifest& m, const MemoryPlan& memory, const DeviceP
   }
   w.moved_bytes = reads * stride;  // each deletion moves about one row
   plan.estimate = EstimateTokenCost(profile, w);
-  plan.floor_ms = FloorMs(profile, w.device_bytes, stride, o.queue_depth, w.WeightBytes());
+  const double read_size = c.moe() ? std::min<double>(memory.io.max_read_bytes, c.ExpertDim() * stride) : stride;
+  plan.floor_ms = FloorMs(profile, w.device_bytes, read_size, o.queue_depth, w.WeightBytes());
   return plan;
 }
 

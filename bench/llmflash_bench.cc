@@ -300,7 +300,7 @@ int Main(int argc, char** argv) {
               c.dir.c_str(), *whole / 1048576.0, info.budget_bytes / 1048576.0, info.neuron_capacity,
               info.ffn_dim, info.window, info.max_context,
               info.kv_cache_dtype.c_str(),
-              info.has_predictor ? "with predictor" : "no predictor");
+              info.has_predictor ? "with predictor" : info.n_experts > 0 ? "experts picked by the router" : "no predictor");
   std::printf("device profile: %s\n", info.profile_source.c_str());
   // The prediction that counts, made before the first token from the model,
   // the budget, the stored profile and the predictor's calibration figures.
@@ -339,7 +339,7 @@ int Main(int argc, char** argv) {
   std::vector<ModeResult> results;
   std::vector<DeviceProfile> around;  // the device measured before and after the llmflash mode
   for (const std::string& m : c.modes) {
-    if (m == "llmflash" && !info.has_predictor) {
+    if (m == "llmflash" && !info.has_predictor && info.n_experts == 0) {
       std::printf("llmflash: no predictor stored, running dense (train one with llmflash train-predictor)\n");
     }
     const bool measure = m == "llmflash" && c.remeasure != "off";

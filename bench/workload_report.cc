@@ -84,7 +84,7 @@ nlohmann::json ReportWorkload(const BenchWorkload& w, const ActivationTrace& tra
     std::printf("predictor recall %.3f, precision %.3f on these tokens\n", s.predictor_recall,
                 s.predictor_precision);
   } else {
-    std::printf("no predictor stored\n");
+    std::printf(trace.expert_dim > 0 ? "the router is the predictor (exact)\n" : "no predictor stored\n");
   }
   nlohmann::json experts = nullptr;
   if (trace.expert_dim > 0) {

@@ -7,9 +7,9 @@
 namespace llmflash {
 
 Status LayerCache::Init(int n_neurons, int capacity, uint64_t row_bytes, int window_k,
-                        char* rows) {
+                        char* rows, double half_life) {
   if (window_k < 1) return Status::InvalidArgument("window must be at least 1 token");
-  window_.Init(n_neurons, window_k);
+  window_.Init(n_neurons, window_k, half_life);
   scratch_.reserve(rows != nullptr ? n_neurons : capacity);
   return rows != nullptr ? matrix_.InitView(n_neurons, capacity, row_bytes, rows)
                          : matrix_.Init(n_neurons, capacity, row_bytes);
@@ -19,7 +19,14 @@ Status LayerCache::Init(int n_neurons, int capacity, uint64_t row_bytes, int win
 // selected (linear time), not sorted (a whole layer's rows, each token, when
 // the matrix is full).
 void LayerCache::RemoveOldestCandidates(size_t count) {
-  if (count < scratch_.size()) {
+  if (count < scratch_.size() && window_.tracks_frequency()) {
+    // Least used lately first; among equals, least recently used.
+    std::nth_element(scratch_.begin(), scratch_.begin() + count, scratch_.end(), [&](int32_t a, int32_t b) {
+      const double fa = window_.Frequency(a, now_), fb = window_.Frequency(b, now_);
+      return fa != fb ? fa < fb : window_.last_used(a) < window_.last_used(b);
+    });
+    scratch_.resize(count);
+  } else if (count < scratch_.size()) {
     std::nth_element(scratch_.begin(), scratch_.begin() + count, scratch_.end(),
                      [&](int32_t a, int32_t b) { return window_.last_used(a) < window_.last_used(b); });
     scratch_.resize(count);
@@ -37,6 +44,7 @@ void LayerCache::EvictTo(int rows) {
 void LayerCache::BeginToken(int64_t t, std::span<const int32_t> active,
                             std::vector<int32_t>* resident_slots,
                             std::vector<int32_t>* missing) {
+  now_ = t;
   window_.Touch(active, t);
   // Walk down so that the row moved into slot s (the last one) was already seen.
   for (int s = matrix_.size() - 1; s >= 0; --s) {
@@ -57,6 +65,7 @@ void LayerCache::BeginToken(int64_t t, std::span<const int32_t> active,
 
 int LayerCache::MakeRoom(int want, int64_t t, int64_t keep_since) {
   if (matrix_.free_rows() >= want) return matrix_.free_rows();
+  now_ = t;
   scratch_.clear();
   for (int s = 0; s < matrix_.size(); ++s) {
     int id = matrix_.IdAt(s);

@@ -23,8 +23,11 @@ namespace llmflash {
 class LayerCache {
  public:
   // `rows` (optional): the matrix is a view of `capacity` rows there.
+  // `half_life` > 0: under pressure, evict the neurons least used lately
+  // (uses decayed with that half-life, in tokens) rather than the least
+  // recently used.
   Status Init(int n_neurons, int capacity, uint64_t row_bytes, int window_k,
-              char* rows = nullptr);
+              char* rows = nullptr, double half_life = 0);
 
   // Starts token `t` needing `active` (sorted, unique ids). Fills
   // `resident_slots` with the rows of active neurons already resident and
@@ -68,6 +71,7 @@ class LayerCache {
   NeuronMatrix matrix_;
   Window window_;
   std::vector<int32_t> scratch_;
+  int64_t now_ = 0;  // the token being served (for frequency scores)
 };
 
 // Gives layer l rows[l] rows, the layers' rows lying one after another in

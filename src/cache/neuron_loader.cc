@@ -42,7 +42,8 @@ Status NeuronLoader::Init(const Manifest& m, const std::string& dir, const Neuro
   uint64_t at = 0;
   for (int l = 0; l < c.n_layers; ++l) {
     const int cap = o.capacities.empty() ? o.capacity : o.capacities[l];
-    RETURN_IF_ERROR(layers_[l].Init(c.ffn_dim, cap, stride, o.window, arena_.data() + at * stride));
+    RETURN_IF_ERROR(layers_[l].Init(c.ffn_dim, cap, stride, o.window, arena_.data() + at * stride,
+                                    o.frequency_half_life));
     planned_.push_back(cap);
     at += cap;
   }

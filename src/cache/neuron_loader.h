@@ -43,6 +43,9 @@ struct NeuronLoaderOptions {
   int capacity = 0;             // neuron-matrix rows per layer
   std::vector<int> capacities;  // per layer; when set, overrides `capacity`
   int window = 4;               // tokens a used neuron stays resident
+  // > 0: evictions under pressure keep the neurons used most lately, uses
+  // decaying with this half-life in tokens (LayerCache::Init); 0: LRU.
+  double frequency_half_life = 0;
   IoBackendKind backend = IoBackendKind::kAuto;
   IoOptions io;
 };

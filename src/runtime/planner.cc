@@ -132,6 +132,14 @@ LoaderPlan PlanLoader(const Manifest& m, const MemoryPlan& memory, const DeviceP
   // per token 112, 105, 100, 98 MiB for k = 1, 2, 4, 8).
   plan.window = o.window > 0 ? o.window
                              : static_cast<int>(std::clamp(std::floor(cap_sum / added_sum), 1.0, 8.0));
+  if (c.moe()) {
+    // Popular experts return every few tokens, not every token: a window
+    // drops them between uses and LRU evicts them for one-off experts. The
+    // rows keep what was used most lately instead, and nothing leaves just
+    // for being older than k tokens.
+    plan.frequency_half_life = kExpertUseHalfLife;
+    if (o.window == 0) plan.window = 8;
+  }
   const double active = active_sum / c.n_layers;
   const double stride = m.bundle.record_stride;
   plan.weight_bytes_per_token = ResidentWeightBytesPerToken(m);

@@ -31,6 +31,9 @@ DeviceProfile ResolveDeviceProfile(const ModelOptions& options, const std::strin
 
 struct LoaderPlan {
   int window = 1;
+  // > 0: evictions keep the neurons used most lately, uses decaying with
+  // this half-life in tokens (mixtures of experts); 0: least recently used.
+  double frequency_half_life = 0;
   double active_fraction = 1;      // expected neurons per token, of ffn_dim
   double churn = 0;                // assumed share of a token's neurons not resident
   // Resident weights a token streams (attention, classifier), by type.
@@ -44,6 +47,10 @@ struct LoaderPlan {
 // use, when nothing better is known (measured: synthetic OPT-6.7B ~9%,
 // stories260K with its predictor ~20%). docs/cost-model.md.
 inline constexpr double kDefaultChurn = 0.15;
+
+// The half-life of an expert's uses for a mixture of experts' evictions, in
+// tokens (docs/cost-model.md, "Mixtures of experts").
+inline constexpr double kExpertUseHalfLife = 16;
 
 LoaderPlan PlanLoader(const Manifest& m, const MemoryPlan& memory, const DeviceProfile& profile,
                       const ModelOptions& options);

@@ -147,6 +147,36 @@ TEST(LayerCache, MakeRoomEvictsLeastRecentlyUsedButNeverTheCurrentToken) {
 }
 
 
+// With frequencies, a neuron used on most tokens survives a run of one-off
+// neurons that LRU would have kept instead; the uses decay, so a neuron
+// hot long ago gives way.
+TEST(LayerCache, FrequencyEvictionKeepsTheNeuronsUsedMostLately) {
+  for (double half_life : {0.0, 8.0}) {
+    LayerCache c;
+    ASSERT_THAT(c.Init(100, 3, 64, 100, nullptr, half_life), IsOk());
+    std::vector<int32_t> slots, missing;
+    auto run = [&](int64_t t, std::vector<int32_t> a) {
+      c.BeginToken(t, a, &slots, &missing);
+      c.MakeRoom(static_cast<int>(missing.size()), t);
+      for (int32_t id : missing) c.matrix().Append(id);
+    };
+    // Neuron 7 on every even token; each token also one neuron never seen again.
+    for (int64_t t = 0; t < 10; ++t) run(t, t % 2 == 0 ? std::vector<int32_t>{7, int32_t(50 + t)} : std::vector<int32_t>{int32_t(50 + t)});
+    // Two tokens of one-offs only: LRU keeps the last three, dropping 7.
+    run(10, {80});
+    run(11, {81});
+    run(12, {82});
+    EXPECT_EQ(c.matrix().Contains(7), half_life > 0) << "half-life " << half_life;
+    if (half_life > 0) {
+      EXPECT_GT(c.window().Frequency(7, 12), 1.0);
+      EXPECT_LT(c.window().Frequency(82, 12), c.window().Frequency(7, 12));
+      // Long unused, 7 decays below a neuron used twice just now.
+      for (int64_t t = 13; t < 80; ++t) run(t, {int32_t(90 + t % 3)});
+      EXPECT_FALSE(c.matrix().Contains(7));
+    }
+  }
+}
+
 TEST(SplitRows, SharesRowsByWantWithinBounds) {
   std::vector<double> want = {1, 3, 0, 4};
   std::vector<int> rows = SplitRows(800, want, 1000);

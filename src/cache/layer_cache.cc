@@ -19,11 +19,16 @@ Status LayerCache::Init(int n_neurons, int capacity, uint64_t row_bytes, int win
 // selected (linear time), not sorted (a whole layer's rows, each token, when
 // the matrix is full).
 void LayerCache::RemoveOldestCandidates(size_t count) {
+  SelectVictims(count);
+  for (int32_t id : scratch_) matrix_.Remove(id);
+}
+
+void LayerCache::SelectVictims(size_t count) {
   if (count < scratch_.size() && window_.tracks_frequency()) {
     // Least used lately first; among equals, least recently used.
     std::nth_element(scratch_.begin(), scratch_.begin() + count, scratch_.end(), [&](int32_t a, int32_t b) {
-      const double fa = window_.Frequency(a, now_), fb = window_.Frequency(b, now_);
-      return fa != fb ? fa < fb : window_.last_used(a) < window_.last_used(b);
+      const double ka = window_.FrequencyKey(a), kb = window_.FrequencyKey(b);
+      return ka != kb ? ka < kb : window_.last_used(a) < window_.last_used(b);
     });
     scratch_.resize(count);
   } else if (count < scratch_.size()) {
@@ -31,7 +36,6 @@ void LayerCache::RemoveOldestCandidates(size_t count) {
                      [&](int32_t a, int32_t b) { return window_.last_used(a) < window_.last_used(b); });
     scratch_.resize(count);
   }
-  for (int32_t id : scratch_) matrix_.Remove(id);
 }
 
 void LayerCache::EvictTo(int rows) {
@@ -47,7 +51,9 @@ void LayerCache::BeginToken(int64_t t, std::span<const int32_t> active,
   now_ = t;
   window_.Touch(active, t);
   // Walk down so that the row moved into slot s (the last one) was already seen.
-  for (int s = matrix_.size() - 1; s >= 0; --s) {
+  // With frequencies nothing leaves for age alone: rows go under pressure,
+  // the least used lately first (a popular expert's gaps outlast a window).
+  for (int s = window_.tracks_frequency() ? -1 : matrix_.size() - 1; s >= 0; --s) {
     int id = matrix_.IdAt(s);
     if (!window_.InWindow(id, t)) matrix_.Remove(id);
   }
@@ -73,6 +79,24 @@ int LayerCache::MakeRoom(int want, int64_t t, int64_t keep_since) {
   }
   RemoveOldestCandidates(static_cast<size_t>(want - matrix_.free_rows()));
   return matrix_.free_rows();
+}
+
+int LayerCache::MakeRoomInPlace(int want, int64_t t, std::vector<int32_t>* holes) {
+  holes->clear();
+  if (matrix_.free_rows() >= want) return matrix_.free_rows();
+  now_ = t;
+  scratch_.clear();
+  for (int s = 0; s < matrix_.size(); ++s) {
+    int id = matrix_.IdAt(s);
+    if (!window_.UsedAt(id, t)) scratch_.push_back(id);
+  }
+  SelectVictims(static_cast<size_t>(want - matrix_.free_rows()));
+  for (int32_t id : scratch_) {
+    holes->push_back(matrix_.SlotOf(id));
+    matrix_.Detach(id);
+  }
+  std::sort(holes->begin(), holes->end());
+  return matrix_.free_rows() + static_cast<int>(holes->size());
 }
 
 void LayerCache::Reset() {

@@ -25,7 +25,7 @@ class LayerCache {
   // `rows` (optional): the matrix is a view of `capacity` rows there.
   // `half_life` > 0: under pressure, evict the neurons least used lately
   // (uses decayed with that half-life, in tokens) rather than the least
-  // recently used.
+  // recently used, and keep neurons that left the window while rows last.
   Status Init(int n_neurons, int capacity, uint64_t row_bytes, int window_k,
               char* rows = nullptr, double half_life = 0);
 
@@ -41,6 +41,11 @@ class LayerCache {
   // number of free rows.
   // `keep_since`: neurons used at or after this token are not deleted either.
   int MakeRoom(int want, int64_t t, int64_t keep_since = INT64_MAX);
+  // MakeRoom that leaves the deleted neurons' rows where they are, as holes
+  // (NeuronMatrix::Detach) listed in `holes` in slot order, for rows about
+  // to be read: no row is copied. The caller fills every hole (Attach) or
+  // closes them (NeuronMatrix::FillHoles). Returns free rows + holes.
+  int MakeRoomInPlace(int want, int64_t t, std::vector<int32_t>* holes);
 
   // Deletes the least recently used neurons until at most `rows` remain.
   void EvictTo(int rows);
@@ -67,6 +72,8 @@ class LayerCache {
   // Removes the `count` least recently used neurons of scratch_ (all of
   // them when it holds fewer).
   void RemoveOldestCandidates(size_t count);
+  // The `count` candidates of scratch_ to delete first (all when it holds fewer).
+  void SelectVictims(size_t count);
 
   NeuronMatrix matrix_;
   Window window_;

@@ -48,6 +48,7 @@ Status NeuronLoader::Init(const Manifest& m, const std::string& dir, const Neuro
     at += cap;
   }
   tokens_ = 0;
+  in_place_ = o.replace_in_place;
   demand_.assign(c.n_layers, 0);
   demand_seen_ = false;
   all_ids_.resize(c.ffn_dim);
@@ -55,6 +56,10 @@ Status NeuronLoader::Init(const Manifest& m, const std::string& dir, const Neuro
   // Nothing on the token path allocates.
   for (auto* v : {&resident_slots_, &missing_, &slots_, &ids_, &prefetch_.ids, &prefetch_.guessed,
                   &prefetch_.unused}) {
+    v->reserve(c.ffn_dim);
+  }
+  for (auto* v : {&holes_, &new_slots_}) {
+    if (!in_place_) break;
     v->reserve(c.ffn_dim);
   }
   requests_.reserve(c.ffn_dim);
@@ -108,6 +113,26 @@ void NeuronLoader::Reset() {
   tokens_ = 0;
 }
 
+void NeuronLoader::AttachMissing(int l, std::span<const int32_t> ids, std::vector<ReadRequest>* requests) {
+  NeuronMatrix& mat = layers_[l].matrix();
+  const uint64_t stride = m_->bundle.record_stride;
+  new_slots_.clear();
+  size_t h = 0;
+  for (int32_t id : ids) {
+    const int slot = h < holes_.size() ? holes_[h++] : mat.size();
+    mat.Attach(id, slot);
+    new_slots_.push_back(slot);
+  }
+  holes_.clear();
+  requests->clear();
+  for (size_t i = 0; i < ids.size();) {  // runs of consecutive neurons in consecutive rows
+    size_t j = i + 1;
+    while (j < ids.size() && ids[j] == ids[j - 1] + 1 && new_slots_[j] == new_slots_[j - 1] + 1) ++j;
+    requests->push_back({m_->RecordOffset(l, ids[i]), (j - i) * stride, mat.Row(new_slots_[i])});
+    i = j;
+  }
+}
+
 void NeuronLoader::BuildRequests(int l, std::span<const int32_t> ids, int first_slot,
                                  std::vector<ReadRequest>* requests) {
   NeuronMatrix& mat = layers_[l].matrix();
@@ -147,9 +172,7 @@ Status NeuronLoader::WaitRead(TokenStats* stats) {
 
 Status NeuronLoader::LoadRows(int l, std::span<const int32_t> ids, TokenStats* stats) {
   NeuronMatrix& mat = layers_[l].matrix();
-  const int first = mat.size();
-  for (int32_t id : ids) mat.Append(id);
-  BuildRequests(l, ids, first, &requests_);
+  AttachMissing(l, ids, &requests_);
   IoCounters c;
   Status st;
   {
@@ -192,16 +215,15 @@ Status NeuronLoader::Prefetch(int l, int64_t t, std::span<const int32_t> ids, To
     cache.BeginToken(t, ids, &resident_slots_, &todo);
     // Least recently used first, as for an exact prediction: the guess is
     // right about most of what it reads, and what it misses is read exactly.
-    const int free = cache.MakeRoom(static_cast<int>(todo.size()), t);
-    if (static_cast<int>(todo.size()) > free) todo.resize(free);
+    const int want = static_cast<int>(todo.size());
+    const int free = in_place_ ? cache.MakeRoomInPlace(want, t, &holes_) : cache.MakeRoom(want, t);
+    if (static_cast<int>(todo.size()) > free) todo.resize(free);  // fills every hole
   }
   prefetch_.guessed.assign(ids.begin(), ids.end());
   prefetch_.t = t;
   prefetch_.layer = l;  // with nothing to read, the guess is still undone in Load
   if (todo.empty()) return Status::OK();
-  const int first = mat.size();
-  for (int32_t id : todo) mat.Append(id);
-  BuildRequests(l, todo, first, &prefetch_.requests);
+  AttachMissing(l, todo, &prefetch_.requests);
   io_->Submit(prefetch_.requests);
   return Status::OK();
 }
@@ -266,7 +288,17 @@ Status NeuronLoader::Load(int l, int64_t t, std::span<const int32_t> active, con
   {
     ScopedTimer timer(&stats->memory_ms);
     cache.BeginToken(t, active, &resident_slots_, &missing_);
-    free = cache.MakeRoom(static_cast<int>(missing_.size()), t);
+    const int want = static_cast<int>(missing_.size());
+    if (in_place_) {
+      free = cache.MakeRoomInPlace(want, t, &holes_);
+      if (want > free || o.whole_window) {  // not read into place: the matrix dense again
+        mat.FillHoles();
+        holes_.clear();
+        free = mat.free_rows();
+      }
+    } else {
+      free = cache.MakeRoom(want, t);
+    }
   }
   const bool dense = static_cast<int>(active.size()) == m_->config.ffn_dim;
   if (dense && io_->mapping() != nullptr) {
@@ -312,9 +344,7 @@ Status NeuronLoader::ReadWhileComputing(int l, std::span<const int32_t> active,
                                         const ComputeFn& compute, TokenStats* stats) {
   NeuronMatrix& mat = layers_[l].matrix();
   ResidentSlots(l, active);  // before the missing neurons join the matrix
-  const int first = mat.size();
-  for (int32_t id : missing_) mat.Append(id);
-  BuildRequests(l, missing_, first, &requests_);
+  AttachMissing(l, missing_, &requests_);
   io_->Submit(requests_);
   HandOver(l, slots_, compute);
   Status st = WaitRead(stats);
@@ -323,8 +353,7 @@ Status NeuronLoader::ReadWhileComputing(int l, std::span<const int32_t> active,
     return st;
   }
   stats->neurons_loaded += missing_.size();
-  slots_.resize(missing_.size());
-  std::iota(slots_.begin(), slots_.end(), first);
+  slots_ = new_slots_;  // in neuron order
   HandOver(l, slots_, compute);
   return Status::OK();
 }

@@ -46,6 +46,11 @@ struct NeuronLoaderOptions {
   // > 0: evictions under pressure keep the neurons used most lately, uses
   // decaying with this half-life in tokens (LayerCache::Init); 0: LRU.
   double frequency_half_life = 0;
+  // Missing neurons are read into the rows of the neurons they evict, which
+  // stay where they are (LayerCache::MakeRoomInPlace), instead of the
+  // matrix being kept dense by copying its last rows into the holes: for
+  // mixtures of experts, which evict and read whole experts every token.
+  bool replace_in_place = false;
   IoBackendKind backend = IoBackendKind::kAuto;
   IoOptions io;
 };
@@ -145,6 +150,9 @@ class NeuronLoader {
   // Waits for any prefetch and drops its rows if it failed.
   void Drain();
   // Requests reading `ids` (sorted) of layer l into rows first_slot, ...
+  // Gives `ids` (sorted) the holes of holes_ then the next free rows, their
+  // slots in new_slots_; requests for them in requests_.
+  void AttachMissing(int layer, std::span<const int32_t> ids, std::vector<ReadRequest>* requests);
   void BuildRequests(int layer, std::span<const int32_t> ids, int first_slot,
                      std::vector<ReadRequest>* requests);
   // Waits for the batch in flight and adds it to stats.
@@ -177,7 +185,8 @@ class NeuronLoader {
   int64_t tokens_ = 0;           // BeginToken calls since Init or Reset
   uint64_t rebalance_moved_ = 0; // bytes ResizeLayers moved
   bool reuse_ = true;
-  std::vector<int32_t> all_ids_, resident_slots_, missing_, slots_, ids_;
+  bool in_place_ = false;
+  std::vector<int32_t> all_ids_, resident_slots_, missing_, slots_, ids_, holes_, new_slots_;
   std::vector<ReadRequest> requests_;
   struct Prefetching {
     int layer = -1;                // layer whose rows are being read, -1: none

@@ -102,9 +102,43 @@ void NeuronMatrix::Remove(int id) {
   size_ = last;
 }
 
+void NeuronMatrix::Detach(int id) {
+  const int slot = slot_of_[id];
+  assert(slot >= 0);
+  slot_of_[id] = -1;
+  id_at_[slot] = -1;
+}
+
+void NeuronMatrix::Attach(int id, int slot) {
+  assert(slot_of_[id] < 0);
+  if (slot == size_) {
+    Append(id);
+    return;
+  }
+  assert(slot >= 0 && slot < size_ && id_at_[slot] < 0);
+  id_at_[slot] = id;
+  slot_of_[id] = slot;
+}
+
+void NeuronMatrix::FillHoles() {
+  for (int s = size_ - 1; s >= 0; --s) {
+    if (id_at_[s] >= 0) continue;
+    const int last = size_ - 1;
+    if (s != last) {  // holes above s are filled already: the last row is a neuron
+      std::memcpy(Row(s), Row(last), row_bytes_);
+      bytes_moved_ += row_bytes_;
+      const int moved = id_at_[last];
+      id_at_[s] = moved;
+      slot_of_[moved] = s;
+      id_at_[last] = -1;
+    }
+    size_ = last;
+  }
+}
+
 void NeuronMatrix::Clear() {
   for (int s = 0; s < size_; ++s) {
-    slot_of_[id_at_[s]] = -1;
+    if (id_at_[s] >= 0) slot_of_[id_at_[s]] = -1;  // (a hole holds none)
     id_at_[s] = -1;
   }
   size_ = 0;

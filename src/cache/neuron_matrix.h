@@ -55,6 +55,15 @@ class NeuronMatrix {
   // Deletes every neuron (no rows move).
   void Clear();
 
+  // In-place replacement, for rows about to be read again: Detach deletes
+  // resident `id` but leaves its slot a hole (nothing moves); Attach(id,
+  // slot) gives a hole, or the next free row (slot == size()), to `id`.
+  // Holes are for the caller to fill before anything else looks at the
+  // matrix; FillHoles closes the ones left the way Remove would.
+  void Detach(int id);
+  void Attach(int id, int slot);
+  void FillHoles();
+
   // Bytes copied by Remove since Init: the cost of keeping rows dense.
   uint64_t bytes_moved() const { return bytes_moved_; }
   // The rows' address, to check that it never changes between rebases.

@@ -24,7 +24,7 @@ class Window {
     k_ = k;
     last_used_.assign(n_neurons, kNever);
     half_life_ = half_life;
-    uses_.assign(half_life > 0 ? n_neurons : 0, 0.0f);
+    key_.assign(half_life > 0 ? n_neurons : 0, kNoUse);
   }
   int k() const { return k_; }
 
@@ -32,7 +32,7 @@ class Window {
   void Touch(std::span<const int32_t> ids, int64_t t) {
     if (half_life_ > 0) {
       for (int32_t id : ids) {
-        if (last_used_[id] != t) uses_[id] = static_cast<float>(Frequency(id, t) + 1);
+        if (last_used_[id] != t) key_[id] = std::log2(Frequency(id, t) + 1) + t / half_life_;
       }
     }
     for (int32_t id : ids) last_used_[id] = t;
@@ -40,9 +40,12 @@ class Window {
   // The decayed number of uses of `id` as seen at token t (0 without
   // frequencies): what a frequency-aware eviction keeps the highest of.
   double Frequency(int id, int64_t t) const {
-    if (half_life_ <= 0 || last_used_[id] == kNever) return 0;
-    return uses_[id] * std::exp2(-static_cast<double>(t - last_used_[id]) / half_life_);
+    if (half_life_ <= 0 || key_[id] == kNoUse) return 0;
+    return std::exp2(key_[id] - t / half_life_);
   }
+  // Orders neurons as Frequency(·, t) does at any one t (log2 of it plus
+  // t / half_life, the same for all): compared without exponentials.
+  double FrequencyKey(int id) const { return key_[id]; }
   bool tracks_frequency() const { return half_life_ > 0; }
   // Sets when `id` was last used (undoes a speculative Touch).
   void Set(int id, int64_t t) { last_used_[id] = t; }
@@ -54,15 +57,16 @@ class Window {
   int64_t last_used(int id) const { return last_used_[id]; }
   void Reset() {
     last_used_.assign(last_used_.size(), kNever);
-    uses_.assign(uses_.size(), 0.0f);
+    key_.assign(key_.size(), kNoUse);
   }
 
  private:
   static constexpr int64_t kNever = INT64_MIN / 2;
   int k_ = 1;
   std::vector<int64_t> last_used_;
+  static constexpr double kNoUse = -1e300;
   double half_life_ = 0;
-  std::vector<float> uses_;  // as of last_used_
+  std::vector<double> key_;  // log2(decayed uses at last use) + last use / half-life
 };
 
 }  // namespace llmflash

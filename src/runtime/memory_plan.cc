@@ -94,8 +94,8 @@ StatusOr<MemoryPlan> PlanMemory(const Manifest& m, uint64_t resident_bytes,
   p.state_bytes = state_for(p.max_context, p.prefill_batch);
   p.batch_bytes = p.state_bytes - state_for(p.max_context, 1);
   // Per neuron: its last use, slot, id at the slot, and scratch; a mixture
-  // of experts also its decayed use count (Window).
-  p.bookkeeping_bytes = static_cast<uint64_t>(c.n_layers) * c.ffn_dim * (8 + 4 + 4 + 4 + 4 + (c.moe() ? 4 : 0));
+  // of experts also its decayed use count (Window's frequency key).
+  p.bookkeeping_bytes = static_cast<uint64_t>(c.n_layers) * c.ffn_dim * (8 + 4 + 4 + 4 + 4 + (c.moe() ? 8 : 0));
   const uint64_t stride = m.bundle.record_stride;
   const uint64_t full_layer = stride * c.ffn_dim;
 

@@ -143,6 +143,7 @@ Status ModelImpl::Load(const std::string& dir, const ModelOptions& options,
   ffn.loader.capacities = plan_.capacities;
   ffn.loader.window = loader.window;
   ffn.loader.frequency_half_life = loader.frequency_half_life;
+  ffn.loader.replace_in_place = c.moe();
   ffn.loader.backend = options.io_backend;
   ffn.loader.io = plan_.io;
   ffn.loader.io.faults = faults;

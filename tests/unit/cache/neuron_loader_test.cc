@@ -47,10 +47,12 @@ class NeuronLoaderTest : public ::testing::TestWithParam<Shape> {
     stride_ = m_.bundle.record_stride;
   }
 
-  Status Open(int capacity, IoFaultInjector* faults = nullptr) {
+  Status Open(int capacity, IoFaultInjector* faults = nullptr, bool in_place = false) {
     NeuronLoaderOptions o;
     o.capacity = capacity;
     o.window = 3;
+    o.replace_in_place = in_place;  // as mixtures of experts are planned: with frequencies
+    o.frequency_half_life = in_place ? 16 : 0;
     o.backend = GetParam().backend;
     o.io.faults = faults;
     return loader_.Init(m_, dir_, o);
@@ -133,6 +135,52 @@ TEST_P(NeuronLoaderTest, ReadsOnlyWhatTheWindowLacks) {
     EXPECT_EQ(stats.bytes_read, stats.neurons_loaded * stride_);
   }
   ExpectResidentRowsMatchTheFile(0);
+}
+
+// Runs of neurons replacing the runs they evict (a mixture of experts):
+// with replace_in_place (and frequencies, so nothing leaves by age alone)
+// the new rows land where the evicted ones were, no row is copied, and every part and resident row still holds its record,
+// through plain loads, overlapped loads, prefetches and a stream that does
+// not fit.
+TEST_P(NeuronLoaderTest, InPlaceReplacementCopiesNoRowAndKeepsEveryRowRight) {
+  for (bool in_place : {false, true}) {
+    ASSERT_TRUE(Open(48, nullptr, in_place).ok());
+    std::mt19937 rng(3);
+    uint64_t loaded = 0;
+    for (int64_t t = 0; t < 24; ++t) {
+      // Two "experts" of 12 neurons out of 8.
+      std::vector<int32_t> active;
+      const int e1 = rng() % 8, e2 = (e1 + 1 + rng() % 7) % 8;
+      for (int e : {std::min(e1, e2), std::max(e1, e2)}) {
+        for (int i = 0; i < 12; ++i) active.push_back(e * 12 + i);
+      }
+      TokenStats stats;
+      Status st;
+      if (t % 3 == 1) ASSERT_TRUE(loader_.Prefetch(0, t, active, &stats).ok());
+      LoadOptions o;
+      if (t % 4 == 2) o.overlap_min_rows = 0;
+      std::vector<int32_t> got = LoadAndCheck(0, t, active, o, &stats, &st);
+      ASSERT_TRUE(st.ok()) << st.ToString();
+      EXPECT_EQ(Sorted(got), active) << "token " << t;
+      loaded += stats.neurons_loaded;
+      ExpectResidentRowsMatchTheFile(0);
+    }
+    if (in_place) {
+      EXPECT_EQ(loader_.bytes_moved(), 0u) << "rows read into the evicted ones' places";
+    } else {
+      EXPECT_GT(loader_.bytes_moved(), 0u) << "rows copied to keep the matrix dense";
+    }
+    // A token needing more than the rows: streamed, the matrix dense after.
+    std::vector<int32_t> many = Random(96, 80, 9);
+    TokenStats stats;
+    Status st;
+    EXPECT_EQ(Sorted(LoadAndCheck(0, 24, many, {}, &stats, &st)), many);
+    ASSERT_TRUE(st.ok());
+    ExpectResidentRowsMatchTheFile(0);
+    const NeuronMatrix& mat = loader_.layer(0).matrix();
+    for (int s = 0; s < mat.size(); ++s) EXPECT_GE(mat.IdAt(s), 0) << "no hole left at slot " << s;
+    EXPECT_GT(loaded, 48u) << "evictions happened";
+  }
 }
 
 TEST_P(NeuronLoaderTest, OverlappedReadsHandOverResidentRowsFirst) {

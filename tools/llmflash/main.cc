@@ -420,10 +420,13 @@ int Inspect(const Flags& f) {
   std::printf("                 reads %.0f MB/s (4 KiB, QD1) .. %.0f MB/s (1 MiB, QD64); DRAM read %.1f GB/s\n",
               p.ReadThroughput(4096, 1) / 1e6, p.ReadThroughput(1 << 20, 64) / 1e6,
               DramReadBytesPerSecond(p) / 1e9);
-  std::printf("plan             window k = %d; %s\n", i.window,
-              i.has_predictor  ? "predictor on"
-              : i.n_experts > 0 ? "the router picks whole experts, read when picked"
-                                : "no predictor: every neuron is computed");
+  if (i.n_experts > 0) {
+    std::printf("plan             the router picks whole experts, read when picked (guessed "
+                "before each layer's attention to overlap it); rows keep the experts used most lately\n");
+  } else {
+    std::printf("plan             window k = %d; %s\n", i.window,
+                i.has_predictor ? "predictor on" : "no predictor: every neuron is computed");
+  }
   if (i.has_predictor) {
     std::string method = i.predictor_method;
     if (method == "auto") {  // how the layers came out

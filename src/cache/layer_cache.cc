@@ -24,18 +24,16 @@ void LayerCache::RemoveOldestCandidates(size_t count) {
 }
 
 void LayerCache::SelectVictims(size_t count) {
-  if (count < scratch_.size() && window_.tracks_frequency()) {
-    // Least used lately first; among equals, least recently used.
-    std::nth_element(scratch_.begin(), scratch_.begin() + count, scratch_.end(), [&](int32_t a, int32_t b) {
-      const double ka = window_.FrequencyKey(a), kb = window_.FrequencyKey(b);
-      return ka != kb ? ka < kb : window_.last_used(a) < window_.last_used(b);
-    });
-    scratch_.resize(count);
-  } else if (count < scratch_.size()) {
-    std::nth_element(scratch_.begin(), scratch_.begin() + count, scratch_.end(),
-                     [&](int32_t a, int32_t b) { return window_.last_used(a) < window_.last_used(b); });
-    scratch_.resize(count);
-  }
+  if (count >= scratch_.size()) return;
+  // Least used lately first (with frequencies), then least recently used.
+  const bool by_use = window_.tracks_frequency();
+  std::nth_element(scratch_.begin(), scratch_.begin() + count, scratch_.end(), [&](int32_t a, int32_t b) {
+    if (by_use && window_.FrequencyKey(a) != window_.FrequencyKey(b)) {
+      return window_.FrequencyKey(a) < window_.FrequencyKey(b);
+    }
+    return window_.last_used(a) < window_.last_used(b);
+  });
+  scratch_.resize(count);
 }
 
 void LayerCache::EvictTo(int rows) {
@@ -69,28 +67,28 @@ void LayerCache::BeginToken(int64_t t, std::span<const int32_t> active,
   }
 }
 
-int LayerCache::MakeRoom(int want, int64_t t, int64_t keep_since) {
-  if (matrix_.free_rows() >= want) return matrix_.free_rows();
+bool LayerCache::CollectVictims(int want, int64_t t, int64_t keep_since) {
+  if (matrix_.free_rows() >= want) return false;
   now_ = t;
   scratch_.clear();
   for (int s = 0; s < matrix_.size(); ++s) {
     int id = matrix_.IdAt(s);
     if (!window_.UsedAt(id, t) && window_.last_used(id) < keep_since) scratch_.push_back(id);
   }
-  RemoveOldestCandidates(static_cast<size_t>(want - matrix_.free_rows()));
+  SelectVictims(static_cast<size_t>(want - matrix_.free_rows()));
+  return true;
+}
+
+int LayerCache::MakeRoom(int want, int64_t t, int64_t keep_since) {
+  if (CollectVictims(want, t, keep_since)) {
+    for (int32_t id : scratch_) matrix_.Remove(id);
+  }
   return matrix_.free_rows();
 }
 
 int LayerCache::MakeRoomInPlace(int want, int64_t t, std::vector<int32_t>* holes) {
   holes->clear();
-  if (matrix_.free_rows() >= want) return matrix_.free_rows();
-  now_ = t;
-  scratch_.clear();
-  for (int s = 0; s < matrix_.size(); ++s) {
-    int id = matrix_.IdAt(s);
-    if (!window_.UsedAt(id, t)) scratch_.push_back(id);
-  }
-  SelectVictims(static_cast<size_t>(want - matrix_.free_rows()));
+  if (!CollectVictims(want, t, INT64_MAX)) return matrix_.free_rows();
   for (int32_t id : scratch_) {
     holes->push_back(matrix_.SlotOf(id));
     matrix_.Detach(id);

@@ -74,6 +74,9 @@ class LayerCache {
   void RemoveOldestCandidates(size_t count);
   // The `count` candidates of scratch_ to delete first (all when it holds fewer).
   void SelectVictims(size_t count);
+  // scratch_ = the neurons MakeRoom(want, t, keep_since) deletes; false
+  // (and nothing chosen) when `want` rows are free already.
+  bool CollectVictims(int want, int64_t t, int64_t keep_since);
 
   NeuronMatrix matrix_;
   Window window_;

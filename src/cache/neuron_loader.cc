@@ -58,10 +58,8 @@ Status NeuronLoader::Init(const Manifest& m, const std::string& dir, const Neuro
                   &prefetch_.unused}) {
     v->reserve(c.ffn_dim);
   }
-  for (auto* v : {&holes_, &new_slots_}) {
-    if (!in_place_) break;
-    v->reserve(c.ffn_dim);
-  }
+  new_slots_.reserve(c.ffn_dim);
+  if (in_place_) holes_.reserve(c.ffn_dim);
   requests_.reserve(c.ffn_dim);
   prefetch_.requests.reserve(c.ffn_dim);
   return Status::OK();
@@ -115,7 +113,6 @@ void NeuronLoader::Reset() {
 
 void NeuronLoader::AttachMissing(int l, std::span<const int32_t> ids, std::vector<ReadRequest>* requests) {
   NeuronMatrix& mat = layers_[l].matrix();
-  const uint64_t stride = m_->bundle.record_stride;
   new_slots_.clear();
   size_t h = 0;
   for (int32_t id : ids) {
@@ -124,25 +121,18 @@ void NeuronLoader::AttachMissing(int l, std::span<const int32_t> ids, std::vecto
     new_slots_.push_back(slot);
   }
   holes_.clear();
-  requests->clear();
-  for (size_t i = 0; i < ids.size();) {  // runs of consecutive neurons in consecutive rows
-    size_t j = i + 1;
-    while (j < ids.size() && ids[j] == ids[j - 1] + 1 && new_slots_[j] == new_slots_[j - 1] + 1) ++j;
-    requests->push_back({m_->RecordOffset(l, ids[i]), (j - i) * stride, mat.Row(new_slots_[i])});
-    i = j;
-  }
+  BuildRequests(l, ids, new_slots_, requests);
 }
 
-void NeuronLoader::BuildRequests(int l, std::span<const int32_t> ids, int first_slot,
+void NeuronLoader::BuildRequests(int l, std::span<const int32_t> ids, std::span<const int32_t> slots,
                                  std::vector<ReadRequest>* requests) {
   NeuronMatrix& mat = layers_[l].matrix();
   const uint64_t stride = m_->bundle.record_stride;
   requests->clear();
-  for (size_t i = 0; i < ids.size();) {  // coalesce runs of consecutive neurons
+  for (size_t i = 0; i < ids.size();) {  // coalesce runs of consecutive neurons in consecutive rows
     size_t j = i + 1;
-    while (j < ids.size() && ids[j] == ids[j - 1] + 1) ++j;
-    requests->push_back({m_->RecordOffset(l, ids[i]), (j - i) * stride,
-                         mat.Row(first_slot + static_cast<int>(i))});
+    while (j < ids.size() && ids[j] == ids[j - 1] + 1 && slots[j] == slots[j - 1] + 1) ++j;
+    requests->push_back({m_->RecordOffset(l, ids[i]), (j - i) * stride, mat.Row(slots[i])});
     i = j;
   }
 }
@@ -208,7 +198,6 @@ void NeuronLoader::HandOver(int l, std::span<const int32_t> slots, const Compute
 Status NeuronLoader::Prefetch(int l, int64_t t, std::span<const int32_t> ids, TokenStats* stats) {
   Drain();
   LayerCache& cache = layers_[l];
-  NeuronMatrix& mat = cache.matrix();
   std::vector<int32_t>& todo = prefetch_.ids;
   {
     ScopedTimer timer(&stats->memory_ms);
@@ -382,7 +371,9 @@ Status NeuronLoader::Stream(int l, bool keep_last, int region, const ComputeFn& 
   // Two parts fit side by side; more alternate between the halves.
   auto slot = [&](int c) { return !two ? base : parts <= 2 ? base + begin(c) : base + (c % 2) * part; };
   auto submit = [&](int c) {
-    BuildRequests(l, std::span<const int32_t>(missing_.data() + begin(c), size(c)), slot(c), &requests_);
+    new_slots_.resize(size(c));  // the part's rows, one after another
+    std::iota(new_slots_.begin(), new_slots_.end(), slot(c));
+    BuildRequests(l, std::span<const int32_t>(missing_.data() + begin(c), size(c)), new_slots_, &requests_);
     io_->Submit(requests_);
   };
   if (parts > 0) submit(0);

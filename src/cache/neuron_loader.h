@@ -149,11 +149,12 @@ class NeuronLoader {
   Status FinishPrefetch(int layer, std::span<const int32_t> active, TokenStats* stats);
   // Waits for any prefetch and drops its rows if it failed.
   void Drain();
-  // Requests reading `ids` (sorted) of layer l into rows first_slot, ...
   // Gives `ids` (sorted) the holes of holes_ then the next free rows, their
-  // slots in new_slots_; requests for them in requests_.
+  // slots in new_slots_; requests for them in `requests`.
   void AttachMissing(int layer, std::span<const int32_t> ids, std::vector<ReadRequest>* requests);
-  void BuildRequests(int layer, std::span<const int32_t> ids, int first_slot,
+  // Requests reading `ids` (sorted) of layer l into rows `slots` (same order),
+  // one per run of consecutive neurons in consecutive rows.
+  void BuildRequests(int layer, std::span<const int32_t> ids, std::span<const int32_t> slots,
                      std::vector<ReadRequest>* requests);
   // Waits for the batch in flight and adds it to stats.
   Status WaitRead(TokenStats* stats);
